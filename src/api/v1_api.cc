@@ -1,0 +1,299 @@
+#include "api/v1_api.h"
+
+#include <charconv>
+#include <cmath>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <boost/json/serialize.hpp>
+#include <boost/url/parse.hpp>
+
+#include "api/await_engine.h"
+#include "api/job_document.h"
+#include "http/problem.h"
+
+namespace acceptd::api {
+
+namespace json = boost::json;
+using boost::asio::awaitable;
+using http::Field;
+using http::Request;
+using http::Response;
+
+namespace {
+
+constexpr int kDefaultListLimit = 50;
+constexpr int kMaxListLimit = 1000;
+constexpr int kMaxAttemptsLimit = 1000;
+constexpr Millis kMaxTimeout = 7LL * 24 * 3600 * 1000;
+constexpr Millis kMaxDelay = 365LL * 24 * 3600 * 1000;
+constexpr int64_t kMaxPriority = 1'000'000;
+
+Response JsonResponse(http::Status status, const json::value& body) {
+  Response res{status, 11};
+  res.set(Field::content_type, "application/json");
+  res.body() = json::serialize(body);
+  return res;
+}
+
+std::optional<int64_t> ParseInt(std::string_view s) {
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+// The decoded query parameters of a request target; nullopt if malformed.
+std::optional<std::vector<std::pair<std::string, std::string>>> QueryParams(const Request& req) {
+  auto url = boost::urls::parse_origin_form(req.target());
+  if (!url) return std::nullopt;
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto param : url->params()) out.emplace_back(param.key, param.value);
+  return out;
+}
+
+Response BadOption(std::string_view name, std::string_view why) {
+  return http::Problem(http::Status::bad_request,
+                       fmt::format("invalid query option '{}': {}", name, why),
+                       json::object{{"option", name}});
+}
+
+}  // namespace
+
+void V1Api::Register(http::Router& r) {
+  using http::Verb;
+  auto bind = [this](auto method) {
+    return
+        [this, method](Request& req, const http::PathParams& p) { return (this->*method)(req, p); };
+  };
+  r.Add(Verb::post, "/v1/queues/{queue}/jobs", bind(&V1Api::Submit));
+  r.Add(Verb::get, "/v1/jobs/{id}", bind(&V1Api::Status));
+  r.Add(Verb::delete_, "/v1/jobs/{id}", bind(&V1Api::Delete));
+  r.Add(Verb::get, "/v1/jobs/{id}/result", bind(&V1Api::Result));
+  r.Add(Verb::post, "/v1/jobs/{id}/cancel", bind(&V1Api::Cancel));
+  r.Add(Verb::get, "/v1/jobs", bind(&V1Api::List));
+  r.Add(Verb::get, "/v1/queues", bind(&V1Api::Queues));
+  r.Add(Verb::get, "/healthz", bind(&V1Api::Health));
+  r.Add(Verb::get, "/readyz", bind(&V1Api::Ready));
+}
+
+int64_t V1Api::RetryAfterSeconds(const Job& job) const {
+  Millis wait = engine_.options().retry_after;
+  if (job.state == JobState::kQueued) {
+    wait = std::max(wait, job.run_at - engine_.clock().Now());
+  }
+  return std::max<int64_t>(1, (wait + 999) / 1000);
+}
+
+awaitable<Response> V1Api::Submit(Request& req, const http::PathParams& p) {
+  SubmitRequest s;
+  s.queue = std::string(p.Get("queue"));
+  if (!engine_.FindQueue(s.queue)) {
+    co_return http::Problem(http::Status::not_found, fmt::format("no queue named '{}'", s.queue));
+  }
+  auto params = QueryParams(req);
+  if (!params) co_return http::Problem(http::Status::bad_request, "malformed query string");
+  for (const auto& [key, value] : *params) {
+    if (key == "max_attempts") {
+      auto v = ParseInt(value);
+      if (!v || *v < 1 || *v > kMaxAttemptsLimit) {
+        co_return BadOption(key, "must be an integer from 1 to 1000");
+      }
+      s.max_attempts = static_cast<int>(*v);
+    } else if (key == "timeout") {
+      auto v = ParseSeconds(value);
+      if (!v || *v <= 0 || *v > kMaxTimeout) {
+        co_return BadOption(key, "must be a positive number of seconds, at most 604800");
+      }
+      s.timeout = *v;
+    } else if (key == "delay") {
+      auto v = ParseSeconds(value);
+      if (!v || *v > kMaxDelay) {
+        co_return BadOption(key, "must be a number of seconds from 0 to 31536000");
+      }
+      s.delay = *v;
+    } else if (key == "priority") {
+      auto v = ParseInt(value);
+      if (!v || *v < -kMaxPriority || *v > kMaxPriority) {
+        co_return BadOption(key, "must be an integer from -1000000 to 1000000");
+      }
+      s.priority = static_cast<int>(*v);
+    } else {
+      co_return BadOption(key, "unknown option");
+    }
+  }
+  auto ct = req[Field::content_type];
+  s.content_type = ct.empty() ? "application/octet-stream" : std::string(ct);
+  s.payload = std::move(req.body());
+
+  auto job = co_await AwaitEngine<Job>(
+      [&](Engine::Callback<Job> cb) { engine_.Submit(std::move(s), std::move(cb)); });
+  if (!job) {
+    const Error& e = job.error();
+    if (e.code == ErrorCode::kInternal) spdlog::error("submit failed: {}", e.message);
+    Response res = http::Problem(e);
+    if (e.code == ErrorCode::kQueueFull || e.code == ErrorCode::kUnavailable) {
+      res.set(Field::retry_after,
+              std::to_string(std::max<int64_t>(1, (engine_.options().retry_after + 999) / 1000)));
+    }
+    co_return res;
+  }
+  Response res = JsonResponse(http::Status::accepted, JobDocument(*job));
+  res.set(Field::location, StatusUrl(job->id));
+  res.set(Field::retry_after, std::to_string(RetryAfterSeconds(*job)));
+  co_return res;
+}
+
+awaitable<Response> V1Api::Status(Request&, const http::PathParams& p) {
+  auto id = JobId::Parse(p.Get("id"));
+  if (!id) co_return http::Problem(http::Status::not_found, "no such job");
+  auto job = engine_.Get(*id);
+  if (!job) co_return http::Problem(job.error());
+  Response res;
+  switch (job->state) {
+    case JobState::kQueued:
+    case JobState::kRunning:
+      res = JsonResponse(http::Status::accepted, JobDocument(*job));
+      res.set(Field::retry_after, std::to_string(RetryAfterSeconds(*job)));
+      break;
+    case JobState::kSucceeded:
+      res = JsonResponse(http::Status::found, JobDocument(*job));
+      res.set(Field::location, ResultUrl(job->id));
+      break;
+    case JobState::kFailed:
+    case JobState::kCanceled:
+      res = JsonResponse(http::Status::ok, JobDocument(*job));
+      break;
+  }
+  co_return res;
+}
+
+awaitable<Response> V1Api::Result(Request&, const http::PathParams& p) {
+  auto id = JobId::Parse(p.Get("id"));
+  if (!id) co_return http::Problem(http::Status::not_found, "no such job");
+  auto result = engine_.GetResult(*id);
+  if (!result) co_return http::Problem(result.error());
+  if (!result->has_result) {
+    co_return http::Problem(http::Status::conflict,
+                            fmt::format("the job has no result; it is {}", ToString(result->state)),
+                            json::object{{"state", ToString(result->state)}});
+  }
+  Response res{http::Status::ok, 11};
+  res.set(Field::content_type,
+          result->content_type.empty() ? "application/octet-stream" : result->content_type);
+  res.body() = std::move(result->body);
+  co_return res;
+}
+
+awaitable<Response> V1Api::Cancel(Request&, const http::PathParams& p) {
+  auto id = JobId::Parse(p.Get("id"));
+  if (!id) co_return http::Problem(http::Status::not_found, "no such job");
+  auto outcome = co_await AwaitEngine<CancelOutcome>(
+      [&](Engine::Callback<CancelOutcome> cb) { engine_.Cancel(*id, std::move(cb)); });
+  if (!outcome) {
+    json::object extra;
+    if (outcome.error().code == ErrorCode::kConflict) {
+      if (auto job = engine_.Get(*id)) extra["state"] = ToString(job->state);
+    }
+    co_return http::Problem(outcome.error(), std::move(extra));
+  }
+  const bool immediate = outcome->kind == CancelOutcome::Kind::kCanceled;
+  co_return JsonResponse(immediate ? http::Status::ok : http::Status::accepted,
+                         JobDocument(outcome->job));
+}
+
+awaitable<Response> V1Api::Delete(Request&, const http::PathParams& p) {
+  auto id = JobId::Parse(p.Get("id"));
+  if (!id) co_return http::Problem(http::Status::not_found, "no such job");
+  auto outcome = co_await AwaitEngine<CancelOutcome>(
+      [&](Engine::Callback<CancelOutcome> cb) { engine_.Delete(*id, std::move(cb)); });
+  if (!outcome) co_return http::Problem(outcome.error());
+  if (outcome->kind == CancelOutcome::Kind::kDeleted) {
+    co_return Response{http::Status::no_content, 11};
+  }
+  co_return JsonResponse(http::Status::accepted, JobDocument(outcome->job));
+}
+
+awaitable<Response> V1Api::List(Request& req, const http::PathParams&) {
+  ListParams lp;
+  lp.limit = kDefaultListLimit;
+  auto params = QueryParams(req);
+  if (!params) co_return http::Problem(http::Status::bad_request, "malformed query string");
+  for (const auto& [key, value] : *params) {
+    if (key == "queue") {
+      lp.queue = value;
+    } else if (key == "state") {
+      lp.state = ParseJobState(value);
+      if (!lp.state) {
+        co_return BadOption(key, "must be queued, running, succeeded, failed or canceled");
+      }
+    } else if (key == "limit") {
+      auto v = ParseInt(value);
+      if (!v || *v < 1 || *v > kMaxListLimit) {
+        co_return BadOption(key, "must be an integer from 1 to 1000");
+      }
+      lp.limit = static_cast<int>(*v);
+    } else if (key == "cursor") {
+      auto v = ParseInt(value);
+      if (!v || *v < 0) co_return BadOption(key, "not a cursor returned by this server");
+      lp.before_seq = *v;
+    } else {
+      co_return BadOption(key, "unknown option");
+    }
+  }
+  auto page = engine_.List(lp);
+  if (!page) co_return http::Problem(page.error());
+  json::array jobs;
+  jobs.reserve(page->jobs.size());
+  for (const Job& j : page->jobs) jobs.push_back(JobDocument(j));
+  json::object body;
+  body["jobs"] = std::move(jobs);
+  if (page->next_cursor) {
+    body["next_cursor"] = std::to_string(*page->next_cursor);
+  } else {
+    body["next_cursor"] = nullptr;
+  }
+  co_return JsonResponse(http::Status::ok, body);
+}
+
+awaitable<Response> V1Api::Queues(Request&, const http::PathParams&) {
+  auto queues = engine_.Queues();
+  if (!queues) co_return http::Problem(queues.error());
+  json::array out;
+  for (const QueueStatus& q : *queues) {
+    json::object counts;
+    for (int s = 0; s < kJobStateCount; ++s) {
+      counts[ToString(static_cast<JobState>(s))] = q.counts[s];
+    }
+    const QueueConfig& c = q.config;
+    out.push_back(json::object{
+        {"name", c.name},
+        {"handler", c.handler},
+        {"concurrency", c.concurrency},
+        {"max_depth", c.max_depth},
+        {"max_attempts", c.max_attempts},
+        {"timeout", c.timeout / 1000.0},
+        {"retention", c.retention / 1000.0},
+        {"depth", q.counts[0] + q.counts[1]},
+        {"counts", std::move(counts)},
+    });
+  }
+  co_return JsonResponse(http::Status::ok, json::object{{"queues", std::move(out)}});
+}
+
+awaitable<Response> V1Api::Health(Request&, const http::PathParams&) {
+  co_return JsonResponse(http::Status::ok, json::object{{"status", "ok"}});
+}
+
+awaitable<Response> V1Api::Ready(Request&, const http::PathParams&) {
+  if (auto st = engine_.Ready(); !st) {
+    spdlog::warn("readiness check failed: {}", st.error().message);
+    co_return http::Problem(http::Status::service_unavailable, "the store does not answer");
+  }
+  if (!engine_.accepting()) {
+    co_return http::Problem(http::Status::service_unavailable, "the server is shutting down");
+  }
+  co_return JsonResponse(http::Status::ok, json::object{{"status", "ready"}});
+}
+
+}  // namespace acceptd::api

@@ -1,0 +1,35 @@
+// V1Api: the v1 HTTP routes (docs/api.md), mapping requests to the Engine.
+//
+// Handlers are pure functions of a parsed request and the engine: no sockets,
+// so they are unit-testable by calling the router directly. Errors become
+// RFC 9457 problem documents through http/problem.h.
+#pragma once
+
+#include "engine/engine.h"
+#include "http/router.h"
+
+namespace acceptd::api {
+
+class V1Api {
+ public:
+  explicit V1Api(Engine& engine) : engine_(engine) {}
+  void Register(http::Router& router);
+
+ private:
+  boost::asio::awaitable<http::Response> Submit(http::Request& req, const http::PathParams& p);
+  boost::asio::awaitable<http::Response> Status(http::Request& req, const http::PathParams& p);
+  boost::asio::awaitable<http::Response> Result(http::Request& req, const http::PathParams& p);
+  boost::asio::awaitable<http::Response> Cancel(http::Request& req, const http::PathParams& p);
+  boost::asio::awaitable<http::Response> Delete(http::Request& req, const http::PathParams& p);
+  boost::asio::awaitable<http::Response> List(http::Request& req, const http::PathParams& p);
+  boost::asio::awaitable<http::Response> Queues(http::Request& req, const http::PathParams& p);
+  boost::asio::awaitable<http::Response> Health(http::Request& req, const http::PathParams& p);
+  boost::asio::awaitable<http::Response> Ready(http::Request& req, const http::PathParams& p);
+
+  // Seconds a client should wait before polling `job` again.
+  int64_t RetryAfterSeconds(const Job& job) const;
+
+  Engine& engine_;
+};
+
+}  // namespace acceptd::api

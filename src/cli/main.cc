@@ -1,0 +1,51 @@
+// The single acceptd binary: subcommand wiring only.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/serve.h"
+#include "cli/server_config.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"acceptd: a server for the Asynchronous Request-Reply pattern"};
+  app.require_subcommand(1);
+
+  acceptd::ServerConfig config;
+  std::string config_path, listen, store, log_dir, log_level;
+  auto* serve = app.add_subcommand("serve", "Run the HTTP server and its workers");
+  serve->add_option("--config", config_path, "TOML config file (queues, limits, logging)")
+      ->check(CLI::ExistingFile);
+  serve->add_option("--listen", listen, "Address to listen on, HOST:PORT (default 127.0.0.1:8000)");
+  serve->add_option("--store", store, "Job store URL (default sqlite:./acceptd-data/acceptd.db)");
+  serve->add_option("--log-dir", log_dir,
+                    "Also write rotating log files (acceptd.log) to this directory");
+  serve->add_option("--log-level", log_level,
+                    "trace, debug, info, warn, error, critical or off (default info)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    std::cerr << "acceptd: " << e.what() << "\n";
+    return 2;
+  }
+
+  if (serve->parsed()) {
+    if (!config_path.empty()) {
+      if (auto st = acceptd::LoadConfigFile(config_path, config); !st) {
+        std::cerr << "acceptd: " << st.error().detail << "\n";
+        return 2;
+      }
+    }
+    if (!listen.empty()) config.listen = listen;
+    if (!store.empty()) config.store = store;
+    if (!log_dir.empty()) config.log.dir = log_dir;
+    if (!log_level.empty()) config.log.level = log_level;
+    if (auto l = acceptd::ParseListen(config.listen); !l) {
+      std::cerr << "acceptd: --listen: " << l.error().detail << "\n";
+      return 2;
+    }
+    return acceptd::RunServe(config);
+  }
+  return 2;
+}

@@ -1,0 +1,116 @@
+#include "cli/serve.h"
+
+#include <unistd.h>
+
+#include <iostream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/sinks/rotating_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "api/v1_api.h"
+#include "engine/engine.h"
+#include "http/router.h"
+#include "http/server.h"
+#include "store/job_store.h"
+#include "workers/registry.h"
+
+namespace acceptd {
+namespace {
+
+Status SetUpLogging(const LogConfig& log) {
+  auto level = spdlog::level::from_str(log.level);
+  if (level == spdlog::level::off && log.level != "off") {
+    return Error::InvalidArgument(fmt::format(
+        "invalid log level '{}' (trace, debug, info, warn, error, critical, off)", log.level));
+  }
+  std::vector<spdlog::sink_ptr> sinks;
+  sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+  if (!log.dir.empty()) {
+    try {
+      sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
+          log.dir + "/acceptd.log", log.max_size, static_cast<size_t>(log.max_files)));
+    } catch (const spdlog::spdlog_ex& e) {
+      return Error::InvalidArgument(fmt::format("cannot log to {}: {}", log.dir, e.what()));
+    }
+  }
+  auto logger = std::make_shared<spdlog::logger>("acceptd", sinks.begin(), sinks.end());
+  logger->set_level(level);
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+  return {};
+}
+
+std::string NodeId() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return fmt::format("{}:{}:{}", host, getpid(), JobId::Random().ToHex().substr(0, 8));
+}
+
+}  // namespace
+
+int RunServe(const ServerConfig& config) {
+  if (auto st = SetUpLogging(config.log); !st) {
+    std::cerr << "acceptd: " << st.error().detail << "\n";
+    return 2;
+  }
+  auto listen = ParseListen(config.listen);
+  if (!listen) {
+    std::cerr << "acceptd: " << listen.error().detail << "\n";
+    return 2;
+  }
+  auto store = OpenStore(config.store);
+  if (!store) {
+    std::cerr << "acceptd: cannot open store " << config.store << ": " << store.error().message
+              << "\n";
+    return 1;
+  }
+
+  std::vector<QueueSpec> specs;
+  for (const QueueConfig& q : config.queues.empty() ? DefaultQueues() : config.queues) {
+    specs.push_back(QueueSpec{q, BuiltinHandlers().at(q.handler)()});
+  }
+  EngineOptions engine_options = config.engine;
+  if (engine_options.node_id.empty()) engine_options.node_id = NodeId();
+  Engine engine(engine_options, std::move(*store), std::move(specs), SystemClock::Instance());
+
+  http::Router router;
+  api::V1Api api(engine);
+  api.Register(router);
+  const int threads =
+      config.threads > 0 ? config.threads : static_cast<int>(std::thread::hardware_concurrency());
+  http::HttpServer server(
+      config.limits, [&router](http::Request& req) { return router.Route(req); }, threads);
+  auto port = server.Listen(listen->first, listen->second);
+  if (!port) {
+    std::cerr << "acceptd: " << port.error().message << "\n";
+    return 1;
+  }
+
+  // Asio turns SIGINT/SIGTERM into a completion on this thread, whichever
+  // thread the kernel delivered them to.
+  boost::asio::io_context signals_ctx;
+  boost::asio::signal_set signals(signals_ctx, SIGINT, SIGTERM);
+  engine.Start();
+  server.Start();
+  spdlog::info("acceptd listening on {}:{} store={} http_threads={}", listen->first, *port,
+               config.store, threads);
+
+  int signal_number = 0;
+  signals.async_wait([&](boost::system::error_code, int sig) { signal_number = sig; });
+  signals_ctx.run();
+  spdlog::info("received signal {}: shutting down (grace {} ms)", signal_number,
+               config.engine.shutdown_grace);
+  engine.Shutdown();  // submits get 503 from here on; status polls still answer
+  server.Stop();
+  spdlog::info("acceptd stopped");
+  spdlog::shutdown();
+  return 0;
+}
+
+}  // namespace acceptd

@@ -1,0 +1,247 @@
+#include "cli/server_config.h"
+
+#include <charconv>
+#include <cmath>
+#include <set>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include "workers/registry.h"
+
+namespace acceptd {
+namespace {
+
+Error ConfigError(std::string_view key, std::string_view why) {
+  return Error::InvalidArgument(fmt::format("config key '{}': {}", key, why));
+}
+
+// Reads tables strictly: every key must be consumed, else it is unknown.
+class TableReader {
+ public:
+  TableReader(const toml::table& t, std::string prefix) : t_(t), prefix_(std::move(prefix)) {}
+
+  std::string Key(std::string_view k) const {
+    return prefix_.empty() ? std::string(k) : prefix_ + "." + std::string(k);
+  }
+
+  Status String(std::string_view k, std::string& out) {
+    const toml::node* n = Take(k);
+    if (!n) return {};
+    auto v = n->value<std::string>();
+    if (!n->is_string() || !v) return ConfigError(Key(k), "must be a string");
+    out = *v;
+    return {};
+  }
+
+  Status Int(std::string_view k, int64_t min, int64_t max, int64_t& out) {
+    const toml::node* n = Take(k);
+    if (!n) return {};
+    if (!n->is_integer()) return ConfigError(Key(k), "must be an integer");
+    int64_t v = *n->value<int64_t>();
+    if (v < min || v > max) {
+      return ConfigError(Key(k), fmt::format("must be between {} and {}", min, max));
+    }
+    out = v;
+    return {};
+  }
+
+  // Durations are seconds, integer or fractional.
+  Status Seconds(std::string_view k, bool allow_zero, Millis& out) {
+    const toml::node* n = Take(k);
+    if (!n) return {};
+    if (!n->is_number()) return ConfigError(Key(k), "must be a number of seconds");
+    double v = *n->value<double>();
+    if (!std::isfinite(v) || v < 0 || (!allow_zero && v == 0) || v > 1e9) {
+      return ConfigError(Key(k), allow_zero ? "must be a non-negative number of seconds"
+                                            : "must be a positive number of seconds");
+    }
+    out = static_cast<Millis>(std::llround(v * 1000));
+    if (!allow_zero && out == 0) return ConfigError(Key(k), "must be at least 0.001 seconds");
+    return {};
+  }
+
+  Status Fraction(std::string_view k, double& out) {
+    const toml::node* n = Take(k);
+    if (!n) return {};
+    if (!n->is_number()) return ConfigError(Key(k), "must be a number");
+    double v = *n->value<double>();
+    if (!std::isfinite(v) || v < 0 || v > 1) return ConfigError(Key(k), "must be between 0 and 1");
+    out = v;
+    return {};
+  }
+
+  const toml::table* Table(std::string_view k) {
+    const toml::node* n = Take(k);
+    return n ? n->as_table() : nullptr;
+  }
+  bool Has(std::string_view k) const { return t_.contains(k); }
+  bool IsTable(std::string_view k) const {
+    const toml::node* n = t_.get(k);
+    return n && n->is_table();
+  }
+
+  // The first key that was never read, if any.
+  Status NoUnknownKeys() const {
+    for (auto&& [k, v] : t_) {
+      if (!seen_.count(std::string(k.str()))) return ConfigError(Key(k.str()), "unknown key");
+    }
+    return {};
+  }
+
+ private:
+  const toml::node* Take(std::string_view k) {
+    seen_.insert(std::string(k));
+    return t_.get(k);
+  }
+  const toml::table& t_;
+  std::string prefix_;
+  std::set<std::string> seen_;
+};
+
+#define RETURN_IF_ERROR(expr)                \
+  do {                                       \
+    if (auto st_ = (expr); !st_) return st_; \
+  } while (0)
+
+Status LoadQueue(const std::string& name, const toml::table& t, QueueConfig& q) {
+  TableReader r(t, "queues." + name);
+  q.name = name;
+  RETURN_IF_ERROR(r.String("handler", q.handler));
+  if (q.handler.empty()) return ConfigError(r.Key("handler"), "is required");
+  if (!BuiltinHandlers().count(q.handler)) {
+    return ConfigError(r.Key("handler"), fmt::format("unknown handler '{}' (known: {})", q.handler,
+                                                     fmt::join(BuiltinHandlerNames(), ", ")));
+  }
+  int64_t v = q.concurrency;
+  RETURN_IF_ERROR(r.Int("concurrency", 1, 4096, v));
+  q.concurrency = static_cast<int>(v);
+  RETURN_IF_ERROR(r.Int("max_depth", 1, int64_t{1} << 40, q.max_depth));
+  v = q.max_attempts;
+  RETURN_IF_ERROR(r.Int("max_attempts", 1, 1000, v));
+  q.max_attempts = static_cast<int>(v);
+  RETURN_IF_ERROR(r.Seconds("timeout", false, q.timeout));
+  RETURN_IF_ERROR(r.Seconds("retention", true, q.retention));
+  if (r.Has("backoff")) {
+    if (!r.IsTable("backoff")) return ConfigError(r.Key("backoff"), "must be a table");
+    const toml::table* b = r.Table("backoff");
+    TableReader br(*b, r.Key("backoff"));
+    RETURN_IF_ERROR(br.Seconds("base", true, q.backoff.base));
+    RETURN_IF_ERROR(br.Seconds("max", true, q.backoff.max));
+    RETURN_IF_ERROR(br.Fraction("jitter", q.backoff.jitter));
+    RETURN_IF_ERROR(br.NoUnknownKeys());
+    if (q.backoff.max < q.backoff.base) {
+      return ConfigError(br.Key("max"), "must not be less than backoff.base");
+    }
+  }
+  return r.NoUnknownKeys();
+}
+
+bool ValidQueueName(std::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::vector<QueueConfig> DefaultQueues() {
+  std::vector<QueueConfig> out;
+  for (const std::string& name : BuiltinHandlerNames()) {
+    QueueConfig q;
+    q.name = name;
+    q.handler = name;
+    out.push_back(q);
+  }
+  return out;
+}
+
+Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& listen) {
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return Error::InvalidArgument(fmt::format("listen address '{}' is not HOST:PORT", listen));
+  }
+  std::string host = listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  std::string_view port_text = std::string_view(listen).substr(colon + 1);
+  unsigned port = 0;
+  auto [p, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || p != port_text.data() + port_text.size() || port > 65535) {
+    return Error::InvalidArgument(fmt::format("listen address '{}' has an invalid port", listen));
+  }
+  return std::make_pair(host, static_cast<uint16_t>(port));
+}
+
+Status LoadConfigFile(const std::string& path, ServerConfig& c) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return Error::InvalidArgument(fmt::format("config file {}: {} (line {}, column {})", path,
+                                              e.description(), e.source().begin.line,
+                                              e.source().begin.column));
+  }
+  TableReader r(root, "");
+  if (r.Has("server")) {
+    if (!r.IsTable("server")) return ConfigError("server", "must be a table");
+    TableReader s(*r.Table("server"), "server");
+    RETURN_IF_ERROR(s.String("listen", c.listen));
+    if (auto l = ParseListen(c.listen); !l) return ConfigError("server.listen", l.error().detail);
+    RETURN_IF_ERROR(s.String("store", c.store));
+    int64_t v = c.threads;
+    RETURN_IF_ERROR(s.Int("threads", 0, 256, v));
+    c.threads = static_cast<int>(v);
+    v = static_cast<int64_t>(c.limits.body_limit);
+    RETURN_IF_ERROR(s.Int("body_limit", 1, int64_t{1} << 32, v));
+    c.limits.body_limit = static_cast<size_t>(v);
+    v = static_cast<int64_t>(c.limits.header_limit);
+    RETURN_IF_ERROR(s.Int("header_limit", 1024, 1 << 20, v));
+    c.limits.header_limit = static_cast<size_t>(v);
+    RETURN_IF_ERROR(s.Seconds("request_timeout", false, c.limits.request_timeout));
+    RETURN_IF_ERROR(s.Seconds("idle_timeout", false, c.limits.idle_timeout));
+    RETURN_IF_ERROR(s.Seconds("shutdown_grace", true, c.engine.shutdown_grace));
+    RETURN_IF_ERROR(s.Seconds("lease", false, c.engine.lease_duration));
+    RETURN_IF_ERROR(s.Seconds("retry_after", false, c.engine.retry_after));
+    RETURN_IF_ERROR(s.Seconds("promote_interval", false, c.engine.promote_interval));
+    RETURN_IF_ERROR(s.Seconds("purge_interval", false, c.engine.purge_interval));
+    RETURN_IF_ERROR(s.NoUnknownKeys());
+  }
+  if (r.Has("log")) {
+    if (!r.IsTable("log")) return ConfigError("log", "must be a table");
+    TableReader l(*r.Table("log"), "log");
+    RETURN_IF_ERROR(l.String("dir", c.log.dir));
+    RETURN_IF_ERROR(l.String("level", c.log.level));
+    int64_t v = static_cast<int64_t>(c.log.max_size);
+    RETURN_IF_ERROR(l.Int("max_size", 4096, int64_t{1} << 40, v));
+    c.log.max_size = static_cast<size_t>(v);
+    v = c.log.max_files;
+    RETURN_IF_ERROR(l.Int("max_files", 1, 1000, v));
+    c.log.max_files = static_cast<int>(v);
+    RETURN_IF_ERROR(l.NoUnknownKeys());
+  }
+  if (r.Has("queues")) {
+    if (!r.IsTable("queues")) return ConfigError("queues", "must be a table of queue tables");
+    const toml::table* queues = r.Table("queues");
+    c.queues.clear();
+    for (auto&& [name, node] : *queues) {
+      std::string key = "queues." + std::string(name.str());
+      if (!ValidQueueName(name.str())) {
+        return ConfigError(key, "queue names use letters, digits, '-', '_' and '.' (1-64)");
+      }
+      if (!node.is_table()) return ConfigError(key, "must be a table");
+      QueueConfig q;
+      RETURN_IF_ERROR(LoadQueue(std::string(name.str()), *node.as_table(), q));
+      c.queues.push_back(std::move(q));
+    }
+    if (c.queues.empty()) return ConfigError("queues", "declares no queue");
+  }
+  return r.NoUnknownKeys();
+}
+
+}  // namespace acceptd

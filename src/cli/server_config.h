@@ -1,0 +1,45 @@
+// ServerConfig: everything `acceptd serve` needs, from defaults, the TOML
+// config file and command-line flags (in that order of precedence, lowest
+// first). Loading validates strictly: an unknown key, a wrong type or an
+// impossible value is an error naming the key.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "engine/queue_config.h"
+#include "http/server.h"
+
+namespace acceptd {
+
+inline constexpr char kDefaultListen[] = "127.0.0.1:8000";
+inline constexpr char kDefaultStore[] = "sqlite:./acceptd-data/acceptd.db";
+inline constexpr size_t kDefaultLogMaxSize = 10 << 20;
+inline constexpr int kDefaultLogMaxFiles = 5;
+
+struct LogConfig {
+  std::string dir;  // empty: stderr only
+  std::string level = "info";
+  size_t max_size = kDefaultLogMaxSize;  // bytes per file before rotating
+  int max_files = kDefaultLogMaxFiles;
+};
+
+struct ServerConfig {
+  std::string listen = kDefaultListen;
+  std::string store = kDefaultStore;
+  int threads = 0;  // HTTP event loops; 0: one per core
+  http::ServerLimits limits;
+  EngineOptions engine;
+  LogConfig log;
+  std::vector<QueueConfig> queues;  // empty after loading: one per built-in handler
+};
+
+// Parses a TOML file into `config` (keys not in the file keep their values).
+Status LoadConfigFile(const std::string& path, ServerConfig& config);
+// One queue per built-in handler, named like it, with default settings.
+std::vector<QueueConfig> DefaultQueues();
+// Splits "HOST:PORT" ("[::1]:8000" for IPv6).
+Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& listen);
+
+}  // namespace acceptd

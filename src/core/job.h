@@ -1,0 +1,101 @@
+// The job model: ids, states, and the Job record shared by every layer.
+//
+// JobId is 128 random bits rendered as 32 lowercase hex characters; the status
+// URL is a capability, so ids must be unguessable. JobState moves only along
+// the transitions in job_state.cc (see docs/state_machine.md).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/clock.h"
+
+namespace acceptd {
+
+class JobId {
+ public:
+  JobId() = default;
+  // 128 bits from the kernel's CSPRNG (getrandom).
+  static JobId Random();
+  // Exactly 32 lowercase hex characters, else nullopt.
+  static std::optional<JobId> Parse(std::string_view hex);
+  static JobId FromBytes(const void* data);  // reads 16 bytes
+
+  std::string ToHex() const;
+  const std::array<uint8_t, 16>& bytes() const { return bytes_; }
+  friend bool operator==(const JobId&, const JobId&) = default;
+  friend auto operator<=>(const JobId&, const JobId&) = default;
+
+ private:
+  std::array<uint8_t, 16> bytes_{};
+};
+
+struct JobIdHash {
+  size_t operator()(const JobId& id) const;
+};
+
+// Stored as small integers: the values are part of the store format.
+enum class JobState : uint8_t {
+  kQueued = 0,
+  kRunning = 1,
+  kSucceeded = 2,
+  kFailed = 3,
+  kCanceled = 4,
+};
+inline constexpr int kJobStateCount = 5;
+
+std::string_view ToString(JobState state);
+std::optional<JobState> ParseJobState(std::string_view text);
+bool IsTerminal(JobState state);
+// The one transition table: true iff `from -> to` is legal.
+bool IsLegalTransition(JobState from, JobState to);
+
+struct Progress {
+  int percent = 0;  // 0..100
+  std::string message;
+};
+
+struct JobError {
+  std::string type;  // "handler_error", "timeout", "lease_expired", ...
+  std::string message;
+};
+
+struct Job {
+  int64_t seq = 0;  // store-assigned insertion order; list cursor
+  JobId id;
+  std::string queue;
+  JobState state = JobState::kQueued;
+  int priority = 0;
+  std::string content_type;  // of the payload
+
+  UnixMillis created_at = 0;
+  UnixMillis updated_at = 0;
+  UnixMillis run_at = 0;  // not claimed before this time (delay, backoff)
+  std::optional<UnixMillis> started_at;
+  std::optional<UnixMillis> finished_at;
+  std::optional<UnixMillis> expires_at;  // set when terminal: finished_at + retention
+
+  int attempts = 0;
+  int max_attempts = 1;
+  Millis timeout = 0;    // per attempt
+  Millis retention = 0;  // how long a terminal job is kept
+
+  std::optional<Progress> progress;
+  std::optional<JobError> error;  // last error (kept across retries)
+  bool cancel_requested = false;
+  bool delete_requested = false;
+  bool has_result = false;
+
+  // The current lease (meaningful while running).
+  std::string lease_owner;
+  int64_t lease_token = 0;  // fencing token: grows on every claim
+  UnixMillis lease_expires_at = 0;
+
+  // Filled only by operations that hand a job to a worker (claim).
+  std::string payload;
+};
+
+}  // namespace acceptd

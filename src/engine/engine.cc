@@ -1,0 +1,542 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <random>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+
+#include "engine/retry_policy.h"
+
+namespace acceptd {
+
+namespace asio = boost::asio;
+
+namespace {
+constexpr int kRescueBatch = 1000;
+constexpr int kPurgeBatch = 10'000;
+constexpr Millis kMinHousekeepingTick = 5;
+constexpr Millis kMaxHousekeepingTick = 250;
+constexpr std::chrono::milliseconds kShutdownPoll{20};
+}  // namespace
+
+struct Engine::QueueState {
+  QueueSpec spec;
+  int in_use = 0;  // slots taken by claimed or running jobs on this node
+  // False only after a claim found fewer due jobs than it asked for; set again
+  // by submits, freed slots and the delayed-job promoter.
+  bool may_have_work = true;
+};
+
+// The JobContext of one attempt, shared by the engine thread and the worker
+// thread running the handler.
+class Engine::Context final : public JobContext {
+ public:
+  Context(Engine* engine, JobId id, int attempt, int64_t token)
+      : engine_(engine), id_(id), attempt_(attempt), token_(token) {}
+
+  const JobId& job_id() const override { return id_; }
+  int attempt() const override { return attempt_; }
+  bool cancelled() const override { return cancelled_.load(); }
+
+  bool WaitFor(std::chrono::milliseconds d) override {
+    std::unique_lock lock(mu_);
+    return !cv_.wait_for(lock, d, [this] { return cancelled_.load(); });
+  }
+
+  void ReportProgress(int percent, std::string message) override {
+    {
+      std::lock_guard lock(mu_);
+      latest_ = Progress{std::clamp(percent, 0, 100), std::move(message)};
+      if (write_pending_) return;  // coalesced into the write already queued
+      write_pending_ = true;
+    }
+    Engine* engine = engine_;
+    auto self = self_.lock();
+    if (!self) return;
+    engine->Write<bool>(
+        [self](WriteTx& tx) -> Result<bool> {
+          Progress p;
+          {
+            std::lock_guard lock(self->mu_);
+            p = self->latest_;
+            self->write_pending_ = false;
+          }
+          auto st = tx.SetProgress(self->id_, self->token_, p, self->engine_->clock_.Now());
+          if (!st) return std::move(st).error();
+          return true;
+        },
+        Callback<bool>([](Result<bool>) {}));
+  }
+
+  void Cancel() {
+    {
+      std::lock_guard lock(mu_);
+      cancelled_ = true;
+    }
+    cv_.notify_all();
+  }
+
+  std::weak_ptr<Context> self_;
+
+ private:
+  Engine* engine_;
+  JobId id_;
+  int attempt_;
+  int64_t token_;
+  std::atomic<bool> cancelled_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  Progress latest_;
+  bool write_pending_ = false;
+};
+
+struct Engine::RunningJob {
+  Job job;  // as claimed, without payload
+  QueueState* queue = nullptr;
+  std::shared_ptr<Context> ctx;
+  std::optional<asio::steady_timer> timer;
+  bool outcome_recorded = false;  // timeout or shutdown already decided it
+  bool cancel_requested = false;  // by a client (not a timeout)
+};
+
+template <typename T, typename F>
+void Engine::Write(F op, Callback<T> done) {
+  auto slot = std::make_shared<std::optional<Result<T>>>();
+  committer_->Enqueue(
+      [slot, op = std::move(op)](WriteTx& tx) mutable -> Status {
+        Result<T> r = op(tx);
+        if (!r && IsFatal(r.error())) return r.error();
+        slot->emplace(std::move(r));
+        return {};
+      },
+      [slot, done = std::move(done)](const Error* failure) {
+        if (failure) {
+          done(*failure);
+        } else {
+          done(std::move(**slot));
+        }
+      });
+}
+
+Engine::Engine(EngineOptions options, std::unique_ptr<JobStore> store,
+               std::vector<QueueSpec> queues, const Clock& clock)
+    : options_(std::move(options)), store_(std::move(store)), clock_(clock) {
+  for (QueueSpec& spec : queues) {
+    auto q = std::make_unique<QueueState>();
+    q->spec = std::move(spec);
+    queues_.push_back(std::move(q));
+  }
+  committer_ = std::make_unique<GroupCommitter>(*store_, ctx_.get_executor());
+  committer_->SetHooks([this](WriteTx& tx) { return ClaimDue(tx); },
+                       [this](bool committed) { AfterCommit(committed); });
+}
+
+Engine::~Engine() { Shutdown(); }
+
+void Engine::SetObserver(Observer observer) { observer_ = std::move(observer); }
+
+void Engine::Start() {
+  if (started_.exchange(true)) return;
+  size_t slots = 0;
+  for (auto& q : queues_) slots += static_cast<size_t>(q->spec.config.concurrency);
+  workers_.emplace(std::max<size_t>(slots, 1));
+  accepting_ = true;
+  AddHousekeepingTasks();
+  housekeeping_timer_.emplace(ctx_);
+  asio::post(ctx_, [this] { ScheduleHousekeeping(); });
+  committer_->Kick();  // claim whatever the store already holds
+  thread_ = std::thread([this] {
+    auto guard = asio::make_work_guard(ctx_);
+    ctx_.run();
+  });
+  spdlog::info("engine started node={} queues={} worker_threads={}", options_.node_id,
+               queues_.size(), slots);
+}
+
+void Engine::BeginShutdown() {
+  if (accepting_.exchange(false)) spdlog::info("engine: no longer accepting submits");
+}
+
+void Engine::Shutdown() {
+  if (!started_.load() || stopped_.exchange(true)) return;
+  BeginShutdown();
+  const UnixMillis deadline = clock_.Now() + options_.shutdown_grace;
+  std::promise<void> drained;
+  // Polls for idle on the engine thread; after the grace period, cancels what
+  // is left and hands its jobs back to the queue.
+  std::function<void()> check;
+  auto timer = std::make_shared<asio::steady_timer>(ctx_);
+  check = [&, timer] {
+    if (!running_.empty() && clock_.Now() < deadline) {
+      timer->expires_after(kShutdownPoll);
+      timer->async_wait([&](boost::system::error_code) { check(); });
+      return;
+    }
+    if (!running_.empty()) {
+      spdlog::warn("shutdown grace period over: canceling {} running jobs", running_.size());
+    }
+    for (auto& [id, rj] : running_) {
+      rj->outcome_recorded = true;
+      rj->ctx->Cancel();
+    }
+    Write<int64_t>([this](WriteTx& tx) { return tx.ReleaseLeases(options_.node_id, clock_.Now()); },
+                   Callback<int64_t>([&](Result<int64_t> r) {
+                     if (!r) {
+                       spdlog::error("releasing leases failed: {}", r.error().message);
+                     } else if (*r > 0) {
+                       spdlog::info("released {} leases back to their queues", *r);
+                     }
+                     drained.set_value();
+                   }));
+  };
+  asio::post(ctx_, [&] { check(); });
+  drained.get_future().wait();
+  workers_->join();
+  asio::post(ctx_, [this] {
+    housekeeping_timer_->cancel();
+    ctx_.stop();
+  });
+  thread_.join();
+  spdlog::info("engine stopped (batches={} operations={})", committer_->batches(),
+               committer_->operations());
+}
+
+Engine::QueueState* Engine::FindQueueState(std::string_view name) {
+  for (auto& q : queues_) {
+    if (q->spec.config.name == name) return q.get();
+  }
+  return nullptr;
+}
+
+const QueueConfig* Engine::FindQueue(std::string_view name) const {
+  for (auto& q : queues_) {
+    if (q->spec.config.name == name) return &q->spec.config;
+  }
+  return nullptr;
+}
+
+void Engine::Submit(SubmitRequest req, Callback<Job> done) {
+  if (!accepting_.load()) {
+    done(Error::Unavailable("submit while shutting down", "the server is shutting down"));
+    return;
+  }
+  QueueState* q = FindQueueState(req.queue);
+  if (!q) {
+    done(Error::NotFound(fmt::format("no queue named '{}'", req.queue)));
+    return;
+  }
+  const QueueConfig& c = q->spec.config;
+  NewJob n;
+  n.id = JobId::Random();
+  n.queue = std::move(req.queue);
+  n.payload = std::move(req.payload);
+  n.content_type = std::move(req.content_type);
+  n.priority = req.priority.value_or(0);
+  n.max_attempts = req.max_attempts.value_or(c.max_attempts);
+  n.timeout = req.timeout.value_or(c.timeout);
+  n.retention = c.retention;
+  n.max_depth = c.max_depth;
+  n.now = clock_.Now();
+  n.run_at = n.now + req.delay.value_or(0);
+  Write<Job>(
+      [this, q, n = std::move(n)](WriteTx& tx) {
+        auto r = tx.Insert(n);
+        if (r) q->may_have_work = true;  // read by ClaimDue in this same batch
+        return r;
+      },
+      std::move(done));
+}
+
+void Engine::Cancel(const JobId& id, Callback<CancelOutcome> done) {
+  Write<CancelOutcome>([this, id](WriteTx& tx) { return tx.Cancel(id, clock_.Now()); },
+                       Callback<CancelOutcome>([this, done](Result<CancelOutcome> r) {
+                         if (r) {
+                           if (r->kind == CancelOutcome::Kind::kSignalled) SignalCancel(r->job.id);
+                           Notify(r->job);
+                         }
+                         done(std::move(r));
+                       }));
+}
+
+void Engine::Delete(const JobId& id, Callback<CancelOutcome> done) {
+  Write<CancelOutcome>([this, id](WriteTx& tx) { return tx.Delete(id, clock_.Now()); },
+                       Callback<CancelOutcome>([this, done](Result<CancelOutcome> r) {
+                         if (r) {
+                           if (r->kind == CancelOutcome::Kind::kSignalled) SignalCancel(r->job.id);
+                           Notify(r->job);
+                         }
+                         done(std::move(r));
+                       }));
+}
+
+Result<Job> Engine::Get(const JobId& id) { return store_->Get(id); }
+Result<StoredResult> Engine::GetResult(const JobId& id) { return store_->GetResult(id); }
+Result<JobPage> Engine::List(const ListParams& params) { return store_->List(params); }
+Status Engine::Ready() { return store_->Ping(); }
+
+Result<std::vector<QueueStatus>> Engine::Queues() {
+  auto counts = store_->Counts();
+  if (!counts) return std::move(counts).error();
+  std::vector<QueueStatus> out;
+  for (auto& q : queues_) {
+    QueueStatus s;
+    s.config = q->spec.config;
+    for (const QueueCounts& c : *counts) {
+      if (c.queue == s.config.name) std::copy(std::begin(c.counts), std::end(c.counts), s.counts);
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Status Engine::ClaimDue(WriteTx& tx) {
+  if (!accepting_.load()) return {};
+  const UnixMillis now = clock_.Now();
+  for (auto& q : queues_) {
+    const int free = q->spec.config.concurrency - q->in_use;
+    if (free <= 0 || !q->may_have_work) continue;
+    auto jobs = tx.Claim(ClaimParams{q->spec.config.name, free, options_.node_id, now,
+                                     now + options_.lease_duration});
+    if (!jobs) return std::move(jobs).error();
+    if (static_cast<int>(jobs->size()) < free) q->may_have_work = false;
+    q->in_use += static_cast<int>(jobs->size());
+    for (Job& j : *jobs) claimed_.push_back(std::move(j));
+  }
+  return {};
+}
+
+void Engine::AfterCommit(bool committed) {
+  std::vector<Job> claimed;
+  claimed.swap(claimed_);
+  for (Job& job : claimed) {
+    if (committed) {
+      StartJob(std::move(job));
+    } else if (QueueState* q = FindQueueState(job.queue)) {
+      --q->in_use;  // the claim was rolled back
+      q->may_have_work = true;
+    }
+  }
+}
+
+void Engine::StartJob(Job job) {
+  QueueState* q = FindQueueState(job.queue);
+  auto rj = std::make_shared<RunningJob>();
+  std::string payload = std::move(job.payload);
+  job.payload.clear();
+  rj->job = std::move(job);
+  rj->queue = q;
+  rj->ctx = std::make_shared<Context>(this, rj->job.id, rj->job.attempts, rj->job.lease_token);
+  rj->ctx->self_ = rj->ctx;
+  running_[rj->job.id] = rj;
+  Notify(rj->job);
+  if (rj->job.timeout > 0) {
+    rj->timer.emplace(ctx_);
+    rj->timer->expires_after(std::chrono::milliseconds(rj->job.timeout));
+    rj->timer->async_wait([this, rj](boost::system::error_code ec) {
+      if (!ec) OnTimeout(rj);
+    });
+  }
+  asio::post(*workers_, [this, rj, payload = std::move(payload),
+                         content_type = rj->job.content_type, handler = q->spec.handler] {
+    HandlerOutcome outcome;
+    try {
+      outcome = handler->Run(payload, content_type, *rj->ctx);
+    } catch (const std::exception& e) {
+      outcome =
+          HandlerFailure{fmt::format("handler threw: {}", e.what()), true, "handler_exception"};
+    } catch (...) {
+      outcome = HandlerFailure{"handler threw a non-standard exception", true, "handler_exception"};
+    }
+    asio::post(ctx_, [this, rj, outcome = std::move(outcome)]() mutable {
+      OnHandlerReturned(rj, std::move(outcome));
+    });
+  });
+}
+
+void Engine::OnHandlerReturned(const std::shared_ptr<RunningJob>& rj, HandlerOutcome outcome) {
+  if (rj->timer) rj->timer->cancel();
+  running_.erase(rj->job.id);
+  --rj->queue->in_use;
+  rj->queue->may_have_work = true;
+  if (rj->outcome_recorded) {
+    committer_->Kick();  // the slot is free again
+    return;
+  }
+  rj->outcome_recorded = true;
+  const UnixMillis now = clock_.Now();
+  const Job& job = rj->job;
+  if (auto* ok = std::get_if<HandlerSuccess>(&outcome)) {
+    RecordOutcome(rj, AttemptOutcome::Succeeded(job.id, job.lease_token, now, std::move(ok->body),
+                                                std::move(ok->content_type)));
+    return;
+  }
+  if (rj->cancel_requested) {
+    RecordOutcome(rj, AttemptOutcome::Canceled(job.id, job.lease_token, now));
+    return;
+  }
+  auto& failure = std::get<HandlerFailure>(outcome);
+  JobError error{failure.type, failure.message};
+  if (!failure.retryable) {
+    RecordOutcome(rj, AttemptOutcome::Failed(job.id, job.lease_token, now, std::move(error)));
+  } else {
+    RecordOutcome(rj, FailureOutcome(job, std::move(error)));
+  }
+}
+
+void Engine::OnTimeout(const std::shared_ptr<RunningJob>& rj) {
+  if (rj->outcome_recorded) return;
+  rj->outcome_recorded = true;
+  rj->ctx->Cancel();
+  const Job& job = rj->job;
+  spdlog::info("job={} queue={} attempt={} timed out after {} ms", job.id.ToHex(), job.queue,
+               job.attempts, job.timeout);
+  if (rj->cancel_requested) {
+    RecordOutcome(rj, AttemptOutcome::Canceled(job.id, job.lease_token, clock_.Now()));
+    return;
+  }
+  RecordOutcome(rj, FailureOutcome(
+                        job, JobError{"timeout", fmt::format("attempt {} timed out after {} s",
+                                                             job.attempts, job.timeout / 1000.0)}));
+}
+
+AttemptOutcome Engine::FailureOutcome(const Job& job, JobError error) {
+  const UnixMillis now = clock_.Now();
+  if (job.attempts >= job.max_attempts) {
+    return AttemptOutcome::Failed(job.id, job.lease_token, now, std::move(error));
+  }
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+  QueueState* q = FindQueueState(job.queue);
+  const Millis delay = BackoffDelay(q ? q->spec.config.backoff : BackoffPolicy{}, job.attempts, u);
+  return AttemptOutcome::Retry(job.id, job.lease_token, now, now + delay, std::move(error));
+}
+
+void Engine::RecordOutcome(const std::shared_ptr<RunningJob>& rj, AttemptOutcome outcome) {
+  Write<Job>([outcome = std::move(outcome)](WriteTx& tx) { return tx.Finish(outcome); },
+             Callback<Job>([this, id = rj->job.id](Result<Job> r) {
+               if (r) {
+                 spdlog::debug("job={} queue={} state={} attempts={}", id.ToHex(), r->queue,
+                               ToString(r->state), r->attempts);
+                 Notify(*r);
+               } else if (r.error().code == ErrorCode::kStaleLease ||
+                          r.error().code == ErrorCode::kNotFound) {
+                 spdlog::info("job={} outcome discarded: {}", id.ToHex(), r.error().message);
+               } else {
+                 // The lease will expire and the rescuer will retry the job.
+                 spdlog::error("job={} outcome not recorded: {}", id.ToHex(), r.error().message);
+               }
+             }));
+}
+
+void Engine::SignalCancel(const JobId& id) {
+  auto it = running_.find(id);
+  if (it == running_.end()) return;
+  it->second->cancel_requested = true;
+  it->second->ctx->Cancel();
+}
+
+void Engine::Notify(const Job& job) {
+  if (observer_) observer_(job);
+}
+
+void Engine::ScheduleHousekeeping() {
+  const UnixMillis now = clock_.Now();
+  const UnixMillis next = housekeeping_.RunDue(now);
+  const Millis wait = std::clamp<Millis>(next - now, kMinHousekeepingTick, kMaxHousekeepingTick);
+  housekeeping_timer_->expires_after(std::chrono::milliseconds(wait));
+  housekeeping_timer_->async_wait([this](boost::system::error_code ec) {
+    if (!ec) ScheduleHousekeeping();
+  });
+}
+
+void Engine::AddHousekeepingTasks() {
+  const UnixMillis now = clock_.Now();
+  const Millis lease = options_.lease_duration;
+
+  // Jobs whose node died mid-attempt: their lease ran out without renewal.
+  housekeeping_.Add("lease_rescuer", std::max<Millis>(lease / 2, 100), now, [this](UnixMillis t) {
+    Write<std::vector<Job>>([t](WriteTx& tx) { return tx.RescueExpiredLeases(t, kRescueBatch); },
+                            Callback<std::vector<Job>>([this](Result<std::vector<Job>> r) {
+                              if (!r) {
+                                spdlog::error("lease rescue failed: {}", r.error().message);
+                                return;
+                              }
+                              for (const Job& j : *r) {
+                                spdlog::warn("job={} queue={} lease expired; now {}", j.id.ToHex(),
+                                             j.queue, ToString(j.state));
+                                if (QueueState* q = FindQueueState(j.queue))
+                                  q->may_have_work = true;
+                                Notify(j);
+                              }
+                              if (!r->empty()) committer_->Kick();
+                            }));
+    return std::string();
+  });
+
+  // Renews this node's leases well before they expire, and picks up cancel
+  // requests for its jobs that reached the store through another node.
+  housekeeping_.Add("lease_renewer", std::max<Millis>(lease / 3, 50), now + lease / 3,
+                    [this, lease](UnixMillis t) {
+                      Write<std::vector<JobId>>(
+                          [this, t, lease](WriteTx& tx) {
+                            return tx.ExtendLeases(options_.node_id, t + lease, t);
+                          },
+                          Callback<std::vector<JobId>>([this](Result<std::vector<JobId>> r) {
+                            if (!r) {
+                              spdlog::error("lease renewal failed: {}", r.error().message);
+                              return;
+                            }
+                            for (const JobId& id : *r) {
+                              auto it = running_.find(id);
+                              if (it != running_.end() && !it->second->cancel_requested) {
+                                SignalCancel(id);
+                              }
+                            }
+                          }));
+                      return std::string();
+                    });
+
+  // Delayed and backed-off jobs become due with no event to announce it (and
+  // other nodes' submits are invisible here): look for due work in idle queues.
+  housekeeping_.Add("delayed_promoter", options_.promote_interval, now, [this](UnixMillis t) {
+    std::vector<std::string> idle;
+    for (auto& q : queues_) {
+      if (!q->may_have_work && q->in_use < q->spec.config.concurrency) {
+        idle.push_back(q->spec.config.name);
+      }
+    }
+    if (idle.empty() || !accepting_.load()) return std::string();
+    auto due = store_->QueuesWithDueJobs(idle, t);
+    if (!due) {
+      spdlog::error("delayed-job promotion failed: {}", due.error().message);
+      return std::string();
+    }
+    for (const std::string& name : *due) FindQueueState(name)->may_have_work = true;
+    if (!due->empty()) {
+      spdlog::debug("delayed_promoter woke {} queues", due->size());
+      committer_->Kick();
+    }
+    return std::string();
+  });
+
+  // Terminal jobs past their retention, with their results.
+  housekeeping_.Add("retention_purger", options_.purge_interval, now, [this](UnixMillis t) {
+    Write<int64_t>([t](WriteTx& tx) { return tx.PurgeExpired(t, kPurgeBatch); },
+                   Callback<int64_t>([](Result<int64_t> r) {
+                     if (!r) {
+                       spdlog::error("retention purge failed: {}", r.error().message);
+                     } else if (*r > 0) {
+                       spdlog::info("housekeeping task=retention_purger purged {} jobs", *r);
+                     }
+                   }));
+    return std::string();
+  });
+}
+
+}  // namespace acceptd

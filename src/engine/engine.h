@@ -1,0 +1,145 @@
+// Engine: job semantics between the API and the store. It accepts submits
+// (durably, through the GroupCommitter), dispatches queued jobs to handlers
+// within each queue's concurrency, enforces per-attempt timeouts, applies the
+// retry policy, relays cancellation, and runs housekeeping (lease rescue,
+// delayed-job promotion, retention purge, lease renewal).
+//
+// The engine assumes other nodes may share its store: what a job is doing is
+// decided only by conditional store writes; the in-memory state here (slots in
+// use, which queues may have work, running handlers) is a cache and a source
+// of wake-ups.
+//
+// Threading: public methods are thread-safe. Asynchronous methods complete by
+// calling their callback on the engine's own thread; callers hop back to
+// their executor. Reads (Get, List, ...) run on the caller's thread.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "core/clock.h"
+#include "core/handler.h"
+#include "engine/group_committer.h"
+#include "engine/periodic_executor.h"
+#include "engine/queue_config.h"
+#include "store/job_store.h"
+
+namespace acceptd {
+
+struct QueueSpec {
+  QueueConfig config;
+  std::shared_ptr<Handler> handler;
+};
+
+struct SubmitRequest {
+  std::string queue;
+  std::string payload;
+  std::string content_type;
+  std::optional<int> max_attempts;
+  std::optional<Millis> timeout;
+  std::optional<Millis> delay;
+  std::optional<int> priority;
+};
+
+struct QueueStatus {
+  QueueConfig config;
+  int64_t counts[kJobStateCount] = {};
+};
+
+class Engine {
+ public:
+  template <typename T>
+  using Callback = std::function<void(Result<T>)>;
+  // Called on the engine thread for every committed change of a job's state
+  // (the seam for long-polls, events and webhooks).
+  using Observer = std::function<void(const Job&)>;
+
+  Engine(EngineOptions options, std::unique_ptr<JobStore> store, std::vector<QueueSpec> queues,
+         const Clock& clock);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  void SetObserver(Observer observer);  // before Start()
+  // Starts the engine thread, the workers and housekeeping.
+  void Start();
+  // Refuses new submits (kUnavailable) and stops claiming jobs.
+  void BeginShutdown();
+  // Waits up to the grace period for running handlers, cancels the rest,
+  // releases their leases and stops all threads. Idempotent.
+  void Shutdown();
+
+  // Completes after the job is durably committed. kNotFound: unknown queue;
+  // kQueueFull: load leveling; kUnavailable: shutting down or store down.
+  void Submit(SubmitRequest request, Callback<Job> done);
+  void Cancel(const JobId& id, Callback<CancelOutcome> done);
+  void Delete(const JobId& id, Callback<CancelOutcome> done);
+
+  Result<Job> Get(const JobId& id);
+  Result<StoredResult> GetResult(const JobId& id);
+  Result<JobPage> List(const ListParams& params);
+  Result<std::vector<QueueStatus>> Queues();
+  Status Ready();
+
+  const QueueConfig* FindQueue(std::string_view name) const;
+  const EngineOptions& options() const { return options_; }
+  bool accepting() const { return accepting_.load(); }
+  const Clock& clock() const { return clock_; }
+  const GroupCommitter& committer() const { return *committer_; }
+
+ private:
+  struct QueueState;
+  struct RunningJob;
+  class Context;
+
+  // All below run on the engine thread.
+  Status ClaimDue(WriteTx& tx);
+  void AfterCommit(bool committed);
+  void StartJob(Job job);
+  void OnHandlerReturned(const std::shared_ptr<RunningJob>& rj, HandlerOutcome outcome);
+  void OnTimeout(const std::shared_ptr<RunningJob>& rj);
+  void RecordOutcome(const std::shared_ptr<RunningJob>& rj, AttemptOutcome outcome);
+  AttemptOutcome FailureOutcome(const Job& job, JobError error);
+  void SignalCancel(const JobId& id);
+  void Notify(const Job& job);
+  void ScheduleHousekeeping();
+  void AddHousekeepingTasks();
+  QueueState* FindQueueState(std::string_view name);
+
+  // Queues a store write; `done` gets its result on the engine thread.
+  template <typename T, typename F>
+  void Write(F op, Callback<T> done);
+
+  EngineOptions options_;
+  std::unique_ptr<JobStore> store_;
+  const Clock& clock_;
+  std::vector<std::unique_ptr<QueueState>> queues_;
+  Observer observer_;
+
+  boost::asio::io_context ctx_;
+  std::unique_ptr<GroupCommitter> committer_;
+  std::optional<boost::asio::thread_pool> workers_;
+  std::thread thread_;
+  std::atomic<bool> accepting_{false};
+  std::atomic<bool> started_{false};
+  std::atomic<bool> stopped_{false};
+
+  // Engine-thread state.
+  std::unordered_map<JobId, std::shared_ptr<RunningJob>, JobIdHash> running_;
+  std::vector<Job> claimed_;  // claimed in the current batch, started after commit
+  bool dispatching_ = false;
+  PeriodicExecutor housekeeping_;
+  std::optional<boost::asio::steady_timer> housekeeping_timer_;
+};
+
+}  // namespace acceptd

@@ -1,0 +1,69 @@
+#include "engine/group_committer.h"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
+
+namespace acceptd {
+
+GroupCommitter::GroupCommitter(JobStore& store, boost::asio::any_io_executor engine_executor)
+    : store_(store), executor_(std::move(engine_executor)) {}
+
+void GroupCommitter::SetHooks(Hook before_commit, AfterHook after_commit) {
+  before_commit_ = std::move(before_commit);
+  after_commit_ = std::move(after_commit);
+}
+
+void GroupCommitter::Enqueue(Apply apply, Done done) {
+  std::lock_guard lock(mu_);
+  pending_.push_back(Op{std::move(apply), std::move(done)});
+  ScheduleLocked();
+}
+
+void GroupCommitter::Kick() {
+  std::lock_guard lock(mu_);
+  ScheduleLocked();
+}
+
+void GroupCommitter::ScheduleLocked() {
+  if (scheduled_) return;
+  scheduled_ = true;
+  boost::asio::post(executor_, [this] { Flush(); });
+}
+
+void GroupCommitter::Flush() {
+  std::vector<Op> batch;
+  {
+    std::lock_guard lock(mu_);
+    batch.swap(pending_);
+    scheduled_ = false;  // operations queued from now on get a new batch
+  }
+  std::optional<Error> failure;
+  {
+    auto tx = store_.BeginWrite();
+    if (!tx) {
+      failure = std::move(tx).error();
+    } else {
+      for (Op& op : batch) {
+        if (auto st = op.apply(**tx); !st) {
+          failure = std::move(st).error();
+          break;
+        }
+      }
+      if (!failure && before_commit_) {
+        if (auto st = before_commit_(**tx); !st) failure = std::move(st).error();
+      }
+      if (!failure) {
+        if (auto st = (*tx)->Commit(); !st) failure = std::move(st).error();
+      }
+    }  // an uncommitted transaction rolls back here
+  }
+  if (failure) {
+    spdlog::error("store batch of {} operations failed: {}", batch.size(), failure->message);
+  }
+  batches_.fetch_add(1);
+  operations_.fetch_add(static_cast<int64_t>(batch.size()));
+  if (after_commit_) after_commit_(!failure);
+  for (Op& op : batch) op.done(failure ? &*failure : nullptr);
+}
+
+}  // namespace acceptd

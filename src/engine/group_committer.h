@@ -1,0 +1,68 @@
+// GroupCommitter: the single writer of an engine. Write operations from any
+// thread are queued; one thread (the engine's) drains the queue into a single
+// store transaction and one durable commit, then reports each operation's
+// outcome. Operations that arrive while a commit is in flight wait for the
+// next batch, so N concurrent submits cost one fsync, not N (group commit).
+//
+// A `before_commit` hook runs inside every batch's transaction (the engine
+// claims jobs there, so a submit and its claim share one fsync), and
+// `after_commit` runs after it with whether it committed.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "store/job_store.h"
+
+namespace acceptd {
+
+class GroupCommitter {
+ public:
+  // Applies an operation inside the batch's transaction. Returns an error only
+  // if the transaction must be abandoned (kInternal / kUnavailable).
+  using Apply = std::function<Status(WriteTx&)>;
+  // Called on the engine thread once the batch ended: nullptr if it committed.
+  using Done = std::function<void(const Error* failure)>;
+  using Hook = std::function<Status(WriteTx&)>;
+  using AfterHook = std::function<void(bool committed)>;
+
+  GroupCommitter(JobStore& store, boost::asio::any_io_executor engine_executor);
+
+  void SetHooks(Hook before_commit, AfterHook after_commit);
+  // Thread-safe. The operation joins the next batch.
+  void Enqueue(Apply apply, Done done);
+  // Thread-safe. Runs a batch even if no operation is queued (for the hooks).
+  void Kick();
+
+  int64_t batches() const { return batches_.load(); }
+  int64_t operations() const { return operations_.load(); }
+
+ private:
+  struct Op {
+    Apply apply;
+    Done done;
+  };
+  void ScheduleLocked();
+  void Flush();
+
+  JobStore& store_;
+  boost::asio::any_io_executor executor_;
+  Hook before_commit_;
+  AfterHook after_commit_;
+  std::mutex mu_;
+  std::vector<Op> pending_;  // guarded by mu_
+  bool scheduled_ = false;   // guarded by mu_
+  std::atomic<int64_t> batches_{0};
+  std::atomic<int64_t> operations_{0};
+};
+
+// True for errors after which a transaction cannot continue.
+inline bool IsFatal(const Error& e) {
+  return e.code == ErrorCode::kInternal || e.code == ErrorCode::kUnavailable;
+}
+
+}  // namespace acceptd

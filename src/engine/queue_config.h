@@ -1,0 +1,54 @@
+// Configuration of queues and of the engine, with the defaults that apply
+// when a key is not set. Validation lives with the config-file loader
+// (src/cli/config_file.cc); these are plain values.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+
+namespace acceptd {
+
+inline constexpr int kDefaultConcurrency = 4;
+inline constexpr int64_t kDefaultMaxDepth = 10'000;
+inline constexpr int kDefaultMaxAttempts = 3;
+inline constexpr Millis kDefaultTimeout = 30'000;
+inline constexpr Millis kDefaultRetention = 86'400'000;
+inline constexpr Millis kDefaultBackoffBase = 1'000;
+inline constexpr Millis kDefaultBackoffMax = 300'000;
+inline constexpr double kDefaultBackoffJitter = 0.2;
+
+inline constexpr Millis kDefaultLeaseDuration = 30'000;
+inline constexpr Millis kDefaultShutdownGrace = 30'000;
+inline constexpr Millis kDefaultRetryAfter = 1'000;
+inline constexpr Millis kDefaultPromoteInterval = 250;
+inline constexpr Millis kDefaultPurgeInterval = 60'000;
+
+struct BackoffPolicy {
+  Millis base = kDefaultBackoffBase;      // delay before the 2nd attempt
+  Millis max = kDefaultBackoffMax;        // cap on any delay
+  double jitter = kDefaultBackoffJitter;  // +/- fraction of the delay, 0..1
+};
+
+struct QueueConfig {
+  std::string name;
+  std::string handler;  // a name in the handler registry
+  int concurrency = kDefaultConcurrency;
+  int64_t max_depth = kDefaultMaxDepth;  // queued + running
+  int max_attempts = kDefaultMaxAttempts;
+  Millis timeout = kDefaultTimeout;  // per attempt
+  Millis retention = kDefaultRetention;
+  BackoffPolicy backoff;
+};
+
+struct EngineOptions {
+  std::string node_id;  // lease owner name; must be unique among live nodes
+  Millis lease_duration = kDefaultLeaseDuration;
+  Millis shutdown_grace = kDefaultShutdownGrace;
+  Millis retry_after = kDefaultRetryAfter;  // advised poll interval for pending jobs
+  Millis promote_interval = kDefaultPromoteInterval;
+  Millis purge_interval = kDefaultPurgeInterval;
+};
+
+}  // namespace acceptd

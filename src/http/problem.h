@@ -1,0 +1,24 @@
+// RFC 9457 problem documents (application/problem+json): the body of every
+// error response, and the single table from ErrorCode to HTTP status.
+#pragma once
+
+#include <string_view>
+
+#include <boost/json/object.hpp>
+
+#include "core/error.h"
+#include "http/types.h"
+
+namespace acceptd::http {
+
+// The HTTP status for an error code (the one mapping; see docs/api.md).
+Status StatusFor(ErrorCode code);
+
+// A problem response: `type` is "about:blank" plus a stable slug in
+// `code`, `title` the status' reason phrase, `detail` the client-safe text.
+// `extra` members are added to the document (e.g. "state").
+Response Problem(Status status, std::string_view detail, boost::json::object extra = {});
+// The problem for an Error, using only its client-safe detail.
+Response Problem(const Error& error, boost::json::object extra = {});
+
+}  // namespace acceptd::http

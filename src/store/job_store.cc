@@ -1,0 +1,60 @@
+#include "store/job_store.h"
+
+#include "store/sqlite/sqlite_store.h"
+
+namespace acceptd {
+
+AttemptOutcome AttemptOutcome::Succeeded(JobId id, int64_t token, UnixMillis now, std::string body,
+                                         std::string content_type) {
+  AttemptOutcome o;
+  o.id = id;
+  o.lease_token = token;
+  o.kind = Kind::kSucceeded;
+  o.now = now;
+  o.result = std::move(body);
+  o.result_type = std::move(content_type);
+  return o;
+}
+
+AttemptOutcome AttemptOutcome::Failed(JobId id, int64_t token, UnixMillis now, JobError error) {
+  AttemptOutcome o;
+  o.id = id;
+  o.lease_token = token;
+  o.kind = Kind::kFailed;
+  o.now = now;
+  o.error = std::move(error);
+  return o;
+}
+
+AttemptOutcome AttemptOutcome::Retry(JobId id, int64_t token, UnixMillis now, UnixMillis retry_at,
+                                     JobError error) {
+  AttemptOutcome o;
+  o.id = id;
+  o.lease_token = token;
+  o.kind = Kind::kRetry;
+  o.now = now;
+  o.retry_at = retry_at;
+  o.error = std::move(error);
+  return o;
+}
+
+AttemptOutcome AttemptOutcome::Canceled(JobId id, int64_t token, UnixMillis now) {
+  AttemptOutcome o;
+  o.id = id;
+  o.lease_token = token;
+  o.kind = Kind::kCanceled;
+  o.now = now;
+  return o;
+}
+
+Result<std::unique_ptr<JobStore>> OpenStore(const std::string& url) {
+  constexpr std::string_view kSqlite = "sqlite:";
+  if (url.starts_with(kSqlite)) {
+    auto store = SqliteStore::Open(url.substr(kSqlite.size()));
+    if (!store) return std::move(store).error();
+    return std::unique_ptr<JobStore>(std::move(*store));
+  }
+  return Error::InvalidArgument("unsupported store URL '" + url + "' (expected sqlite:PATH)");
+}
+
+}  // namespace acceptd

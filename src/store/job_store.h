@@ -1,0 +1,172 @@
+// JobStore: the durable home of every job, and the contract each backend
+// (sqlite/, later postgres/) implements. The conformance suite in
+// store/testing/ is written once against this interface.
+//
+// Reads are thread-safe and may be called from any thread. Writes happen
+// inside a WriteTx obtained from BeginWrite(); at most one WriteTx is open per
+// store object at a time (BeginWrite blocks until the previous one ends). A
+// WriteTx that is destroyed without Commit() rolls back. Commit() returns only
+// when the transaction is durable.
+//
+// Every state change is a single conditional statement guarded by the expected
+// state (and, for lease-fenced outcomes, the lease token), so several engines
+// may share one database: all dispatch state lives here.
+//
+// Inside a WriteTx, an operation that fails with kNotFound, kConflict,
+// kQueueFull or kStaleLease changed nothing and leaves the transaction usable;
+// kInternal or kUnavailable means the transaction must be abandoned.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/job.h"
+
+namespace acceptd {
+
+struct NewJob {
+  JobId id;
+  std::string queue;
+  std::string payload;
+  std::string content_type;
+  int priority = 0;
+  int max_attempts = 1;
+  Millis timeout = 0;
+  Millis retention = 0;
+  UnixMillis now = 0;
+  UnixMillis run_at = 0;
+  int64_t max_depth = 0;  // refuse with kQueueFull when queued+running >= this
+};
+
+struct ClaimParams {
+  std::string queue;
+  int limit = 1;
+  std::string owner;  // this node's lease-owner name
+  UnixMillis now = 0;
+  UnixMillis lease_expires_at = 0;
+};
+
+// How an attempt ended. Use the named constructors: they are the only legal
+// combinations. Applied only if the job is still running under `lease_token`.
+struct AttemptOutcome {
+  enum class Kind { kSucceeded, kFailed, kRetry, kCanceled };
+  JobId id;
+  int64_t lease_token = 0;
+  Kind kind = Kind::kFailed;
+  UnixMillis now = 0;
+  UnixMillis retry_at = 0;        // kRetry: not claimed before this
+  std::string result;             // kSucceeded
+  std::string result_type;        // kSucceeded
+  std::optional<JobError> error;  // kFailed, kRetry (kept for the status document)
+
+  static AttemptOutcome Succeeded(JobId id, int64_t token, UnixMillis now, std::string body,
+                                  std::string content_type);
+  static AttemptOutcome Failed(JobId id, int64_t token, UnixMillis now, JobError error);
+  static AttemptOutcome Retry(JobId id, int64_t token, UnixMillis now, UnixMillis retry_at,
+                              JobError error);
+  static AttemptOutcome Canceled(JobId id, int64_t token, UnixMillis now);
+};
+
+// What a cancel or delete request did.
+struct CancelOutcome {
+  enum class Kind {
+    kCanceled,   // was queued: canceled at once (by Delete: and removed)
+    kSignalled,  // was running: cancel_requested set; the runner must stop it
+    kDeleted,    // (Delete only) was terminal: removed
+  };
+  Kind kind = Kind::kCanceled;
+  Job job;  // the job after the change (before removal for kDeleted)
+};
+
+struct ListParams {
+  std::optional<std::string> queue;
+  std::optional<JobState> state;
+  int limit = 50;
+  std::optional<int64_t> before_seq;  // cursor: only jobs with seq < this
+};
+
+struct JobPage {
+  std::vector<Job> jobs;
+  std::optional<int64_t> next_cursor;  // seq to pass as before_seq, if more
+};
+
+struct QueueCounts {
+  std::string queue;
+  int64_t counts[kJobStateCount] = {};
+};
+
+struct StoredResult {
+  JobState state = JobState::kQueued;
+  bool has_result = false;
+  std::string body;
+  std::string content_type;
+};
+
+class WriteTx {
+ public:
+  virtual ~WriteTx() = default;
+
+  // Inserts a queued job unless the queue is at job.max_depth (kQueueFull).
+  // kConflict if the id exists.
+  virtual Result<Job> Insert(const NewJob& job) = 0;
+  // Leases up to `limit` due queued jobs of a queue (priority desc, then run_at,
+  // then insertion order): state running, attempts+1, a new lease token.
+  // The returned jobs carry their payload.
+  virtual Result<std::vector<Job>> Claim(const ClaimParams& params) = 0;
+  // Applies an attempt outcome. kStaleLease if the job is not running under
+  // that token, kNotFound if it is gone. A job with delete_requested is
+  // removed once terminal.
+  virtual Result<Job> Finish(const AttemptOutcome& outcome) = 0;
+  // queued -> canceled; running -> cancel_requested. kConflict (detail names
+  // the state) for terminal jobs, kNotFound for unknown ids.
+  virtual Result<CancelOutcome> Cancel(const JobId& id, UnixMillis now) = 0;
+  // Terminal: removed (kDeleted); queued: canceled and removed (kCanceled);
+  // running: cancel + delete_requested (kSignalled), removed once it stops.
+  // kNotFound for unknown ids.
+  virtual Result<CancelOutcome> Delete(const JobId& id, UnixMillis now) = 0;
+  // Progress of a running attempt; ignored (ok) if the lease moved on.
+  virtual Status SetProgress(const JobId& id, int64_t lease_token, const Progress& progress,
+                             UnixMillis now) = 0;
+  // Extends the leases of `owner`'s running jobs. Returns the ids of those
+  // among them whose cancel was requested (possibly through another node).
+  virtual Result<std::vector<JobId>> ExtendLeases(const std::string& owner,
+                                                  UnixMillis lease_expires_at, UnixMillis now) = 0;
+  // Running jobs whose lease expired before `now`: back to queued when
+  // attempts remain, failed ("lease_expired") otherwise, canceled if a cancel
+  // was requested. Returns the jobs after the change.
+  virtual Result<std::vector<Job>> RescueExpiredLeases(UnixMillis now, int limit) = 0;
+  // `owner`'s running jobs go back to queued without spending an attempt
+  // (graceful shutdown). Returns how many.
+  virtual Result<int64_t> ReleaseLeases(const std::string& owner, UnixMillis now) = 0;
+  // Deletes terminal jobs whose expires_at <= now. Returns how many.
+  virtual Result<int64_t> PurgeExpired(UnixMillis now, int limit) = 0;
+
+  virtual Status Commit() = 0;
+};
+
+class JobStore {
+ public:
+  virtual ~JobStore() = default;
+
+  virtual Result<std::unique_ptr<WriteTx>> BeginWrite() = 0;
+
+  // The job without payload or result. kNotFound if absent.
+  virtual Result<Job> Get(const JobId& id) = 0;
+  virtual Result<StoredResult> GetResult(const JobId& id) = 0;
+  virtual Result<JobPage> List(const ListParams& params) = 0;
+  // Counts per state for every queue that has or had jobs.
+  virtual Result<std::vector<QueueCounts>> Counts() = 0;
+  // Which of `queues` have a queued job with run_at <= now.
+  virtual Result<std::vector<std::string>> QueuesWithDueJobs(const std::vector<std::string>& queues,
+                                                             UnixMillis now) = 0;
+  // Answers iff the store is usable (for /readyz).
+  virtual Status Ping() = 0;
+};
+
+// Opens a store from a URL: "sqlite:PATH" (the directory is created).
+Result<std::unique_ptr<JobStore>> OpenStore(const std::string& url);
+
+}  // namespace acceptd

@@ -1,0 +1,103 @@
+// Thin RAII wrappers over the SQLite C API, private to the sqlite backend.
+//
+// SqliteDb owns one connection and caches its prepared statements (keyed by
+// the address of the SQL text, which must be a string literal). Not
+// thread-safe: one thread uses a connection at a time. Nothing here leaks a
+// sqlite3* outside src/store/sqlite/.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "core/error.h"
+
+namespace acceptd::sqlite {
+
+class Stmt {
+ public:
+  explicit Stmt(sqlite3_stmt* s) : s_(s) {}
+  ~Stmt() { sqlite3_finalize(s_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  // Resets and clears bindings; done automatically by Use() below.
+  void Reset() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  Stmt& Bind(int i, int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  Stmt& Bind(int i, std::string_view text) {
+    sqlite3_bind_text(s_, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& BindBlob(int i, const void* data, size_t n) {
+    sqlite3_bind_blob(s_, i, n ? data : "", static_cast<int>(n), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& BindNull(int i) {
+    sqlite3_bind_null(s_, i);
+    return *this;
+  }
+  // SQLITE_ROW, SQLITE_DONE or an error code.
+  int Step() { return sqlite3_step(s_); }
+
+  bool IsNull(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
+  int64_t Int(int col) const { return sqlite3_column_int64(s_, col); }
+  std::string Text(int col) const {
+    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
+    return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s_, col))) : std::string();
+  }
+  std::string Blob(int col) const {
+    auto* p = static_cast<const char*>(sqlite3_column_blob(s_, col));
+    return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s_, col))) : std::string();
+  }
+  const void* BlobPtr(int col) const { return sqlite3_column_blob(s_, col); }
+  int Bytes(int col) const { return sqlite3_column_bytes(s_, col); }
+
+ private:
+  sqlite3_stmt* s_;
+};
+
+// Borrowed prepared statement, reset when the borrow ends.
+class StmtRef {
+ public:
+  explicit StmtRef(Stmt* s) : s_(s) {}
+  ~StmtRef() {
+    if (s_) s_->Reset();
+  }
+  StmtRef(StmtRef&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
+  Stmt* operator->() { return s_; }
+  Stmt& operator*() { return *s_; }
+
+ private:
+  Stmt* s_;
+};
+
+class SqliteDb {
+ public:
+  static Result<std::unique_ptr<SqliteDb>> Open(const std::string& path);
+  ~SqliteDb();
+
+  // The cached statement for `sql` (a string literal). Preparing fails only
+  // on a bug in the SQL text, so it throws inside this module.
+  StmtRef Prepare(const char* sql);
+  Status Exec(const char* sql);
+  // An Error describing the connection's last failure, with `what` as context.
+  Error LastError(std::string_view what) const;
+  int64_t Changes() const { return sqlite3_changes64(db_); }
+  int64_t LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
+
+ private:
+  explicit SqliteDb(sqlite3* db) : db_(db) {}
+  sqlite3* db_;
+  std::unordered_map<const char*, std::unique_ptr<Stmt>> cache_;
+};
+
+}  // namespace acceptd::sqlite

@@ -1,0 +1,569 @@
+#include "store/sqlite/sqlite_store.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
+
+#include <fmt/format.h>
+
+namespace acceptd {
+namespace {
+
+using sqlite::SqliteDb;
+using sqlite::Stmt;
+
+// Schema version 1. States are stored as the integers of JobState.
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS jobs (
+  seq INTEGER PRIMARY KEY,
+  id BLOB NOT NULL UNIQUE,
+  queue TEXT NOT NULL,
+  state INTEGER NOT NULL,
+  priority INTEGER NOT NULL,
+  payload BLOB NOT NULL,
+  content_type TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  run_at INTEGER NOT NULL,
+  started_at INTEGER,
+  finished_at INTEGER,
+  expires_at INTEGER,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  max_attempts INTEGER NOT NULL,
+  timeout_ms INTEGER NOT NULL,
+  retention_ms INTEGER NOT NULL,
+  progress_percent INTEGER,
+  progress_message TEXT,
+  error_type TEXT,
+  error_message TEXT,
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  delete_requested INTEGER NOT NULL DEFAULT 0,
+  lease_owner TEXT,
+  lease_token INTEGER NOT NULL DEFAULT 0,
+  lease_expires_at INTEGER,
+  result BLOB,
+  result_type TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_claim ON jobs(queue, priority DESC, run_at, seq) WHERE state = 0;
+CREATE INDEX IF NOT EXISTS jobs_running ON jobs(lease_owner, lease_expires_at) WHERE state = 1;
+CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs(expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS queue_counts (
+  queue TEXT NOT NULL,
+  state INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY (queue, state)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS jobs_count_insert AFTER INSERT ON jobs BEGIN
+  INSERT INTO queue_counts(queue, state, n) VALUES (new.queue, new.state, 1)
+    ON CONFLICT(queue, state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS jobs_count_update AFTER UPDATE OF state ON jobs
+WHEN old.state <> new.state BEGIN
+  UPDATE queue_counts SET n = n - 1 WHERE queue = old.queue AND state = old.state;
+  INSERT INTO queue_counts(queue, state, n) VALUES (new.queue, new.state, 1)
+    ON CONFLICT(queue, state) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS jobs_count_delete AFTER DELETE ON jobs BEGIN
+  UPDATE queue_counts SET n = n - 1 WHERE queue = old.queue AND state = old.state;
+END;
+PRAGMA user_version = 1;
+)sql";
+
+// The columns ReadJob() expects, in order; kPayloadCol follows them where selected.
+#define JOB_COLUMNS                                                                             \
+  "seq, id, queue, state, priority, content_type, created_at, updated_at, run_at, started_at, " \
+  "finished_at, expires_at, attempts, max_attempts, timeout_ms, retention_ms, "                 \
+  "progress_percent, progress_message, error_type, error_message, cancel_requested, "           \
+  "delete_requested, result IS NOT NULL, lease_owner, lease_token, lease_expires_at"
+constexpr int kPayloadCol = 26;
+
+std::optional<int64_t> OptInt(const Stmt& s, int col) {
+  if (s.IsNull(col)) return std::nullopt;
+  return s.Int(col);
+}
+
+Job ReadJob(const Stmt& s) {
+  Job j;
+  j.seq = s.Int(0);
+  if (s.Bytes(1) == 16) j.id = JobId::FromBytes(s.BlobPtr(1));
+  j.queue = s.Text(2);
+  j.state = static_cast<JobState>(s.Int(3));
+  j.priority = static_cast<int>(s.Int(4));
+  j.content_type = s.Text(5);
+  j.created_at = s.Int(6);
+  j.updated_at = s.Int(7);
+  j.run_at = s.Int(8);
+  j.started_at = OptInt(s, 9);
+  j.finished_at = OptInt(s, 10);
+  j.expires_at = OptInt(s, 11);
+  j.attempts = static_cast<int>(s.Int(12));
+  j.max_attempts = static_cast<int>(s.Int(13));
+  j.timeout = s.Int(14);
+  j.retention = s.Int(15);
+  if (!s.IsNull(16)) j.progress = Progress{static_cast<int>(s.Int(16)), s.Text(17)};
+  if (!s.IsNull(18)) j.error = JobError{s.Text(18), s.Text(19)};
+  j.cancel_requested = s.Int(20) != 0;
+  j.delete_requested = s.Int(21) != 0;
+  j.has_result = s.Int(22) != 0;
+  j.lease_owner = s.Text(23);
+  j.lease_token = s.Int(24);
+  j.lease_expires_at = s.IsNull(25) ? 0 : s.Int(25);
+  return j;
+}
+
+void BindId(Stmt& s, int i, const JobId& id) { s.BindBlob(i, id.bytes().data(), 16); }
+
+// Runs a statement that returns jobs, collecting them.
+Result<std::vector<Job>> CollectJobs(SqliteDb& db, Stmt& s, std::string_view what,
+                                     bool with_payload = false) {
+  std::vector<Job> jobs;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    jobs.push_back(ReadJob(s));
+    if (with_payload) jobs.back().payload = s.Blob(kPayloadCol);
+  }
+  if (rc != SQLITE_DONE) return db.LastError(what);
+  return jobs;
+}
+
+Result<std::optional<Job>> OneJob(SqliteDb& db, Stmt& s, std::string_view what) {
+  auto jobs = CollectJobs(db, s, what);
+  if (!jobs) return std::move(jobs).error();
+  if (jobs->empty()) return std::optional<Job>();
+  return std::optional<Job>(std::move(jobs->front()));
+}
+
+Result<Job> GetJob(SqliteDb& db, const JobId& id) {
+  auto s = db.Prepare("SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?1");
+  BindId(*s, 1, id);
+  auto job = OneJob(db, *s, "get job");
+  if (!job) return std::move(job).error();
+  if (!*job) return Error::NotFound("no such job");
+  return std::move(**job);
+}
+
+Error TerminalConflict(JobState state) {
+  return Error::Conflict(fmt::format("the job is already {}", ToString(state)));
+}
+
+}  // namespace
+
+// A borrowed read connection that returns itself to the pool.
+class SqliteStore::ReaderLease {
+ public:
+  ReaderLease(SqliteStore* store, std::unique_ptr<SqliteDb> db)
+      : store_(store), db_(std::move(db)) {}
+  ReaderLease(ReaderLease&&) = default;
+  ~ReaderLease() {
+    if (db_) store_->ReleaseReader(std::move(db_));
+  }
+  SqliteDb& operator*() { return *db_; }
+
+ private:
+  SqliteStore* store_;
+  std::unique_ptr<SqliteDb> db_;
+};
+
+class SqliteStore::Tx final : public WriteTx {
+ public:
+  Tx(std::unique_lock<std::mutex> lock, SqliteDb& db) : lock_(std::move(lock)), db_(db) {}
+  ~Tx() override {
+    if (!done_) (void)db_.Exec("ROLLBACK");
+  }
+
+  Result<Job> Insert(const NewJob& n) override {
+    {
+      auto depth = db_.Prepare(
+          "SELECT COALESCE(SUM(n), 0) FROM queue_counts WHERE queue = ?1 AND state IN (0, 1)");
+      depth->Bind(1, n.queue);
+      if (depth->Step() != SQLITE_ROW) return db_.LastError("queue depth");
+      if (depth->Int(0) >= n.max_depth) {
+        return Error::QueueFull(
+            fmt::format("queue '{}' is full ({} jobs queued or running)", n.queue, depth->Int(0)));
+      }
+    }
+    auto s = db_.Prepare(
+        "INSERT INTO jobs (id, queue, state, priority, payload, content_type, created_at, "
+        "updated_at, run_at, max_attempts, timeout_ms, retention_ms) "
+        "VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10)");
+    BindId(*s, 1, n.id);
+    s->Bind(2, n.queue).Bind(3, n.priority).BindBlob(4, n.payload.data(), n.payload.size());
+    s->Bind(5, n.content_type).Bind(6, n.now).Bind(7, n.run_at).Bind(8, n.max_attempts);
+    s->Bind(9, n.timeout).Bind(10, n.retention);
+    if (s->Step() != SQLITE_DONE) {
+      Error e = db_.LastError("insert job");
+      if (e.message.find("UNIQUE") != std::string::npos) return Error::Conflict("duplicate id");
+      return e;
+    }
+    Job j;
+    j.seq = db_.LastInsertRowid();
+    j.id = n.id;
+    j.queue = n.queue;
+    j.state = JobState::kQueued;
+    j.priority = n.priority;
+    j.content_type = n.content_type;
+    j.created_at = j.updated_at = n.now;
+    j.run_at = n.run_at;
+    j.max_attempts = n.max_attempts;
+    j.timeout = n.timeout;
+    j.retention = n.retention;
+    return j;
+  }
+
+  Result<std::vector<Job>> Claim(const ClaimParams& p) override {
+    auto s = db_.Prepare(
+        "UPDATE jobs SET state = 1, attempts = attempts + 1, lease_token = lease_token + 1, "
+        "lease_owner = ?1, lease_expires_at = ?2, started_at = COALESCE(started_at, ?3), "
+        "updated_at = ?3 "
+        "WHERE seq IN (SELECT seq FROM jobs WHERE queue = ?4 AND state = 0 AND run_at <= ?3 "
+        "ORDER BY priority DESC, run_at, seq LIMIT ?5) "
+        "RETURNING " JOB_COLUMNS ", payload");
+    s->Bind(1, p.owner).Bind(2, p.lease_expires_at).Bind(3, p.now).Bind(4, p.queue);
+    s->Bind(5, p.limit);
+    auto jobs = CollectJobs(db_, *s, "claim", /*with_payload=*/true);
+    if (!jobs) return jobs;
+    // RETURNING gives no order guarantee; hand jobs out in claim order.
+    std::sort(jobs->begin(), jobs->end(), [](const Job& a, const Job& b) {
+      if (a.priority != b.priority) return a.priority > b.priority;
+      if (a.run_at != b.run_at) return a.run_at < b.run_at;
+      return a.seq < b.seq;
+    });
+    return jobs;
+  }
+
+  Result<Job> Finish(const AttemptOutcome& o) override {
+    using Kind = AttemptOutcome::Kind;
+    const char* sql = nullptr;
+    switch (o.kind) {
+      case Kind::kSucceeded:
+        sql =
+            "UPDATE jobs SET state = 2, result = ?4, result_type = ?5, finished_at = ?3, "
+            "updated_at = ?3, expires_at = ?3 + retention_ms, lease_owner = NULL, "
+            "lease_expires_at = NULL WHERE id = ?1 AND state = 1 AND lease_token = ?2 "
+            "RETURNING " JOB_COLUMNS;
+        break;
+      case Kind::kFailed:
+        sql =
+            "UPDATE jobs SET state = 3, error_type = ?4, error_message = ?5, finished_at = ?3, "
+            "updated_at = ?3, expires_at = ?3 + retention_ms, lease_owner = NULL, "
+            "lease_expires_at = NULL WHERE id = ?1 AND state = 1 AND lease_token = ?2 "
+            "RETURNING " JOB_COLUMNS;
+        break;
+      case Kind::kRetry:
+        sql =
+            "UPDATE jobs SET state = 0, error_type = ?4, error_message = ?5, run_at = ?6, "
+            "updated_at = ?3, lease_owner = NULL, lease_expires_at = NULL "
+            "WHERE id = ?1 AND state = 1 AND lease_token = ?2 RETURNING " JOB_COLUMNS;
+        break;
+      case Kind::kCanceled:
+        sql =
+            "UPDATE jobs SET state = 4, finished_at = ?3, updated_at = ?3, "
+            "expires_at = ?3 + retention_ms, lease_owner = NULL, lease_expires_at = NULL "
+            "WHERE id = ?1 AND state = 1 AND lease_token = ?2 RETURNING " JOB_COLUMNS;
+        break;
+    }
+    auto s = db_.Prepare(sql);
+    BindId(*s, 1, o.id);
+    s->Bind(2, o.lease_token).Bind(3, o.now);
+    if (o.kind == Kind::kSucceeded) {
+      s->BindBlob(4, o.result.data(), o.result.size()).Bind(5, o.result_type);
+    } else if (o.kind == Kind::kFailed || o.kind == Kind::kRetry) {
+      JobError e = o.error.value_or(JobError{"handler_error", ""});
+      s->Bind(4, e.type).Bind(5, e.message);
+      if (o.kind == Kind::kRetry) s->Bind(6, o.retry_at);
+    }
+    auto job = OneJob(db_, *s, "finish attempt");
+    if (!job) return std::move(job).error();
+    if (!*job) {
+      auto current = GetJob(db_, o.id);
+      if (!current) return std::move(current).error();
+      return Error::StaleLease(fmt::format("job {} is {} with lease token {}, not {}", o.id.ToHex(),
+                                           ToString(current->state), current->lease_token,
+                                           o.lease_token));
+    }
+    if ((*job)->delete_requested && IsTerminal((*job)->state)) {
+      if (auto st = DeleteSeq((*job)->seq); !st) return std::move(st).error();
+    }
+    return std::move(**job);
+  }
+
+  Result<CancelOutcome> Cancel(const JobId& id, UnixMillis now) override {
+    {
+      auto s = db_.Prepare(
+          "UPDATE jobs SET state = 4, cancel_requested = 1, finished_at = ?2, updated_at = ?2, "
+          "expires_at = ?2 + retention_ms WHERE id = ?1 AND state = 0 RETURNING " JOB_COLUMNS);
+      BindId(*s, 1, id);
+      s->Bind(2, now);
+      auto job = OneJob(db_, *s, "cancel queued");
+      if (!job) return std::move(job).error();
+      if (*job) return CancelOutcome{CancelOutcome::Kind::kCanceled, std::move(**job)};
+    }
+    auto signalled = SignalRunning(id, now, /*and_delete=*/false);
+    if (!signalled) return std::move(signalled).error();
+    if (*signalled) return CancelOutcome{CancelOutcome::Kind::kSignalled, std::move(**signalled)};
+    auto current = GetJob(db_, id);
+    if (!current) return std::move(current).error();
+    return TerminalConflict(current->state);
+  }
+
+  Result<CancelOutcome> Delete(const JobId& id, UnixMillis now) override {
+    {
+      // Queued or terminal: gone at once. A queued job counts as canceled.
+      auto s = db_.Prepare("DELETE FROM jobs WHERE id = ?1 AND state <> 1 RETURNING " JOB_COLUMNS);
+      BindId(*s, 1, id);
+      auto job = OneJob(db_, *s, "delete job");
+      if (!job) return std::move(job).error();
+      if (*job) {
+        Job j = std::move(**job);
+        if (j.state != JobState::kQueued) return CancelOutcome{CancelOutcome::Kind::kDeleted, j};
+        j.state = JobState::kCanceled;
+        j.cancel_requested = true;
+        j.finished_at = now;
+        j.updated_at = now;
+        return CancelOutcome{CancelOutcome::Kind::kCanceled, std::move(j)};
+      }
+    }
+    auto signalled = SignalRunning(id, now, /*and_delete=*/true);
+    if (!signalled) return std::move(signalled).error();
+    if (*signalled) return CancelOutcome{CancelOutcome::Kind::kSignalled, std::move(**signalled)};
+    return Error::NotFound("no such job");
+  }
+
+  Status SetProgress(const JobId& id, int64_t token, const Progress& p, UnixMillis now) override {
+    auto s = db_.Prepare(
+        "UPDATE jobs SET progress_percent = ?3, progress_message = ?4, updated_at = ?5 "
+        "WHERE id = ?1 AND state = 1 AND lease_token = ?2");
+    BindId(*s, 1, id);
+    s->Bind(2, token).Bind(3, std::clamp(p.percent, 0, 100)).Bind(4, p.message).Bind(5, now);
+    if (s->Step() != SQLITE_DONE) return db_.LastError("set progress");
+    return {};
+  }
+
+  Result<std::vector<JobId>> ExtendLeases(const std::string& owner, UnixMillis expires,
+                                          UnixMillis now) override {
+    {
+      auto s = db_.Prepare(
+          "UPDATE jobs SET lease_expires_at = ?2 WHERE state = 1 AND lease_owner = ?1 "
+          "AND lease_expires_at >= ?3");
+      s->Bind(1, owner).Bind(2, expires).Bind(3, now);
+      if (s->Step() != SQLITE_DONE) return db_.LastError("extend leases");
+    }
+    auto s = db_.Prepare(
+        "SELECT id FROM jobs WHERE state = 1 AND lease_owner = ?1 AND cancel_requested = 1");
+    s->Bind(1, owner);
+    std::vector<JobId> ids;
+    int rc;
+    while ((rc = s->Step()) == SQLITE_ROW) {
+      if (s->Bytes(0) == 16) ids.push_back(JobId::FromBytes(s->BlobPtr(0)));
+    }
+    if (rc != SQLITE_DONE) return db_.LastError("cancel requests");
+    return ids;
+  }
+
+  Result<std::vector<Job>> RescueExpiredLeases(UnixMillis now, int limit) override {
+    auto s = db_.Prepare(
+        "UPDATE jobs SET "
+        "state = CASE WHEN cancel_requested THEN 4 WHEN attempts < max_attempts THEN 0 ELSE 3 END, "
+        "finished_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN ?1 END, "
+        "expires_at = CASE WHEN cancel_requested OR attempts >= max_attempts "
+        "  THEN ?1 + retention_ms END, "
+        "error_type = 'lease_expired', "
+        "error_message = 'the worker running this attempt stopped renewing its lease', "
+        "run_at = ?1, updated_at = ?1, lease_owner = NULL, lease_expires_at = NULL "
+        "WHERE seq IN (SELECT seq FROM jobs WHERE state = 1 AND lease_expires_at < ?1 LIMIT ?2) "
+        "RETURNING " JOB_COLUMNS);
+    s->Bind(1, now).Bind(2, limit);
+    auto jobs = CollectJobs(db_, *s, "rescue expired leases");
+    if (!jobs) return jobs;
+    for (const Job& j : *jobs) {
+      if (j.delete_requested && IsTerminal(j.state)) {
+        if (auto st = DeleteSeq(j.seq); !st) return std::move(st).error();
+      }
+    }
+    return jobs;
+  }
+
+  Result<int64_t> ReleaseLeases(const std::string& owner, UnixMillis now) override {
+    auto s = db_.Prepare(
+        "UPDATE jobs SET state = 0, attempts = attempts - 1, run_at = ?2, updated_at = ?2, "
+        "lease_owner = NULL, lease_expires_at = NULL "
+        "WHERE state = 1 AND lease_owner = ?1");
+    s->Bind(1, owner).Bind(2, now);
+    if (s->Step() != SQLITE_DONE) return db_.LastError("release leases");
+    return db_.Changes();
+  }
+
+  Result<int64_t> PurgeExpired(UnixMillis now, int limit) override {
+    auto s = db_.Prepare(
+        "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE expires_at <= ?1 LIMIT ?2)");
+    s->Bind(1, now).Bind(2, limit);
+    if (s->Step() != SQLITE_DONE) return db_.LastError("purge expired");
+    return db_.Changes();
+  }
+
+  Status Commit() override {
+    if (auto st = db_.Exec("COMMIT"); !st) return st;
+    done_ = true;
+    return {};
+  }
+
+ private:
+  Result<std::optional<Job>> SignalRunning(const JobId& id, UnixMillis now, bool and_delete) {
+    auto s = db_.Prepare(
+        "UPDATE jobs SET cancel_requested = 1, delete_requested = (delete_requested OR ?3), "
+        "updated_at = ?2 WHERE id = ?1 AND state = 1 RETURNING " JOB_COLUMNS);
+    BindId(*s, 1, id);
+    s->Bind(2, now).Bind(3, and_delete ? 1 : 0);
+    return OneJob(db_, *s, "signal cancel");
+  }
+
+  Status DeleteSeq(int64_t seq) {
+    auto s = db_.Prepare("DELETE FROM jobs WHERE seq = ?1");
+    s->Bind(1, seq);
+    if (s->Step() != SQLITE_DONE) return db_.LastError("delete job");
+    return {};
+  }
+
+  std::unique_lock<std::mutex> lock_;
+  SqliteDb& db_;
+  bool done_ = false;
+};
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
+  std::filesystem::path p(path);
+  if (p.has_parent_path()) {
+    std::error_code ec;
+    std::filesystem::create_directories(p.parent_path(), ec);
+    if (ec) {
+      return Error::Unavailable(
+          fmt::format("cannot create directory {}: {}", p.parent_path().string(), ec.message()),
+          "store unavailable");
+    }
+  }
+  auto db = SqliteDb::Open(path);
+  if (!db) return std::move(db).error();
+  for (const char* pragma :
+       {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL", "PRAGMA busy_timeout = 5000"}) {
+    if (auto st = (*db)->Exec(pragma); !st) return std::move(st).error();
+  }
+  if (auto st = (*db)->Exec(kSchema); !st) return std::move(st).error();
+  std::unique_ptr<SqliteStore> store(new SqliteStore(path));
+  store->writer_ = std::move(*db);
+  return store;
+}
+
+Result<std::unique_ptr<WriteTx>> SqliteStore::BeginWrite() {
+  std::unique_lock lock(write_mu_);
+  if (auto st = writer_->Exec("BEGIN IMMEDIATE"); !st) return std::move(st).error();
+  return std::unique_ptr<WriteTx>(new Tx(std::move(lock), *writer_));
+}
+
+Result<SqliteStore::ReaderLease> SqliteStore::AcquireReader() {
+  {
+    std::lock_guard lock(readers_mu_);
+    if (!idle_readers_.empty()) {
+      auto db = std::move(idle_readers_.back());
+      idle_readers_.pop_back();
+      return ReaderLease(this, std::move(db));
+    }
+  }
+  auto db = SqliteDb::Open(path_);
+  if (!db) return std::move(db).error();
+  if (auto st = (*db)->Exec("PRAGMA busy_timeout = 5000"); !st) return std::move(st).error();
+  return ReaderLease(this, std::move(*db));
+}
+
+void SqliteStore::ReleaseReader(std::unique_ptr<SqliteDb> db) {
+  std::lock_guard lock(readers_mu_);
+  idle_readers_.push_back(std::move(db));
+}
+
+Result<Job> SqliteStore::Get(const JobId& id) {
+  auto reader = AcquireReader();
+  if (!reader) return std::move(reader).error();
+  return GetJob(**reader, id);
+}
+
+Result<StoredResult> SqliteStore::GetResult(const JobId& id) {
+  auto reader = AcquireReader();
+  if (!reader) return std::move(reader).error();
+  SqliteDb& db = **reader;
+  auto s =
+      db.Prepare("SELECT state, result IS NOT NULL, result, result_type FROM jobs WHERE id = ?1");
+  BindId(*s, 1, id);
+  int rc = s->Step();
+  if (rc == SQLITE_DONE) return Error::NotFound("no such job");
+  if (rc != SQLITE_ROW) return db.LastError("get result");
+  StoredResult r;
+  r.state = static_cast<JobState>(s->Int(0));
+  r.has_result = s->Int(1) != 0;
+  r.body = s->Blob(2);
+  r.content_type = s->Text(3);
+  return r;
+}
+
+Result<JobPage> SqliteStore::List(const ListParams& p) {
+  auto reader = AcquireReader();
+  if (!reader) return std::move(reader).error();
+  SqliteDb& db = **reader;
+  auto s = db.Prepare("SELECT " JOB_COLUMNS
+                      " FROM jobs WHERE (?1 IS NULL OR queue = ?1) "
+                      "AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR seq < ?3) "
+                      "ORDER BY seq DESC LIMIT ?4");
+  if (p.queue) s->Bind(1, *p.queue);
+  if (p.state) s->Bind(2, static_cast<int64_t>(*p.state));
+  if (p.before_seq) s->Bind(3, *p.before_seq);
+  s->Bind(4, p.limit + 1);
+  auto jobs = CollectJobs(db, *s, "list jobs");
+  if (!jobs) return std::move(jobs).error();
+  JobPage page;
+  page.jobs = std::move(*jobs);
+  if (static_cast<int>(page.jobs.size()) > p.limit) {
+    page.jobs.resize(static_cast<size_t>(p.limit));
+    page.next_cursor = page.jobs.back().seq;
+  }
+  return page;
+}
+
+Result<std::vector<QueueCounts>> SqliteStore::Counts() {
+  auto reader = AcquireReader();
+  if (!reader) return std::move(reader).error();
+  SqliteDb& db = **reader;
+  auto s = db.Prepare("SELECT queue, state, n FROM queue_counts ORDER BY queue");
+  std::vector<QueueCounts> out;
+  int rc;
+  while ((rc = s->Step()) == SQLITE_ROW) {
+    std::string queue = s->Text(0);
+    if (out.empty() || out.back().queue != queue) out.push_back(QueueCounts{queue, {}});
+    int64_t state = s->Int(1);
+    if (state >= 0 && state < kJobStateCount) out.back().counts[state] = s->Int(2);
+  }
+  if (rc != SQLITE_DONE) return db.LastError("counts");
+  return out;
+}
+
+Result<std::vector<std::string>> SqliteStore::QueuesWithDueJobs(
+    const std::vector<std::string>& queues, UnixMillis now) {
+  auto reader = AcquireReader();
+  if (!reader) return std::move(reader).error();
+  SqliteDb& db = **reader;
+  std::vector<std::string> due;
+  for (const std::string& q : queues) {
+    auto s = db.Prepare(
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE queue = ?1 AND state = 0 AND run_at <= ?2)");
+    s->Bind(1, q).Bind(2, now);
+    if (s->Step() != SQLITE_ROW) return db.LastError("due queues");
+    if (s->Int(0)) due.push_back(q);
+  }
+  return due;
+}
+
+Status SqliteStore::Ping() {
+  auto reader = AcquireReader();
+  if (!reader) return std::move(reader).error();
+  auto s = (**reader).Prepare("SELECT 1");
+  if (s->Step() != SQLITE_ROW) return (**reader).LastError("ping");
+  return {};
+}
+
+}  // namespace acceptd
