@@ -20,6 +20,7 @@ namespace asio = boost::asio;
 namespace {
 constexpr int kRescueBatch = 1000;
 constexpr int kPurgeBatch = 10'000;
+constexpr int kPromoteBatch = 10'000;
 constexpr Millis kMinHousekeepingTick = 5;
 constexpr Millis kMaxHousekeepingTick = 250;
 constexpr std::chrono::milliseconds kShutdownPoll{20};
@@ -247,7 +248,8 @@ void Engine::Submit(SubmitRequest req, Callback<Job> done) {
   Write<Job>(
       [this, q, n = std::move(n)](WriteTx& tx) {
         auto r = tx.Insert(n);
-        if (r) q->may_have_work = true;  // read by ClaimDue in this same batch
+        // Read by ClaimDue in this same batch. Delayed jobs wait for the promoter.
+        if (r && n.run_at <= n.now) q->may_have_work = true;
         return r;
       },
       std::move(done));
@@ -502,26 +504,20 @@ void Engine::AddHousekeepingTasks() {
                       return std::string();
                     });
 
-  // Delayed and backed-off jobs become due with no event to announce it (and
-  // other nodes' submits are invisible here): look for due work in idle queues.
+  // Delayed and backed-off jobs become due with no event to announce it, and
+  // other nodes' submits are invisible here: make due jobs claimable, and let
+  // every queue with free slots look for work.
   housekeeping_.Add("delayed_promoter", options_.promote_interval, now, [this](UnixMillis t) {
-    std::vector<std::string> idle;
+    if (!accepting_.load()) return std::string();
+    Write<std::vector<std::string>>(
+        [t](WriteTx& tx) { return tx.PromoteDueJobs(t, kPromoteBatch); },
+        Callback<std::vector<std::string>>([](Result<std::vector<std::string>> r) {
+          if (!r) spdlog::error("delayed-job promotion failed: {}", r.error().message);
+        }));
     for (auto& q : queues_) {
-      if (!q->may_have_work && q->in_use < q->spec.config.concurrency) {
-        idle.push_back(q->spec.config.name);
-      }
+      if (q->in_use < q->spec.config.concurrency) q->may_have_work = true;
     }
-    if (idle.empty() || !accepting_.load()) return std::string();
-    auto due = store_->QueuesWithDueJobs(idle, t);
-    if (!due) {
-      spdlog::error("delayed-job promotion failed: {}", due.error().message);
-      return std::string();
-    }
-    for (const std::string& name : *due) FindQueueState(name)->may_have_work = true;
-    if (!due->empty()) {
-      spdlog::debug("delayed_promoter woke {} queues", due->size());
-      committer_->Kick();
-    }
+    committer_->Kick();
     return std::string();
   });
 

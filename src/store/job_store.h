@@ -112,9 +112,11 @@ class WriteTx {
   // Inserts a queued job unless the queue is at job.max_depth (kQueueFull).
   // kConflict if the id exists.
   virtual Result<Job> Insert(const NewJob& job) = 0;
-  // Leases up to `limit` due queued jobs of a queue (priority desc, then run_at,
-  // then insertion order): state running, attempts+1, a new lease token.
-  // The returned jobs carry their payload.
+  // Leases up to `limit` claimable queued jobs of a queue (priority desc, then
+  // run_at, then insertion order): state running, attempts+1, a new lease
+  // token. A job inserted or retried with run_at > now is not claimable until
+  // PromoteDueJobs() has seen its run_at pass. The returned jobs carry their
+  // payload.
   virtual Result<std::vector<Job>> Claim(const ClaimParams& params) = 0;
   // Applies an attempt outcome. kStaleLease if the job is not running under
   // that token, kNotFound if it is gone. A job with delete_requested is
@@ -141,6 +143,9 @@ class WriteTx {
   // `owner`'s running jobs go back to queued without spending an attempt
   // (graceful shutdown). Returns how many.
   virtual Result<int64_t> ReleaseLeases(const std::string& owner, UnixMillis now) = 0;
+  // Queued jobs that were not yet due (delay, retry backoff) and whose run_at
+  // has come become claimable. Returns the distinct queues that got work.
+  virtual Result<std::vector<std::string>> PromoteDueJobs(UnixMillis now, int limit) = 0;
   // Deletes terminal jobs whose expires_at <= now. Returns how many.
   virtual Result<int64_t> PurgeExpired(UnixMillis now, int limit) = 0;
 
@@ -159,9 +164,6 @@ class JobStore {
   virtual Result<JobPage> List(const ListParams& params) = 0;
   // Counts per state for every queue that has or had jobs.
   virtual Result<std::vector<QueueCounts>> Counts() = 0;
-  // Which of `queues` have a queued job with run_at <= now.
-  virtual Result<std::vector<std::string>> QueuesWithDueJobs(const std::vector<std::string>& queues,
-                                                             UnixMillis now) = 0;
   // Answers iff the store is usable (for /readyz).
   virtual Status Ping() = 0;
 };

@@ -40,11 +40,16 @@ CREATE TABLE IF NOT EXISTS jobs (
   delete_requested INTEGER NOT NULL DEFAULT 0,
   lease_owner TEXT,
   lease_token INTEGER NOT NULL DEFAULT 0,
+  scheduled INTEGER NOT NULL DEFAULT 0,
   lease_expires_at INTEGER,
   result BLOB,
   result_type TEXT
 );
-CREATE INDEX IF NOT EXISTS jobs_claim ON jobs(queue, priority DESC, run_at, seq) WHERE state = 0;
+-- Queued jobs are either claimable (scheduled = 0) or waiting for run_at
+-- (scheduled = 1): claims never scan jobs that are not due yet.
+CREATE INDEX IF NOT EXISTS jobs_claim ON jobs(queue, priority DESC, run_at, seq)
+  WHERE state = 0 AND scheduled = 0;
+CREATE INDEX IF NOT EXISTS jobs_scheduled ON jobs(run_at) WHERE state = 0 AND scheduled = 1;
 CREATE INDEX IF NOT EXISTS jobs_running ON jobs(lease_owner, lease_expires_at) WHERE state = 1;
 CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs(expires_at) WHERE expires_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS queue_counts (
@@ -184,8 +189,8 @@ class SqliteStore::Tx final : public WriteTx {
     }
     auto s = db_.Prepare(
         "INSERT INTO jobs (id, queue, state, priority, payload, content_type, created_at, "
-        "updated_at, run_at, max_attempts, timeout_ms, retention_ms) "
-        "VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10)");
+        "updated_at, run_at, max_attempts, timeout_ms, retention_ms, scheduled) "
+        "VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?7 > ?6)");
     BindId(*s, 1, n.id);
     s->Bind(2, n.queue).Bind(3, n.priority).BindBlob(4, n.payload.data(), n.payload.size());
     s->Bind(5, n.content_type).Bind(6, n.now).Bind(7, n.run_at).Bind(8, n.max_attempts);
@@ -214,8 +219,9 @@ class SqliteStore::Tx final : public WriteTx {
     auto s = db_.Prepare(
         "UPDATE jobs SET state = 1, attempts = attempts + 1, lease_token = lease_token + 1, "
         "lease_owner = ?1, lease_expires_at = ?2, started_at = COALESCE(started_at, ?3), "
+        "progress_percent = NULL, progress_message = NULL, "
         "updated_at = ?3 "
-        "WHERE seq IN (SELECT seq FROM jobs WHERE queue = ?4 AND state = 0 AND run_at <= ?3 "
+        "WHERE seq IN (SELECT seq FROM jobs WHERE queue = ?4 AND state = 0 AND scheduled = 0 "
         "ORDER BY priority DESC, run_at, seq LIMIT ?5) "
         "RETURNING " JOB_COLUMNS ", payload");
     s->Bind(1, p.owner).Bind(2, p.lease_expires_at).Bind(3, p.now).Bind(4, p.queue);
@@ -252,7 +258,7 @@ class SqliteStore::Tx final : public WriteTx {
       case Kind::kRetry:
         sql =
             "UPDATE jobs SET state = 0, error_type = ?4, error_message = ?5, run_at = ?6, "
-            "updated_at = ?3, lease_owner = NULL, lease_expires_at = NULL "
+            "scheduled = ?6 > ?3, updated_at = ?3, lease_owner = NULL, lease_expires_at = NULL "
             "WHERE id = ?1 AND state = 1 AND lease_token = ?2 RETURNING " JOB_COLUMNS;
         break;
       case Kind::kCanceled:
@@ -369,7 +375,8 @@ class SqliteStore::Tx final : public WriteTx {
         "  THEN ?1 + retention_ms END, "
         "error_type = 'lease_expired', "
         "error_message = 'the worker running this attempt stopped renewing its lease', "
-        "run_at = ?1, updated_at = ?1, lease_owner = NULL, lease_expires_at = NULL "
+        "run_at = ?1, scheduled = 0, updated_at = ?1, lease_owner = NULL, "
+        "lease_expires_at = NULL "
         "WHERE seq IN (SELECT seq FROM jobs WHERE state = 1 AND lease_expires_at < ?1 LIMIT ?2) "
         "RETURNING " JOB_COLUMNS);
     s->Bind(1, now).Bind(2, limit);
@@ -385,12 +392,31 @@ class SqliteStore::Tx final : public WriteTx {
 
   Result<int64_t> ReleaseLeases(const std::string& owner, UnixMillis now) override {
     auto s = db_.Prepare(
-        "UPDATE jobs SET state = 0, attempts = attempts - 1, run_at = ?2, updated_at = ?2, "
+        "UPDATE jobs SET state = CASE WHEN cancel_requested THEN 4 ELSE 0 END, "
+        "finished_at = CASE WHEN cancel_requested THEN ?2 END, "
+        "expires_at = CASE WHEN cancel_requested THEN ?2 + retention_ms END, "
+        "attempts = attempts - 1, run_at = ?2, scheduled = 0, updated_at = ?2, "
         "lease_owner = NULL, lease_expires_at = NULL "
         "WHERE state = 1 AND lease_owner = ?1");
     s->Bind(1, owner).Bind(2, now);
     if (s->Step() != SQLITE_DONE) return db_.LastError("release leases");
     return db_.Changes();
+  }
+
+  Result<std::vector<std::string>> PromoteDueJobs(UnixMillis now, int limit) override {
+    auto s = db_.Prepare(
+        "UPDATE jobs SET scheduled = 0 WHERE seq IN (SELECT seq FROM jobs "
+        "WHERE state = 0 AND scheduled = 1 AND run_at <= ?1 ORDER BY run_at LIMIT ?2) "
+        "RETURNING queue");
+    s->Bind(1, now).Bind(2, limit);
+    std::vector<std::string> queues;
+    int rc;
+    while ((rc = s->Step()) == SQLITE_ROW) {
+      std::string q = s->Text(0);
+      if (std::find(queues.begin(), queues.end(), q) == queues.end()) queues.push_back(q);
+    }
+    if (rc != SQLITE_DONE) return db_.LastError("promote due jobs");
+    return queues;
   }
 
   Result<int64_t> PurgeExpired(UnixMillis now, int limit) override {
@@ -540,22 +566,6 @@ Result<std::vector<QueueCounts>> SqliteStore::Counts() {
   }
   if (rc != SQLITE_DONE) return db.LastError("counts");
   return out;
-}
-
-Result<std::vector<std::string>> SqliteStore::QueuesWithDueJobs(
-    const std::vector<std::string>& queues, UnixMillis now) {
-  auto reader = AcquireReader();
-  if (!reader) return std::move(reader).error();
-  SqliteDb& db = **reader;
-  std::vector<std::string> due;
-  for (const std::string& q : queues) {
-    auto s = db.Prepare(
-        "SELECT EXISTS (SELECT 1 FROM jobs WHERE queue = ?1 AND state = 0 AND run_at <= ?2)");
-    s->Bind(1, q).Bind(2, now);
-    if (s->Step() != SQLITE_ROW) return db.LastError("due queues");
-    if (s->Int(0)) due.push_back(q);
-  }
-  return due;
 }
 
 Status SqliteStore::Ping() {

@@ -27,8 +27,6 @@ class SqliteStore final : public JobStore {
   Result<StoredResult> GetResult(const JobId& id) override;
   Result<JobPage> List(const ListParams& params) override;
   Result<std::vector<QueueCounts>> Counts() override;
-  Result<std::vector<std::string>> QueuesWithDueJobs(const std::vector<std::string>& queues,
-                                                     UnixMillis now) override;
   Status Ping() override;
 
  private:
