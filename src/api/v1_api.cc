@@ -52,6 +52,12 @@ std::optional<std::vector<std::pair<std::string, std::string>>> QueryParams(cons
   return out;
 }
 
+// Whole seconds as an integer, fractions as a number ("30", not "3E1").
+json::value SecondsValue(Millis ms) {
+  if (ms % 1000 == 0) return json::value(ms / 1000);
+  return json::value(static_cast<double>(ms) / 1000.0);
+}
+
 Response BadOption(std::string_view name, std::string_view why) {
   return http::Problem(http::Status::bad_request,
                        fmt::format("invalid query option '{}': {}", name, why),
@@ -272,8 +278,8 @@ awaitable<Response> V1Api::Queues(Request&, const http::PathParams&) {
         {"concurrency", c.concurrency},
         {"max_depth", c.max_depth},
         {"max_attempts", c.max_attempts},
-        {"timeout", c.timeout / 1000.0},
-        {"retention", c.retention / 1000.0},
+        {"timeout", SecondsValue(c.timeout)},
+        {"retention", SecondsValue(c.retention)},
         {"depth", q.counts[0] + q.counts[1]},
         {"counts", std::move(counts)},
     });

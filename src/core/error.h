@@ -1,7 +1,7 @@
 // Error and Result<T>: how every module below the HTTP edge reports failure.
 //
 // An Error carries a code (mapped to an HTTP status in exactly one table, see
-// src/http/error_mapping.h), an internal message for logs (may name ids, SQL
+// src/http/problem.h), an internal message for logs (may name ids, SQL
 // state, peers) and a public detail that is safe to show to a client. Never put
 // backend text into `detail`.
 #pragma once

@@ -167,14 +167,17 @@ void Engine::BeginShutdown() {
 void Engine::Shutdown() {
   if (!started_.load() || stopped_.exchange(true)) return;
   BeginShutdown();
-  const UnixMillis deadline = clock_.Now() + options_.shutdown_grace;
+  // Real time, not clock_: the grace period is about processes, and a test's
+  // FakeClock must not make shutdown wait forever.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.shutdown_grace);
   std::promise<void> drained;
   // Polls for idle on the engine thread; after the grace period, cancels what
   // is left and hands its jobs back to the queue.
   std::function<void()> check;
   auto timer = std::make_shared<asio::steady_timer>(ctx_);
   check = [&, timer] {
-    if (!running_.empty() && clock_.Now() < deadline) {
+    if (!running_.empty() && std::chrono::steady_clock::now() < deadline) {
       timer->expires_after(kShutdownPoll);
       timer->async_wait([&](boost::system::error_code) { check(); });
       return;
@@ -363,7 +366,10 @@ void Engine::StartJob(Job job) {
 
 void Engine::OnHandlerReturned(const std::shared_ptr<RunningJob>& rj, HandlerOutcome outcome) {
   if (rj->timer) rj->timer->cancel();
-  running_.erase(rj->job.id);
+  // After a timeout the job may already run again here under a new lease.
+  if (auto it = running_.find(rj->job.id); it != running_.end() && it->second == rj) {
+    running_.erase(it);
+  }
   --rj->queue->in_use;
   rj->queue->may_have_work = true;
   if (rj->outcome_recorded) {

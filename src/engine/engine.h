@@ -61,7 +61,8 @@ class Engine {
   template <typename T>
   using Callback = std::function<void(Result<T>)>;
   // Called on the engine thread for every committed change of a job's state
-  // (the seam for long-polls, events and webhooks).
+  // made while the engine runs (the seam for long-polls, events and
+  // webhooks); the lease release at shutdown is not reported.
   using Observer = std::function<void(const Job&)>;
 
   Engine(EngineOptions options, std::unique_ptr<JobStore> store, std::vector<QueueSpec> queues,

@@ -62,8 +62,10 @@ void GroupCommitter::Flush() {
   }
   batches_.fetch_add(1);
   operations_.fetch_add(static_cast<int64_t>(batch.size()));
-  if (after_commit_) after_commit_(!failure);
+  // Operations first, then the hook that starts the batch's claims: observers
+  // then see a job's changes in commit order (a retry before its next claim).
   for (Op& op : batch) op.done(failure ? &*failure : nullptr);
+  if (after_commit_) after_commit_(!failure);
 }
 
 }  // namespace acceptd

@@ -6,7 +6,8 @@
 //
 // A `before_commit` hook runs inside every batch's transaction (the engine
 // claims jobs there, so a submit and its claim share one fsync), and
-// `after_commit` runs after it with whether it committed.
+// `after_commit` runs after the operations' callbacks with whether it
+// committed.
 #pragma once
 
 #include <atomic>

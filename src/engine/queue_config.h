@@ -1,6 +1,6 @@
 // Configuration of queues and of the engine, with the defaults that apply
 // when a key is not set. Validation lives with the config-file loader
-// (src/cli/config_file.cc); these are plain values.
+// (src/cli/server_config.cc); these are plain values.
 #pragma once
 
 #include <string>

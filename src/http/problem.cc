@@ -1,5 +1,8 @@
 #include "http/problem.h"
 
+#include <cctype>
+#include <string>
+
 #include <boost/json/serialize.hpp>
 
 namespace acceptd::http {
@@ -26,12 +29,41 @@ Status StatusFor(ErrorCode code) {
   return Status::internal_server_error;
 }
 
+namespace {
+
+// The stable `code` of a problem made from a status alone: the ErrorCode slug
+// where one maps to the status, else the reason phrase in snake_case.
+std::string CodeFor(Status status) {
+  switch (status) {
+    case Status::bad_request:
+      return std::string(ToString(ErrorCode::kInvalidArgument));
+    case Status::not_found:
+      return std::string(ToString(ErrorCode::kNotFound));
+    case Status::conflict:
+      return std::string(ToString(ErrorCode::kConflict));
+    case Status::payload_too_large:
+      return std::string(ToString(ErrorCode::kPayloadTooLarge));
+    case Status::service_unavailable:
+      return std::string(ToString(ErrorCode::kUnavailable));
+    case Status::internal_server_error:
+      return std::string(ToString(ErrorCode::kInternal));
+    default:
+      break;
+  }
+  std::string code(beast_http::obsolete_reason(status));
+  for (char& c : code) c = c == ' ' || c == '-' ? '_' : static_cast<char>(std::tolower(c));
+  return code;
+}
+
+}  // namespace
+
 Response Problem(Status status, std::string_view detail, boost::json::object extra) {
   boost::json::object doc;
   doc["type"] = "about:blank";
   doc["title"] = std::string_view(beast_http::obsolete_reason(status));
   doc["status"] = static_cast<int>(status);
   doc["detail"] = detail;
+  doc["code"] = CodeFor(status);
   for (auto& kv : extra) doc[kv.key()] = kv.value();
   Response res{status, 11};
   res.set(Field::content_type, "application/problem+json");

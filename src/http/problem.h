@@ -14,9 +14,10 @@ namespace acceptd::http {
 // The HTTP status for an error code (the one mapping; see docs/api.md).
 Status StatusFor(ErrorCode code);
 
-// A problem response: `type` is "about:blank" plus a stable slug in
-// `code`, `title` the status' reason phrase, `detail` the client-safe text.
-// `extra` members are added to the document (e.g. "state").
+// A problem response: `type` is "about:blank", `title` the status' reason
+// phrase, `detail` the client-safe text, `code` a stable snake_case slug
+// (the ErrorCode's, or derived from the status). `extra` members are added to
+// the document (e.g. "state", "option") and may override `code`.
 Response Problem(Status status, std::string_view detail, boost::json::object extra = {});
 // The problem for an Error, using only its client-safe detail.
 Response Problem(const Error& error, boost::json::object extra = {});

@@ -58,22 +58,23 @@ bool Router::Match(const RouteEntry& r, const std::vector<std::string_view>& par
 boost::asio::awaitable<Response> Router::Route(Request& req) const {
   const auto parts = SplitPath(req.target());
   PathParams params;
+  std::string allow;
   for (const RouteEntry& r : routes_) {
     if (!Match(r, parts, &params)) continue;
     for (const auto& [method, handler] : r.methods) {
       if (method == req.method()) co_return co_await handler(req, params);
     }
-    std::string allow;
+    // Another route may still match with this method; remember what this one allows.
     for (const auto& [method, handler] : r.methods) {
       if (!allow.empty()) allow += ", ";
       allow += std::string(beast_http::to_string(method));
     }
-    Response res = Problem(Status::method_not_allowed,
-                           "method " + std::string(req.method_string()) + " is not allowed here");
-    res.set(Field::allow, allow);
-    co_return res;
   }
-  co_return Problem(Status::not_found, "no such resource");
+  if (allow.empty()) co_return Problem(Status::not_found, "no such resource");
+  Response res = Problem(Status::method_not_allowed,
+                         "method " + std::string(req.method_string()) + " is not allowed here");
+  res.set(Field::allow, allow);
+  co_return res;
 }
 
 }  // namespace acceptd::http

@@ -28,7 +28,6 @@ constexpr auto kNoThrow = asio::as_tuple(use_awaitable);
 
 struct HttpServer::Loop {
   asio::io_context ctx{1};
-  std::optional<tcp::acceptor> acceptor;
 };
 
 namespace {
@@ -40,6 +39,11 @@ asio::awaitable<void> WriteAndClose(beast::tcp_stream& stream, Response res, uns
   res.prepare_payload();
   stream.expires_after(std::chrono::seconds(5));
   co_await beast_http::async_write(stream, res, kNoThrow);
+}
+
+Response BodyTooLarge(const ServerLimits& limits) {
+  return Problem(Status::payload_too_large,
+                 fmt::format("request body exceeds the limit of {} bytes", limits.body_limit));
 }
 
 asio::awaitable<void> Session(tcp::socket socket, const ServerLimits& limits,
@@ -63,6 +67,10 @@ asio::awaitable<void> Session(tcp::socket socket, const ServerLimits& limits,
           11);
       break;
     }
+    if (ec == beast_http::error::body_limit) {  // Content-Length over the limit
+      co_await WriteAndClose(stream, BodyTooLarge(limits), parser.get().version());
+      break;
+    }
     if (ec == beast_http::error::end_of_stream || ec == beast::error::timeout ||
         ec == asio::error::eof || ec == asio::error::connection_reset ||
         ec == asio::error::operation_aborted) {
@@ -73,26 +81,14 @@ asio::awaitable<void> Session(tcp::socket socket, const ServerLimits& limits,
       break;
     }
     const unsigned version = parser.get().version();
-    if (auto len = parser.content_length(); len && *len > limits.body_limit) {
-      co_await WriteAndClose(
-          stream,
-          Problem(Status::payload_too_large,
-                  fmt::format("request body exceeds the limit of {} bytes", limits.body_limit)),
-          version);
-      break;
-    }
     if (beast::iequals(parser.get()[Field::expect], "100-continue") && version == 11) {
       beast_http::response<beast_http::empty_body> cont{Status::continue_, 11};
       co_await beast_http::async_write(stream, cont, kNoThrow);
     }
     stream.expires_after(std::chrono::milliseconds(limits.request_timeout));
     std::tie(ec, n) = co_await beast_http::async_read(stream, buffer, parser, kNoThrow);
-    if (ec == beast_http::error::body_limit) {
-      co_await WriteAndClose(
-          stream,
-          Problem(Status::payload_too_large,
-                  fmt::format("request body exceeds the limit of {} bytes", limits.body_limit)),
-          version);
+    if (ec == beast_http::error::body_limit) {  // chunked body over the limit
+      co_await WriteAndClose(stream, BodyTooLarge(limits), version);
       break;
     }
     if (ec == beast::error::timeout) {
@@ -114,7 +110,11 @@ asio::awaitable<void> Session(tcp::socket socket, const ServerLimits& limits,
     Response res = co_await handler(req);
     res.version(version == 10 ? 10 : 11);
     res.keep_alive(keep_alive);
-    res.prepare_payload();
+    if (res.result() == Status::no_content || res.result() == Status::not_modified) {
+      res.erase(Field::content_length);  // RFC 9110 8.6: no Content-Length on 204/304
+    } else {
+      res.prepare_payload();
+    }
     stream.expires_after(std::chrono::milliseconds(limits.request_timeout));
     auto [wec, wn] = co_await beast_http::async_write(stream, res, kNoThrow);
     if (wec || !keep_alive) break;
@@ -123,10 +123,17 @@ asio::awaitable<void> Session(tcp::socket socket, const ServerLimits& limits,
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
-asio::awaitable<void> AcceptLoop(tcp::acceptor& acceptor, const ServerLimits& limits,
-                                 const RequestHandler& handler) {
+// One acceptor; accepted connections are dealt round-robin to the loops, each
+// then served entirely by its own loop. (SO_REUSEPORT would spread accepts
+// too, but it would also let a second server silently share the port.)
+asio::awaitable<void> AcceptLoop(tcp::acceptor& acceptor,
+                                 const std::vector<asio::io_context*>& loops,
+                                 const ServerLimits& limits, const RequestHandler& handler) {
+  size_t next = 0;
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
+    asio::io_context& target = *loops[next];
+    next = (next + 1) % loops.size();
+    auto [ec, socket] = co_await acceptor.async_accept(target, kNoThrow);
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) {
       // Out of file descriptors and the like: back off briefly, keep serving.
@@ -136,8 +143,7 @@ asio::awaitable<void> AcceptLoop(tcp::acceptor& acceptor, const ServerLimits& li
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);
-    asio::co_spawn(acceptor.get_executor(), Session(std::move(socket), limits, handler),
-                   asio::detached);
+    asio::co_spawn(target, Session(std::move(socket), limits, handler), asio::detached);
   }
 }
 
@@ -155,34 +161,29 @@ Result<uint16_t> HttpServer::Listen(const std::string& host, uint16_t port) {
   auto address = asio::ip::make_address(host, ec);
   if (ec) return Error::InvalidArgument(fmt::format("invalid listen address '{}'", host));
   tcp::endpoint endpoint(address, port);
-  for (auto& loop : loops_) {
-    tcp::acceptor acceptor(loop->ctx);
-    acceptor.open(endpoint.protocol(), ec);
-    if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) {
-      int one = 1;
-      if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-        ec.assign(errno, boost::system::system_category());
-      }
-    }
-    if (!ec) acceptor.bind(endpoint, ec);
-    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      return Error::Unavailable(
-          fmt::format("cannot listen on {}:{}: {}", host, endpoint.port(), ec.message()),
-          "cannot listen");
-    }
-    endpoint = acceptor.local_endpoint();  // later loops share the port picked by the first
-    loop->acceptor.emplace(std::move(acceptor));
+  tcp::acceptor acceptor(loops_.front()->ctx);
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return Error::Unavailable(fmt::format("cannot listen on {}:{}: {}", host, port, ec.message()),
+                              "cannot listen");
   }
-  return endpoint.port();
+  const uint16_t bound = acceptor.local_endpoint().port();
+  acceptor_.emplace(std::move(acceptor));
+  return bound;
 }
 
 void HttpServer::Start() {
+  std::vector<asio::io_context*> contexts;
+  for (auto& loop : loops_) contexts.push_back(&loop->ctx);
+  contexts_ = std::move(contexts);
+  if (acceptor_) {
+    asio::co_spawn(loops_.front()->ctx, AcceptLoop(*acceptor_, contexts_, limits_, handler_),
+                   asio::detached);
+  }
   for (auto& loop : loops_) {
-    if (loop->acceptor) {
-      asio::co_spawn(loop->ctx, AcceptLoop(*loop->acceptor, limits_, handler_), asio::detached);
-    }
     threads_.emplace_back([l = loop.get()] {
       auto guard = asio::make_work_guard(l->ctx);
       l->ctx.run();

@@ -1,14 +1,16 @@
 // HttpServer: accepts HTTP/1.0 and HTTP/1.1 connections and hands each parsed
 // request to a RequestHandler. I/O only: no business logic here.
 //
-// One event loop (io_context) per thread, each with its own SO_REUSEPORT
-// acceptor on the same address, so connections spread across cores with no
-// shared lock. Every read has a deadline and a size limit; requests on a
-// connection are handled one at a time (pipelined requests queue in the
-// socket), so only one write is ever in flight.
+// One event loop (io_context) per thread; each accepted connection lives on
+// one loop, so connections spread across cores with no shared lock. Every
+// read has a deadline and a size limit (a client too slow to send its request
+// within request_timeout is disconnected); requests on a connection are
+// handled one at a time (pipelined requests queue in the socket), so only one
+// write is ever in flight.
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -51,6 +53,8 @@ class HttpServer {
   ServerLimits limits_;
   RequestHandler handler_;
   std::vector<std::unique_ptr<Loop>> loops_;
+  std::vector<boost::asio::io_context*> contexts_;
+  std::optional<boost::asio::ip::tcp::acceptor> acceptor_;
   std::vector<std::thread> threads_;
   bool stopped_ = false;
 };

@@ -114,9 +114,9 @@ class WriteTx {
   virtual Result<Job> Insert(const NewJob& job) = 0;
   // Leases up to `limit` claimable queued jobs of a queue (priority desc, then
   // run_at, then insertion order): state running, attempts+1, a new lease
-  // token. A job inserted or retried with run_at > now is not claimable until
-  // PromoteDueJobs() has seen its run_at pass. The returned jobs carry their
-  // payload.
+  // token, progress cleared (each attempt reports its own). A job inserted or retried with run_at >
+  // now is not claimable until PromoteDueJobs() has seen its run_at pass. The returned jobs carry
+  // their payload.
   virtual Result<std::vector<Job>> Claim(const ClaimParams& params) = 0;
   // Applies an attempt outcome. kStaleLease if the job is not running under
   // that token, kNotFound if it is gone. A job with delete_requested is
@@ -141,7 +141,8 @@ class WriteTx {
   // was requested. Returns the jobs after the change.
   virtual Result<std::vector<Job>> RescueExpiredLeases(UnixMillis now, int limit) = 0;
   // `owner`'s running jobs go back to queued without spending an attempt
-  // (graceful shutdown). Returns how many.
+  // (graceful shutdown); those whose cancel was requested become canceled
+  // instead (and are removed if their delete was requested). Returns how many.
   virtual Result<int64_t> ReleaseLeases(const std::string& owner, UnixMillis now) = 0;
   // Queued jobs that were not yet due (delay, retry backoff) and whose run_at
   // has come become claimable. Returns the distinct queues that got work.

@@ -326,6 +326,7 @@ class SqliteStore::Tx final : public WriteTx {
         j.cancel_requested = true;
         j.finished_at = now;
         j.updated_at = now;
+        j.expires_at = now + j.retention;
         return CancelOutcome{CancelOutcome::Kind::kCanceled, std::move(j)};
       }
     }
@@ -397,10 +398,20 @@ class SqliteStore::Tx final : public WriteTx {
         "expires_at = CASE WHEN cancel_requested THEN ?2 + retention_ms END, "
         "attempts = attempts - 1, run_at = ?2, scheduled = 0, updated_at = ?2, "
         "lease_owner = NULL, lease_expires_at = NULL "
-        "WHERE state = 1 AND lease_owner = ?1");
+        "WHERE state = 1 AND lease_owner = ?1 RETURNING seq, state, delete_requested");
     s->Bind(1, owner).Bind(2, now);
-    if (s->Step() != SQLITE_DONE) return db_.LastError("release leases");
-    return db_.Changes();
+    int64_t released = 0;
+    std::vector<int64_t> to_delete;
+    int rc;
+    while ((rc = s->Step()) == SQLITE_ROW) {
+      ++released;
+      if (s->Int(2) && IsTerminal(static_cast<JobState>(s->Int(1)))) to_delete.push_back(s->Int(0));
+    }
+    if (rc != SQLITE_DONE) return db_.LastError("release leases");
+    for (int64_t seq : to_delete) {
+      if (auto st = DeleteSeq(seq); !st) return std::move(st).error();
+    }
+    return released;
   }
 
   Result<std::vector<std::string>> PromoteDueJobs(UnixMillis now, int limit) override {

@@ -1,0 +1,356 @@
+#!/usr/bin/env bash
+# The acceptd benchmark suite: one command (see bench/README.md).
+#
+#   bench/run.sh                 full run (about 5-6 minutes on 2 cores, plus the build)
+#   bench/run.sh --quick         trial: 3 s x 1 run, no 1M-job memory test
+#
+# Installs wrk and nginx when missing, builds acceptd and the load generator
+# in Release (build-bench/), then measures, each on a fresh store on loopback:
+#   1. durable submits/s     wrk + lua/submit.lua, 64 connections
+#   2. status polls/s        wrk + lua/poll.lua over 10,000 existing jobs
+#   4. whole-loop jobs/s     acceptd_loadgen loop (submit, wait, repeat)
+#   3. end-to-end latency    acceptd_loadgen latency at 50% of 4.
+#   5. memory                1,000,000 queued jobs; 10,000 idle connections
+#   6. the ceiling           nginx `return 202` under the loads of 1. and 2.
+# and writes bench/results/latest.{md,json} (+ latest.raw.jsonl, logs/).
+#
+# Options (flags or environment):
+#   --duration N   BENCH_DURATION   seconds per measured run (10)
+#   --runs N       BENCH_RUNS       runs per figure, median reported (3)
+#   --quick        BENCH_QUICK=1    3 s x 1 run unless set, skip the 1M-job test
+#   --no-build     BENCH_NO_BUILD=1 use the binaries already in build-bench
+#   --keep         BENCH_KEEP_WORK=1 keep the temp dir (stores, logs, nginx)
+#   BENCH_WARMUP (2) BENCH_CONNECTIONS (64) BENCH_LOOP_CONNECTIONS (= connections)
+#   BENCH_BULK_JOBS (1000000)
+#   BENCH_IDLE_CONNS (10000) BENCH_POLL_JOBS (10000) BENCH_SERVER_CPUS (0)
+#   BENCH_CLIENT_CPUS (1) BENCH_SERVER_THREADS (1) BENCH_WAIT (poll |
+#   longpoll:SECONDS, once the server has ?wait=) BENCH_BUILD_DIR BENCH_RESULTS_DIR
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$BENCH_DIR/.." && pwd)
+
+QUICK=${BENCH_QUICK:-0}
+NO_BUILD=${BENCH_NO_BUILD:-0}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --duration) BENCH_DURATION=$2; shift ;;
+    --runs) BENCH_RUNS=$2; shift ;;
+    --no-build) NO_BUILD=1 ;;
+    --keep) export BENCH_KEEP_WORK=1 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ "$QUICK" = 1 ]; then
+  BENCH_DURATION=${BENCH_DURATION:-3}
+  BENCH_RUNS=${BENCH_RUNS:-1}
+  BENCH_WARMUP=${BENCH_WARMUP:-1}
+fi
+
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$BENCH_DIR/lib.sh"
+BULK_JOBS=${BENCH_BULK_JOBS:-1000000}
+IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
+WAIT=${BENCH_WAIT:-poll}
+LOOP_CONNS=${BENCH_LOOP_CONNECTIONS:-$CONNS}
+if [ "$RUNS" -lt 1 ] || [ "$DURATION" -lt 1 ]; then die "runs and duration must be >= 1"; fi
+
+SUITE_START=$(date +%s)
+bench_init
+RAW="$WORK/raw.jsonl"
+: >"$RAW"
+
+# --- tools and build ---------------------------------------------------------
+ensure_commands wrk:wrk nginx:nginx-light taskset:util-linux
+if [ "$NO_BUILD" = 1 ]; then
+  if [ ! -x "$ACCEPTD" ] || [ ! -x "$LOADGEN" ]; then die "--no-build: no binaries in $BUILD_DIR"; fi
+else
+  ensure_build_tools
+  build_release
+fi
+taskset -c "$SERVER_CPUS" true 2>/dev/null || die "BENCH_SERVER_CPUS=$SERVER_CPUS: no such CPUs here"
+taskset -c "$CLIENT_CPUS" true 2>/dev/null || die "BENCH_CLIENT_CPUS=$CLIENT_CPUS: no such CPUs here"
+WRK_THREADS=${BENCH_WRK_THREADS:-$(taskset -c "$CLIENT_CPUS" nproc)}
+write_acceptd_config
+
+# --- helpers -------------------------------------------------------------------
+emit() { printf '%s\n' "$1" >>"$RAW"; }
+meta() { emit "{\"meta\":\"$1\",\"value\":\"$(printf '%s' "$2" | tr -d '"\\' | tr '\n\t\r' '   ')\"}"; }
+note() { emit "{\"note\":\"$(printf '%s' "$1" | tr -d '"\\' | tr '\n\t\r' '   ')\"}"; }
+check() { # NAME OK(true|false) DETAIL
+  emit "{\"check\":\"$1\",\"ok\":$2,\"detail\":\"$(printf '%s' "$3" | tr -d '"\\' | tr '\n\t\r' '   ')\"}"
+  [ "$2" = true ] || log "CHECK FAILED: $1: $3"
+}
+figure() { emit "{\"figure\":\"$1\",\"value\":$2}"; }
+value_of() { awk 'match($0, /"value":[-0-9.eE+]+/) {print substr($0, RSTART + 8, RLENGTH - 8); exit}'; }
+int_of() { awk '{printf "%.0f", $1}'; }
+median() { sort -g | awk '{v[NR]=$1} END {if (NR==0) exit 1; print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+store_bytes() { # apparent size of the SQLite files
+  local total=0 f
+  for f in "$1"/acceptd.db "$1"/acceptd.db-wal "$1"/acceptd.db-shm; do
+    [ -e "$f" ] && total=$((total + $(stat -c %s "$f")))
+  done
+  echo "$total"
+}
+rss_bytes() { awk '/^VmRSS:/ {print $2 * 1024}' "/proc/$1/status"; }
+
+# Interference: CPU time the whole machine spent (incl. VM steal) minus what
+# the server and our client used, during a run. The shell's `times` (run in
+# this shell, not a subshell) gives the CPU of its finished children.
+machine_busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
+child_cpu() { # sets CHILD_CPU_S
+  times >"$WORK/times"
+  CHILD_CPU_S=$(awk 'NR == 2 {split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.3f", u[1] * 60 + u[2] + s[1] * 60 + s[2]}' "$WORK/times")
+}
+# other_cpu FIGURE BUSY0 BUSY1 SERVER_TICKS CLIENT_S0 CLIENT_S1 WALL0 WALL1
+other_cpu() {
+  figure "$1_other_cpu" "$(awk -v b="$(($3 - $2))" -v t="$4" -v c0="$5" -v c1="$6" -v a="$7" -v z="$8" \
+    -v hz="$CLK_TCK" 'BEGIN {o = ((b - t) / hz - (c1 - c0)) / (z - a) * 100; if (o < 0) o = 0; printf "%.1f", o}')"
+}
+server_cpu() { # FIGURE TICKS WALL0 WALL1
+  figure "$1_server_cpu" "$(awk -v t="$2" -v hz="$CLK_TCK" -v a="$3" -v b="$4" \
+    'BEGIN {printf "%.1f", t / hz / (b - a) * 100}')"
+}
+
+CLEAN_ERRORS='"errors":{"connect":0,"read":0,"write":0,"timeout":0,"status":0}'
+declare -A DIRTY_RUNS=()
+# wrk_run FIGURE URL SCRIPT SERVER_PID [ENV=VALUE...]: one measured wrk run;
+# appends its figures and the server's CPU use during it.
+wrk_run() {
+  local fig=$1 url=$2 script=$3 spid=$4
+  shift 4
+  local out="$WORK/wrk-run.jsonl" pids t0 t1 s0 s1 b0 b1 c0 c1
+  : >"$out"
+  read -r -a pids <<<"$(server_pids "$spid")"
+  child_cpu
+  c0=$CHILD_CPU_S
+  t0=$(cpu_ticks "${pids[@]}")
+  b0=$(machine_busy_ticks)
+  s0=$(now)
+  env BENCH_LUA_DIR="$LUA_DIR" BENCH_FIGURE="$fig" BENCH_OUT="$out" "$@" \
+    taskset -c "$CLIENT_CPUS" wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s \
+    -s "$LUA_DIR/$script" "$url" >>"$WORK/wrk.log" 2>&1 || die "wrk failed (see $WORK/wrk.log)"
+  s1=$(now)
+  b1=$(machine_busy_ticks)
+  t1=$(cpu_ticks "${pids[@]}")
+  child_cpu
+  c1=$CHILD_CPU_S
+  cat "$out" >>"$RAW"
+  server_cpu "$fig" "$((t1 - t0))" "$s0" "$s1"
+  other_cpu "$fig" "$b0" "$b1" "$((t1 - t0))" "$c0" "$c1" "$s0" "$s1"
+  local line
+  line=$(grep "\"figure\":\"${fig}_rps\"" "$out")
+  if [[ "$line" != *"$CLEAN_ERRORS"* ]] || { [[ "$line" == *'"not_202"'* ]] && [[ "$line" != *'"not_202":0}'* ]]; }; then
+    DIRTY_RUNS[$fig]=$((${DIRTY_RUNS[$fig]:-0} + 1))
+  fi
+  log "  $fig: $(printf '%s' "$line" | value_of | int_of)/s"
+}
+wrk_warmup() { # URL SCRIPT [ENV...]
+  local url=$1 script=$2
+  shift 2
+  env BENCH_LUA_DIR="$LUA_DIR" BENCH_FIGURE=warmup BENCH_OUT=/dev/null "$@" \
+    taskset -c "$CLIENT_CPUS" wrk -t"$WRK_THREADS" -c"$CONNS" -d"${WARMUP}s" --timeout 10s \
+    -s "$LUA_DIR/$script" "$url" >>"$WORK/wrk.log" 2>&1 || die "wrk warm-up failed"
+}
+check_runs_clean() { # FIGURE WHAT
+  local n=${DIRTY_RUNS[$1]:-0}
+  if [ "$n" -eq 0 ]; then
+    check "${1}_runs_clean" true "$RUNS runs: $2, no socket errors or timeouts"
+  else
+    check "${1}_runs_clean" false "$n of $RUNS runs had errors (not $2, or socket errors)"
+  fi
+}
+loadgen() { taskset -c "$CLIENT_CPUS" "$LOADGEN" "$@"; }
+
+# --- description of the run --------------------------------------------------
+commit=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+  commit="$commit (with uncommitted changes)"
+fi
+cpu_model=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | sed -n '1,1p')
+hyper=$(lscpu 2>/dev/null | sed -n 's/^Hypervisor vendor: *//p' | sed -n '1,1p')
+mem_gib=$(awk '/^MemTotal:/ {printf "%.0f", $2 / 1048576}' /proc/meminfo)
+store_fs=$(df -PT "$STORE_ROOT" | awk 'NR == 2 {print $2}')
+store_dev=$(df -P "$STORE_ROOT" | awk 'NR == 2 {print $1}')
+meta date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+meta commit "$commit"
+meta machine "$(nproc) cores ${cpu_model:-unknown CPU}${hyper:+ ($hyper VM)}, ${mem_gib} GiB RAM, Debian $(cat /etc/debian_version 2>/dev/null || echo ?), Linux $(uname -r), store on $store_fs ($store_dev)"
+meta setup "server (acceptd with $SERVER_THREADS HTTP event loop(s), or nginx with $SERVER_THREADS worker(s)) pinned to CPU $SERVER_CPUS; wrk ($WRK_THREADS thread(s)) and acceptd_loadgen pinned to CPU $CLIENT_CPUS; loopback"
+meta runs "$RUNS"
+meta duration "$DURATION"
+meta quick "$QUICK"
+meta connections "$CONNS"
+meta idle_conns "$IDLE_CONNS"
+meta bulk_jobs "$BULK_JOBS"
+meta loop_connections "$LOOP_CONNS"
+meta wrk "$(wrk -v 2>&1 | sed -n '1,1p')"
+meta nginx "$(nginx -v 2>&1)"
+note "The server and the load generator share this $(nproc)-core machine: the server under test (acceptd, and nginx for the ceiling, with the same pinning and as many workers as acceptd has event loops) runs on CPU $SERVER_CPUS, every client on CPU $CLIENT_CPUS, so neither steals the other's core. Server CPU is the server's CPU time during the run (100% = one core). Other CPU is what the rest of the machine used meanwhile (other processes, VM steal): above a few percent, the run was disturbed."
+note "Durable submits: every counted response is a 202 sent after the job's SQLite transaction committed (WAL, synchronous=FULL, group commit). Submits use ?delay=100000 on the echo queue, so no job runs during figures 1, 2 and 5."
+if [ "$WAIT" = poll ]; then
+  waiting="tight polling: GET /v1/jobs/{id} back to back on the job's keep-alive connection (long-poll is not implemented yet)"
+else
+  waiting="long-polling: GET /v1/jobs/{id}?wait=${WAIT#longpoll:}"
+fi
+note "Figures 3 and 4 see a job's completion by $waiting. Latency runs from each job's scheduled start in an open loop (no coordinated omission); figure 4 is a closed loop of $LOOP_CONNS clients, each submitting its next job once it saw the last one succeed."
+note "wrk's response() hook (202 count, id sample) runs in the acceptd and the nginx submit runs alike, so both pay the same client cost. nginx answers every request with a fixed 385-byte acceptd-shaped JSON document, a Location and a Retry-After header."
+log "work dir $WORK; stores on $store_fs ($store_dev)"
+loadgen fsync --dir "$STORE_ROOT" --seconds 2 --out "$RAW"
+
+# --- 6. the ceiling: nginx, up for the interleaved runs below ---------------------
+start_nginx
+log "nginx on $NGINX_URL, acceptd config: $WORK/acceptd.toml"
+
+# --- 1. durable submits (interleaved with nginx: the machine's load drifts) ----------
+start_acceptd submit "$STORE_ROOT/a"
+log "1. durable submits/s vs nginx: warm-up ${WARMUP}s, then $RUNS x ${DURATION}s each"
+wrk_warmup "$ACCEPTD_URL" submit.lua BENCH_SUBMIT_PATH="$SUBMIT_PATH"
+wrk_warmup "$NGINX_URL" submit.lua BENCH_SUBMIT_PATH="$SUBMIT_PATH"
+SUBMIT_IDS="$WORK/submit-ids.txt"
+: >"$SUBMIT_IDS"
+for ((r = 1; r <= RUNS; r++)); do
+  wrk_run submit "$ACCEPTD_URL" submit.lua "$ACCEPTD_PID" BENCH_SUBMIT_PATH="$SUBMIT_PATH" \
+    BENCH_IDS_OUT="$SUBMIT_IDS" BENCH_IDS_KEEP=$(((100 + RUNS - 1) / RUNS))
+  wrk_run nginx_submit "$NGINX_URL" submit.lua "$NGINX_PID" BENCH_SUBMIT_PATH="$SUBMIT_PATH"
+done
+check_runs_clean submit "every response 202"
+check_runs_clean nginx_submit "every response 202"
+loadgen check --target "127.0.0.1:$ACCEPTD_PORT" --ids "$SUBMIT_IDS" --name submit_ids_exist \
+  --out "$RAW" || true
+read -r batches ops <<<"$(stop_acceptd)" || true
+if [ -n "${batches:-}" ] && [ "${batches:-0}" -gt 0 ]; then
+  figure submit_jobs_per_commit "$(awk -v o="$ops" -v b="$batches" 'BEGIN {printf "%.2f", o / b}')"
+fi
+
+# --- 2. status polls over 10,000 existing jobs ------------------------------------
+start_acceptd poll "$STORE_ROOT/a"  # the same store, reopened
+loadgen check --target "127.0.0.1:$ACCEPTD_PORT" --ids "$SUBMIT_IDS" \
+  --name submit_ids_exist_after_restart --out "$RAW" || true
+POLL_IDS="$WORK/poll-ids.txt"
+log "2. creating $POLL_JOBS jobs for the poll set"
+loadgen submit --target "127.0.0.1:$ACCEPTD_PORT" --path "$SUBMIT_PATH" --count "$POLL_JOBS" \
+  --connections "$CONNS" --ids-out "$POLL_IDS" --figure poll_set_submit_rps --out "$RAW" ||
+  die "could not create the poll set"
+log "2. status polls/s vs nginx: $RUNS x ${DURATION}s each"
+wrk_warmup "$ACCEPTD_URL" poll.lua BENCH_IDS_FILE="$POLL_IDS"
+wrk_warmup "$NGINX_URL" poll.lua BENCH_IDS_FILE="$POLL_IDS"
+for ((r = 1; r <= RUNS; r++)); do
+  wrk_run poll "$ACCEPTD_URL" poll.lua "$ACCEPTD_PID" BENCH_IDS_FILE="$POLL_IDS"
+  wrk_run nginx_poll "$NGINX_URL" poll.lua "$NGINX_PID" BENCH_IDS_FILE="$POLL_IDS"
+done
+check_runs_clean poll "every response 2xx/3xx"
+check_runs_clean nginx_poll "every response 2xx/3xx"
+stop_nginx
+
+# A crash right after the load: every sampled 202 must still be there.
+kill9_acceptd
+start_acceptd crash "$STORE_ROOT/a"
+head -100 "$POLL_IDS" | cat "$SUBMIT_IDS" - >"$WORK/crash-ids.txt"
+loadgen check --target "127.0.0.1:$ACCEPTD_PORT" --ids "$WORK/crash-ids.txt" \
+  --name accepted_ids_exist_after_kill9 --out "$RAW" || true
+stop_acceptd >/dev/null
+
+# --- 4. the whole loop, then 3. latency at half of it -----------------------------------
+start_acceptd loop "$STORE_ROOT/b"
+log "4. whole loop (submit, run, see it succeeded) with $LOOP_CONNS clients: $RUNS x ${DURATION}s"
+loadgen loop --target "127.0.0.1:$ACCEPTD_PORT" --connections "$LOOP_CONNS" --duration "$WARMUP" \
+  --warmup 0 --wait "$WAIT" --out /dev/null >/dev/null || true
+loop_values=()
+loop_errors=0
+for ((r = 1; r <= RUNS; r++)); do
+  child_cpu
+  c0=$CHILD_CPU_S
+  t0=$(cpu_ticks "$ACCEPTD_PID")
+  b0=$(machine_busy_ticks)
+  s0=$(now)
+  line=$(loadgen loop --target "127.0.0.1:$ACCEPTD_PORT" --connections "$LOOP_CONNS" \
+    --duration "$DURATION" --warmup 1 --wait "$WAIT") || loop_errors=$((loop_errors + 1))
+  s1=$(now)
+  b1=$(machine_busy_ticks)
+  t1=$(cpu_ticks "$ACCEPTD_PID")
+  child_cpu
+  c1=$CHILD_CPU_S
+  emit "$line"
+  server_cpu loop "$((t1 - t0))" "$s0" "$s1"
+  other_cpu loop "$b0" "$b1" "$((t1 - t0))" "$c0" "$c1" "$s0" "$s1"
+  loop_values+=("$(printf '%s' "$line" | value_of)")
+  log "  loop: $(printf '%s' "$line" | value_of | int_of) jobs/s"
+done
+if [ "$loop_errors" -eq 0 ]; then
+  check loop_jobs_all_succeeded true "every job of every loop run succeeded"
+else
+  check loop_jobs_all_succeeded false "$loop_errors runs had failed jobs (see logs)"
+fi
+loop_max=$(printf '%s\n' "${loop_values[@]}" | median)
+rate=$(awk -v m="$loop_max" 'BEGIN {r = m / 2; if (r < 1) r = 1; printf "%.1f", r}')
+meta e2e_target_rate "$rate"
+log "3. end-to-end latency at $rate jobs/s (50% of $(echo "$loop_max" | int_of)): $RUNS x ${DURATION}s"
+lat_errors=0
+for ((r = 1; r <= RUNS; r++)); do
+  loadgen latency --target "127.0.0.1:$ACCEPTD_PORT" --rate "$rate" --duration "$DURATION" \
+    --warmup 1 --connections "$CONNS" --wait "$WAIT" --out "$RAW" || lat_errors=$((lat_errors + 1))
+done
+if [ "$lat_errors" -eq 0 ]; then
+  check latency_jobs_all_succeeded true "every job of every latency run succeeded"
+else
+  check latency_jobs_all_succeeded false "$lat_errors runs had failed or unfinished jobs"
+fi
+stop_acceptd >/dev/null
+
+# --- 5. memory ------------------------------------------------------------------
+if [ "$QUICK" = 1 ]; then
+  log "5. 1,000,000 queued jobs: skipped (quick)"
+  note "QUICK run: the 1,000,000-queued-jobs memory test was skipped."
+else
+  start_acceptd memory "$STORE_ROOT/c"
+  rss0=$(rss_bytes "$ACCEPTD_PID")
+  bytes0=$(store_bytes "$STORE_ROOT/c")
+  log "5. bulk-loading $BULK_JOBS jobs (100-byte payloads, not run)"
+  if loadgen submit --target "127.0.0.1:$ACCEPTD_PORT" --path "$SUBMIT_PATH" --count "$BULK_JOBS" \
+    --connections 256 --pipeline 4 --ids-out "$WORK/bulk-ids.txt" --ids-keep 100 --out "$RAW"; then
+    sleep 2
+    rss1=$(rss_bytes "$ACCEPTD_PID")
+    bytes1=$(store_bytes "$STORE_ROOT/c")
+    figure mem_rss_bytes "$rss1"
+    figure mem_rss_bytes_per_job "$(awk -v a="$rss0" -v b="$rss1" -v n="$BULK_JOBS" 'BEGIN {printf "%.2f", (b - a) / n}')"
+    figure mem_store_bytes_per_job "$(awk -v a="$bytes0" -v b="$bytes1" -v n="$BULK_JOBS" 'BEGIN {printf "%.2f", (b - a) / n}')"
+    log "  RSS $((rss0 / 1048576)) -> $((rss1 / 1048576)) MiB, store $((bytes0 / 1048576)) -> $((bytes1 / 1048576)) MiB"
+    loadgen check --target "127.0.0.1:$ACCEPTD_PORT" --ids "$WORK/bulk-ids.txt" \
+      --name bulk_ids_exist --out "$RAW" || true
+  else
+    check bulk_load false "the bulk load of $BULK_JOBS jobs had errors"
+  fi
+  stop_acceptd >/dev/null
+fi
+
+log "5. RSS with $IDLE_CONNS idle keep-alive connections (long-poll not implemented): $RUNS runs"
+idle_errors=0
+for ((r = 1; r <= RUNS; r++)); do
+  start_acceptd "idle$r" "$STORE_ROOT/idle$r"
+  loadgen idle --target "127.0.0.1:$ACCEPTD_PORT" --connections "$IDLE_CONNS" --pid "$ACCEPTD_PID" \
+    --out "$RAW" || idle_errors=$((idle_errors + 1))
+  stop_acceptd >/dev/null
+done
+if [ "$idle_errors" -eq 0 ]; then
+  check idle_connections_opened true "$IDLE_CONNS connections opened and served in each run"
+else
+  check idle_connections_opened false "$idle_errors runs could not open all $IDLE_CONNS connections (ulimit -n is $(ulimit -n))"
+fi
+
+# --- report ---------------------------------------------------------------------
+elapsed=$(($(date +%s) - SUITE_START))
+meta elapsed_seconds "$elapsed"
+mkdir -p "$RESULTS/logs"
+cp "$RAW" "$RESULTS/latest.raw.jsonl"
+cp "$WORK"/acceptd-*.log "$WORK/wrk.log" "$RESULTS/logs/" 2>/dev/null || true
+report_rc=0
+"$LOADGEN" report --in "$RAW" --json "$RESULTS/latest.json" --markdown "$RESULTS/latest.md" ||
+  report_rc=$?
+log "suite took ${elapsed}s; results: $RESULTS/latest.md and $RESULTS/latest.json"
+if [ "$report_rc" -ne 0 ]; then
+  log "some checks FAILED (see above)"
+  exit 1
+fi

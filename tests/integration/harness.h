@@ -1,0 +1,262 @@
+// Integration-test harness: runs the real acceptd binary (ACCEPTD_BINARY) in
+// a child process with its own config, store and loopback port, and talks
+// HTTP to it.
+//
+// Helpers throw std::runtime_error on transport or process failures (refused
+// connection, timeout, early exit); gtest reports the exception as a failure
+// of the test that called them.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+namespace acceptd::itest {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using Millis = std::chrono::milliseconds;
+using SteadyClock = std::chrono::steady_clock;
+
+// ---------------------------------------------------------------------------
+// HTTP
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct HttpResponse {
+  int status = 0;
+  unsigned version = 11;  // 10 or 11
+  Headers headers;
+  std::string body;
+
+  // The first header of that name (case-insensitive), or "" if absent.
+  std::string Header(std::string_view name) const;
+  bool HasHeader(std::string_view name) const;
+  // The body parsed as JSON; throws if it is not JSON.
+  json::value Json() const;
+};
+
+// One HTTP/1.1 keep-alive connection to 127.0.0.1:port, used synchronously.
+// Connects lazily, and again only after the server asked to close.
+class HttpClient {
+ public:
+  explicit HttpClient(uint16_t port, Millis timeout = 15s);
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // Sends one request and reads its response. `method` may be any token.
+  // A Content-Type header is sent only if given in `headers`.
+  HttpResponse Send(std::string_view method, std::string_view target, std::string body = {},
+                    const Headers& headers = {});
+  HttpResponse Get(std::string_view target) { return Send("GET", target); }
+  HttpResponse Delete(std::string_view target) { return Send("DELETE", target); }
+  HttpResponse Post(std::string_view target, std::string body = {},
+                    std::string_view content_type = "application/json");
+
+  bool connected() const;
+  int connects() const;  // TCP connections opened so far
+  void Close();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// One request on a fresh connection.
+HttpResponse Http(uint16_t port, std::string_view method, std::string_view target,
+                  std::string body = {}, const Headers& headers = {});
+
+// A plain TCP connection for requests a well-behaved client would not send
+// (malformed, HTTP/1.0, pipelined, oversized headers, chunked bodies).
+class RawConnection {
+ public:
+  explicit RawConnection(uint16_t port);
+  ~RawConnection();
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  // Writes all bytes; false if the peer closed or reset the connection.
+  bool Send(std::string_view bytes);
+  // Reads and parses the next response; nullopt if the connection ended
+  // (or `timeout` passed) before a whole response arrived.
+  std::optional<HttpResponse> ReadResponse(Millis timeout = 10s);
+  // True once the peer has closed (or reset) the connection, waiting at most
+  // `timeout`; received bytes are kept for ReadResponse.
+  bool WaitClosed(Millis timeout = 5s);
+
+ private:
+  bool ReadMore(SteadyClock::time_point deadline);
+  int fd_ = -1;
+  bool eof_ = false;
+  std::string buffer_;
+};
+
+// ---------------------------------------------------------------------------
+// Polling
+
+// Calls `pred` every `interval` until it returns true (true) or `timeout`
+// passes (false). Exceptions from `pred` propagate.
+bool WaitFor(const std::function<bool()>& pred, Millis timeout, Millis interval = 10ms);
+
+// ---------------------------------------------------------------------------
+// Processes
+
+struct ProcessResult {
+  int exit_code = -1;  // 128 + signal if killed by a signal
+  std::string out;
+  std::string err;
+  bool timed_out = false;
+};
+
+// Runs ACCEPTD_BINARY with `args` in `cwd` (a fresh temp dir if empty) and
+// waits for it; after `timeout` kills it and sets timed_out.
+ProcessResult RunAcceptd(const std::vector<std::string>& args, const std::string& cwd = {},
+                         Millis timeout = 20s);
+
+// A fresh, empty directory under $TMPDIR (or /tmp), removed on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string File(std::string_view name) const { return path_ + "/" + std::string(name); }
+  void Write(std::string_view name, std::string_view content) const;
+
+ private:
+  std::string path_;
+};
+
+struct ServerOptions {
+  // [server] keys to TOML values, e.g. {"lease", "1"}; merged over defaults
+  // tuned for tests (threads = 2, promote_interval = 0.02, ...).
+  std::map<std::string, std::string> server;
+  // Raw TOML appended after [server] and [log], e.g. "[queues.q]\n...";
+  // empty: no [queues] table, so the built-in default queues.
+  std::string queues;
+  std::string log_level = "info";
+  // Extra command-line arguments for `acceptd serve`.
+  std::vector<std::string> args;
+  // False: no --config at all (built-in defaults for everything).
+  bool config_file = true;
+
+  // Builders: ServerOptions().Set("lease", "1").WithQueues("[queues.q]...").
+  ServerOptions& Set(const std::string& key, const std::string& toml_value) {
+    server[key] = toml_value;
+    return *this;
+  }
+  ServerOptions& WithQueues(std::string toml) {
+    queues = std::move(toml);
+    return *this;
+  }
+  ServerOptions& Arg(std::string arg) {
+    args.push_back(std::move(arg));
+    return *this;
+  }
+  ServerOptions& NoConfigFile() {
+    config_file = false;
+    return *this;
+  }
+};
+
+// One acceptd process with its own temp dir (config, sqlite store, stderr
+// log) and port. Starts in the constructor; killed in the destructor if
+// still running.
+class ServerProcess {
+ public:
+  explicit ServerProcess(ServerOptions options = {});
+  ~ServerProcess();
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  // Starts again on the same config, store and port (must be stopped).
+  void Restart();
+  // SIGTERM, then waits for the exit; returns the exit code.
+  int Terminate(Millis timeout = 60s);
+  void Signal(int sig);
+  // Waits for the process to exit; its exit code, or nullopt on timeout.
+  std::optional<int> WaitExit(Millis timeout);
+  // SIGKILL and reap.
+  void Kill();
+
+  bool running() const { return pid_ > 0; }
+  uint16_t port() const { return port_; }
+  const std::string& dir() const { return dir_.path(); }
+  std::string Stderr() const;
+
+  // One-shot requests.
+  HttpResponse Get(std::string_view target) const;
+  HttpResponse Delete(std::string_view target) const;
+  HttpResponse Post(std::string_view target, std::string body = {},
+                    std::string_view content_type = "application/json") const;
+  // POST /v1/queues/{queue}/jobs{query}; `query` includes the '?'.
+  HttpResponse Submit(std::string_view queue, std::string body, std::string_view query = {},
+                      std::string_view content_type = "application/json") const;
+  // Submit that must answer 202; returns the job id (throws otherwise).
+  std::string SubmitOk(std::string_view queue, std::string body, std::string_view query = {},
+                       std::string_view content_type = "application/json") const;
+  // GET /v1/jobs/{id}: the status document (throws unless 200, 202 or 302).
+  json::object Job(const std::string& id) const;
+  // Polls the job until its state is `state` (throws after `timeout`).
+  json::object WaitState(const std::string& id, std::string_view state, Millis timeout = 20s) const;
+  // Polls the job until it is succeeded, failed or canceled.
+  json::object WaitTerminal(const std::string& id, Millis timeout = 20s) const;
+  // GET /v1/queues: the entry of one queue (throws if absent).
+  json::object Queue(std::string_view name) const;
+
+ private:
+  void Start(bool may_change_port);
+  void Spawn();
+  std::string BuildConfig() const;
+
+  ServerOptions options_;
+  TempDir dir_;
+  std::string config_path_, store_url_, stderr_path_;
+  uint16_t port_ = 0;
+  pid_t pid_ = -1;
+};
+
+// ---------------------------------------------------------------------------
+// Documents
+
+// Member access that never throws: "<missing>" / "<null>" / serialized JSON
+// for non-strings, so failed expectations print something useful.
+std::string Str(const json::value& v, std::string_view key);
+int64_t Int(const json::value& v, std::string_view key);  // throws if absent/not integer
+bool IsNull(const json::value& v, std::string_view key);
+bool Has(const json::value& v, std::string_view key);
+const json::object& Obj(const json::value& v);  // throws if not an object
+
+// Milliseconds since the epoch of an RFC 3339 UTC time with milliseconds
+// ("2024-01-02T03:04:05.678Z"); throws if malformed.
+int64_t ParseTime(std::string_view rfc3339);
+int64_t TimeField(const json::value& doc, std::string_view key);  // ParseTime of a member
+int64_t NowMillis();  // wall clock, for comparing with server times
+
+bool IsJobId(std::string_view s);      // 32 lowercase hex
+bool IsTimestamp(std::string_view s);  // RFC 3339 UTC with milliseconds
+
+// Failures (as gtest non-fatal failures) for a status document that breaks
+// the documented shape; `where` labels the messages.
+void ExpectValidJobDocument(const json::value& doc, std::string_view where = {});
+// Failures unless `res` is an application/problem+json document with status
+// `status` and string members type, title and detail.
+void ExpectProblem(const HttpResponse& res, int status, std::string_view where = {});
+
+std::string Describe(const HttpResponse& res);  // for failure messages
+
+}  // namespace acceptd::itest

@@ -1,0 +1,56 @@
+// Retention: terminal jobs (and their results) are purged once expires_at
+// (finished_at + the queue's retention) has passed.
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <boost/json/serialize.hpp>
+
+#include "harness.h"
+
+namespace acceptd::itest {
+namespace {
+
+TEST(IntegrationRetentionTest, TerminalJobsArePurgedAfterTheirRetention) {
+  ServerProcess s(ServerOptions().Set("purge_interval", "0.05").WithQueues(R"(
+[queues.short]
+handler = "echo"
+retention = 0.5
+[queues.long]
+handler = "echo"
+)"));
+  const std::string brief = s.SubmitOk("short", "x");
+  const std::string kept = s.SubmitOk("long", "y");
+  json::object doc = s.WaitTerminal(brief);
+  ASSERT_EQ(Str(doc, "state"), "succeeded");
+  const int64_t expires_at = TimeField(doc, "expires_at");
+  EXPECT_EQ(expires_at - TimeField(doc, "finished_at"), 500) << json::serialize(doc);
+  s.WaitTerminal(kept);
+
+  ASSERT_TRUE(WaitFor([&] { return s.Get("/v1/jobs/" + brief).status == 404; }, 10s))
+      << "the job outlived its retention";
+  EXPECT_GE(NowMillis(), expires_at) << "purged before expires_at";
+  ExpectProblem(s.Get("/v1/jobs/" + brief + "/result"), 404);
+  // The other queue's job (default retention: one day) stays.
+  EXPECT_EQ(s.Get("/v1/jobs/" + kept).status, 302);
+  EXPECT_EQ(Int(s.Queue("short").at("counts"), "succeeded"), 0);
+}
+
+TEST(IntegrationRetentionTest, QueuedAndRunningJobsAreNeverPurged) {
+  ServerProcess s(ServerOptions().Set("purge_interval", "0.05").WithQueues(R"(
+[queues.short]
+handler = "sleep"
+retention = 0
+)"));
+  const std::string running = s.SubmitOk("short", R"({"ms":30000})");
+  const std::string queued = s.SubmitOk("short", R"({"ms":1})", "?delay=60");
+  s.WaitState(running, "running");
+  std::this_thread::sleep_for(300ms);  // several purge rounds
+  EXPECT_EQ(Str(s.Job(running), "state"), "running");
+  EXPECT_EQ(Str(s.Job(queued), "state"), "queued");
+  ASSERT_EQ(s.Post("/v1/jobs/" + running + "/cancel").status, 202);
+  ASSERT_TRUE(WaitFor([&] { return s.Get("/v1/jobs/" + running).status == 404; }, 10s))
+      << "a canceled job with retention 0 should be purged";
+}
+
+}  // namespace
+}  // namespace acceptd::itest

@@ -1,0 +1,103 @@
+// Runs the JobStore conformance suite against SqliteStore, each test on a
+// fresh database in its own temporary directory, plus a few checks of what
+// is specific to the SQLite backend (opening by URL and path).
+#include "store/sqlite/sqlite_store.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "store/testing/job_store_conformance.h"
+#include "store/testing/store_test_util.h"
+
+namespace acceptd {
+namespace {
+
+using store_testing::IsError;
+using store_testing::IsOk;
+using store_testing::Must;
+using store_testing::TempDir;
+
+class SqliteStoreFactory {
+ public:
+  // A directory that does not exist yet: Open() must create it.
+  SqliteStoreFactory() : path_(dir_.path() + "/data/jobs.db") {}
+
+  Result<std::unique_ptr<JobStore>> Open() {
+    auto store = SqliteStore::Open(path_);
+    if (!store) return std::move(store).error();
+    return std::unique_ptr<JobStore>(std::move(*store));
+  }
+
+ private:
+  TempDir dir_;
+  std::string path_;
+};
+
+}  // namespace
+
+namespace store_testing {
+INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, JobStoreConformanceTest,
+                               ::testing::Types<SqliteStoreFactory>);
+}  // namespace store_testing
+
+namespace {
+
+TEST(SqliteStoreTest, OpenStoreBySqliteUrlCreatesTheDirectory) {
+  TempDir dir;
+  const std::string path = dir.path() + "/a/b/acceptd.db";
+  auto store = OpenStore("sqlite:" + path);
+  ASSERT_TRUE(IsOk(store));
+  EXPECT_TRUE(IsOk((*store)->Ping()));
+  EXPECT_TRUE(std::filesystem::exists(path));
+}
+
+TEST(SqliteStoreTest, OpenStoreRejectsOtherUrls) {
+  EXPECT_TRUE(IsError(OpenStore("postgres://localhost/db"), ErrorCode::kInvalidArgument));
+  EXPECT_TRUE(IsError(OpenStore("/just/a/path.db"), ErrorCode::kInvalidArgument));
+}
+
+TEST(SqliteStoreTest, OpenFailsWhenTheDirectoryCannotBeCreated) {
+  TempDir dir;
+  const std::string file = dir.path() + "/file";
+  { std::ofstream(file) << "not a directory"; }
+  auto store = SqliteStore::Open(file + "/sub/jobs.db");
+  EXPECT_TRUE(IsError(store, ErrorCode::kUnavailable));
+}
+
+TEST(SqliteStoreTest, TwoStoreObjectsOnOneFileSeeEachOthersCommits) {
+  // Several engines may share one database: all dispatch state is in it.
+  TempDir dir;
+  const std::string path = dir.path() + "/shared.db";
+  auto a = Must(SqliteStore::Open(path), "open a");
+  auto b = Must(SqliteStore::Open(path), "open b");
+  NewJob n;
+  n.id = JobId::Random();
+  n.queue = "q";
+  n.payload = "p";
+  n.now = n.run_at = 1'000;
+  n.max_depth = 10;
+  {
+    auto tx = Must(a->BeginWrite(), "BeginWrite");
+    ASSERT_TRUE(IsOk(tx->Insert(n)));
+    Must(tx->Commit(), "Commit");
+  }
+  EXPECT_EQ(Must(b->Get(n.id), "Get").state, JobState::kQueued);
+  {
+    auto tx = Must(b->BeginWrite(), "BeginWrite");
+    auto jobs = Must(tx->Claim(ClaimParams{"q", 5, "node-b", 2'000, 60'000}), "Claim");
+    ASSERT_EQ(jobs.size(), 1u);
+    Must(tx->Commit(), "Commit");
+  }
+  {
+    // The job is b's now: a cannot claim it again.
+    auto tx = Must(a->BeginWrite(), "BeginWrite");
+    EXPECT_TRUE(Must(tx->Claim(ClaimParams{"q", 5, "node-a", 3'000, 60'000}), "Claim").empty());
+    Must(tx->Commit(), "Commit");
+  }
+  EXPECT_EQ(Must(a->Get(n.id), "Get").lease_owner, "node-b");
+}
+
+}  // namespace
+}  // namespace acceptd
