@@ -16,4 +16,4 @@ echo "== release build (RelWithDebInfo, -Werror) =="
 run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DACCEPTD_WERROR=ON
 echo "== sanitizer build (ASan+UBSan) =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DACCEPTD_SANITIZE=ON
+  run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DACCEPTD_SANITIZE=ON -DACCEPTD_BENCH=OFF

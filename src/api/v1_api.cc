@@ -5,6 +5,11 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
 
@@ -56,6 +61,28 @@ std::optional<std::vector<std::pair<std::string, std::string>>> QueryParams(cons
 json::value SecondsValue(Millis ms) {
   if (ms % 1000 == 0) return json::value(ms / 1000);
   return json::value(static_cast<double>(ms) / 1000.0);
+}
+
+// The long-poll time asked for by `?wait=N` or `Prefer: wait=N` (RFC 7240),
+// in ms; 0 when none; nullopt when ?wait= is malformed. A malformed Prefer is
+// ignored, as RFC 7240 asks of preferences.
+std::optional<Millis> RequestedWait(const Request& req) {
+  auto params = QueryParams(req);
+  if (!params) return std::nullopt;
+  for (const auto& [key, value] : *params) {
+    if (key == "wait") return ParseSeconds(value);
+  }
+  std::string_view prefer = req[Field::prefer];
+  for (size_t pos = prefer.find("wait="); pos != std::string_view::npos;
+       pos = prefer.find("wait=", pos + 1)) {
+    if (pos > 0 && prefer[pos - 1] != ' ' && prefer[pos - 1] != ',' && prefer[pos - 1] != ';') {
+      continue;
+    }
+    std::string_view rest = prefer.substr(pos + 5);
+    rest = rest.substr(0, rest.find_first_of(",; "));
+    if (auto v = ParseSeconds(rest)) return v;
+  }
+  return Millis{0};
 }
 
 Response BadOption(std::string_view name, std::string_view why) {
@@ -150,9 +177,35 @@ awaitable<Response> V1Api::Submit(Request& req, const http::PathParams& p) {
   co_return res;
 }
 
-awaitable<Response> V1Api::Status(Request&, const http::PathParams& p) {
+awaitable<void> V1Api::WaitForTerminal(const JobId& id, Millis wait) {
+  struct WaitState {
+    explicit WaitState(boost::asio::any_io_executor ex) : timer(ex) {}
+    boost::asio::steady_timer timer;
+    bool woken = false;  // both touched only on the waiting coroutine's executor
+  };
+  auto ex = co_await boost::asio::this_coro::executor;
+  auto state = std::make_shared<WaitState>(ex);
+  state->timer.expires_after(std::chrono::milliseconds(wait));
+  // Watch before reading, so a change between the read and the wait is not missed.
+  const uint64_t token = engine_.watchers().Watch(id, [state, ex] {
+    boost::asio::post(ex, [state] {
+      state->woken = true;
+      state->timer.cancel();
+    });
+  });
+  auto job = engine_.Get(id);
+  if (job && !IsTerminal(job->state) && !state->woken) {
+    co_await state->timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+  }
+  engine_.watchers().Unwatch(id, token);
+}
+
+awaitable<Response> V1Api::Status(Request& req, const http::PathParams& p) {
   auto id = JobId::Parse(p.Get("id"));
   if (!id) co_return http::Problem(http::Status::not_found, "no such job");
+  auto wait = RequestedWait(req);
+  if (!wait) co_return BadOption("wait", "must be a number of seconds");
+  if (*wait > 0) co_await WaitForTerminal(*id, std::min(*wait, options_.max_wait));
   auto job = engine_.Get(*id);
   if (!job) co_return http::Problem(job.error());
   Response res;

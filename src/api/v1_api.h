@@ -10,9 +10,15 @@
 
 namespace acceptd::api {
 
+inline constexpr Millis kDefaultMaxWait = 60'000;
+
+struct ApiOptions {
+  Millis max_wait = kDefaultMaxWait;  // cap on a long-poll's ?wait= / Prefer: wait=
+};
+
 class V1Api {
  public:
-  explicit V1Api(Engine& engine) : engine_(engine) {}
+  explicit V1Api(Engine& engine, ApiOptions options = {}) : engine_(engine), options_(options) {}
   void Register(http::Router& router);
 
  private:
@@ -29,7 +35,12 @@ class V1Api {
   // Seconds a client should wait before polling `job` again.
   int64_t RetryAfterSeconds(const Job& job) const;
 
+  // Suspends (no thread, no store polling) until the job is terminal or gone,
+  // or `wait` ms passed.
+  boost::asio::awaitable<void> WaitForTerminal(const JobId& id, Millis wait);
+
   Engine& engine_;
+  ApiOptions options_;
 };
 
 }  // namespace acceptd::api

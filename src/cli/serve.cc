@@ -80,7 +80,7 @@ int RunServe(const ServerConfig& config) {
   Engine engine(engine_options, std::move(*store), std::move(specs), SystemClock::Instance());
 
   http::Router router;
-  api::V1Api api(engine);
+  api::V1Api api(engine, config.api);
   api.Register(router);
   const int threads =
       config.threads > 0 ? config.threads : static_cast<int>(std::thread::hardware_concurrency());

@@ -208,6 +208,7 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
     RETURN_IF_ERROR(s.Seconds("shutdown_grace", true, c.engine.shutdown_grace));
     RETURN_IF_ERROR(s.Seconds("lease", false, c.engine.lease_duration));
     RETURN_IF_ERROR(s.Seconds("retry_after", false, c.engine.retry_after));
+    RETURN_IF_ERROR(s.Seconds("max_wait", true, c.api.max_wait));
     RETURN_IF_ERROR(s.Seconds("promote_interval", false, c.engine.promote_interval));
     RETURN_IF_ERROR(s.Seconds("purge_interval", false, c.engine.purge_interval));
     RETURN_IF_ERROR(s.NoUnknownKeys());

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "api/v1_api.h"
 #include "core/error.h"
 #include "engine/queue_config.h"
 #include "http/server.h"
@@ -31,6 +32,7 @@ struct ServerConfig {
   int threads = 0;  // HTTP event loops; 0: one per core
   http::ServerLimits limits;
   EngineOptions engine;
+  api::ApiOptions api;
   LogConfig log;
   std::vector<QueueConfig> queues;  // empty after loading: one per built-in handler
 };

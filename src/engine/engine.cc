@@ -273,8 +273,9 @@ void Engine::Delete(const JobId& id, Callback<CancelOutcome> done) {
   Write<CancelOutcome>([this, id](WriteTx& tx) { return tx.Delete(id, clock_.Now()); },
                        Callback<CancelOutcome>([this, done](Result<CancelOutcome> r) {
                          if (r) {
-                           if (r->kind == CancelOutcome::Kind::kSignalled) SignalCancel(r->job.id);
-                           Notify(r->job);
+                           const bool signalled = r->kind == CancelOutcome::Kind::kSignalled;
+                           if (signalled) SignalCancel(r->job.id);
+                           Notify(r->job, /*removed=*/!signalled);
                          }
                          done(std::move(r));
                        }));
@@ -449,7 +450,8 @@ void Engine::SignalCancel(const JobId& id) {
   it->second->ctx->Cancel();
 }
 
-void Engine::Notify(const Job& job) {
+void Engine::Notify(const Job& job, bool removed) {
+  watchers_.OnChange(job, removed);
   if (observer_) observer_(job);
 }
 

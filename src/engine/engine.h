@@ -30,6 +30,7 @@
 #include "core/clock.h"
 #include "core/handler.h"
 #include "engine/group_committer.h"
+#include "engine/job_watchers.h"
 #include "engine/periodic_executor.h"
 #include "engine/queue_config.h"
 #include "store/job_store.h"
@@ -97,6 +98,8 @@ class Engine {
   bool accepting() const { return accepting_.load(); }
   const Clock& clock() const { return clock_; }
   const GroupCommitter& committer() const { return *committer_; }
+  // Long-poll wake-ups: woken when a job of this process becomes terminal.
+  JobWatchers& watchers() { return watchers_; }
 
  private:
   struct QueueState;
@@ -112,7 +115,7 @@ class Engine {
   void RecordOutcome(const std::shared_ptr<RunningJob>& rj, AttemptOutcome outcome);
   AttemptOutcome FailureOutcome(const Job& job, JobError error);
   void SignalCancel(const JobId& id);
-  void Notify(const Job& job);
+  void Notify(const Job& job, bool removed = false);
   void ScheduleHousekeeping();
   void AddHousekeepingTasks();
   QueueState* FindQueueState(std::string_view name);
@@ -126,6 +129,7 @@ class Engine {
   const Clock& clock_;
   std::vector<std::unique_ptr<QueueState>> queues_;
   Observer observer_;
+  JobWatchers watchers_;
 
   boost::asio::io_context ctx_;
   std::unique_ptr<GroupCommitter> committer_;
