@@ -1,48 +1,143 @@
 #include "api/job_document.h"
 
-namespace acceptd::api {
-namespace json = boost::json;
+#include <charconv>
 
+namespace acceptd::api {
 namespace {
-json::value Time(const std::optional<UnixMillis>& t) {
-  if (!t) return nullptr;
-  return json::value(FormatRfc3339(*t));
+
+constexpr char kHex[] = "0123456789abcdef";
+
+// A JSON string literal (RFC 8259 escaping; bytes >= 0x80 pass through).
+void AppendString(std::string& out, std::string_view s) {
+  out += '"';
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      switch (c) {
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        default:
+          out += "\\u00";
+          out += kHex[u >> 4];
+          out += kHex[u & 0xf];
+      }
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
 }
+
+void AppendInt(std::string& out, int64_t v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, end);
+}
+
+// `"key":` — keys are literals that need no escaping.
+void Key(std::string& out, std::string_view key) {
+  out += '"';
+  out += key;
+  out += "\":";
+}
+
+void AppendTime(std::string& out, const std::optional<UnixMillis>& t) {
+  if (t) {
+    out += '"';
+    out += FormatRfc3339(*t);
+    out += '"';
+  } else {
+    out += "null";
+  }
+}
+
 }  // namespace
 
 std::string StatusUrl(const JobId& id) { return "/v1/jobs/" + id.ToHex(); }
 std::string ResultUrl(const JobId& id) { return "/v1/jobs/" + id.ToHex() + "/result"; }
 
-json::object JobDocument(const Job& job) {
-  json::object d;
-  d.reserve(18);
-  d["id"] = job.id.ToHex();
-  d["queue"] = job.queue;
-  d["state"] = ToString(job.state);
-  d["created_at"] = FormatRfc3339(job.created_at);
-  d["updated_at"] = FormatRfc3339(job.updated_at);
-  d["started_at"] = Time(job.started_at);
-  d["finished_at"] = Time(job.finished_at);
-  d["attempts"] = job.attempts;
-  d["max_attempts"] = job.max_attempts;
-  d["priority"] = job.priority;
+void AppendJobDocument(const Job& job, std::string& out) {
+  const std::string id = job.id.ToHex();
+  out += "{\"id\":\"";
+  out += id;
+  out += "\",";
+  Key(out, "queue");
+  AppendString(out, job.queue);
+  out += ",\"state\":\"";
+  out += ToString(job.state);
+  out += "\",";
+  Key(out, "created_at");
+  AppendTime(out, job.created_at);
+  out += ',';
+  Key(out, "updated_at");
+  AppendTime(out, job.updated_at);
+  out += ',';
+  Key(out, "started_at");
+  AppendTime(out, job.started_at);
+  out += ',';
+  Key(out, "finished_at");
+  AppendTime(out, job.finished_at);
+  out += ',';
+  Key(out, "attempts");
+  AppendInt(out, job.attempts);
+  out += ',';
+  Key(out, "max_attempts");
+  AppendInt(out, job.max_attempts);
+  out += ',';
+  Key(out, "priority");
+  AppendInt(out, job.priority);
+  out += ',';
+  Key(out, "progress");
   if (job.progress) {
-    d["progress"] =
-        json::object{{"percent", job.progress->percent}, {"message", job.progress->message}};
+    out += "{\"percent\":";
+    AppendInt(out, job.progress->percent);
+    out += ",\"message\":";
+    AppendString(out, job.progress->message);
+    out += '}';
   } else {
-    d["progress"] = nullptr;
+    out += "null";
   }
-  d["status_url"] = StatusUrl(job.id);
-  if (job.state == JobState::kSucceeded) d["result_url"] = ResultUrl(job.id);
+  out += ",\"status_url\":\"/v1/jobs/";
+  out += id;
+  out += '"';
+  if (job.state == JobState::kSucceeded) {
+    out += ",\"result_url\":\"/v1/jobs/";
+    out += id;
+    out += "/result\"";
+  }
   if (job.state == JobState::kFailed && job.error) {
-    d["error"] = json::object{{"type", job.error->type}, {"message", job.error->message}};
+    out += ",\"error\":{\"type\":";
+    AppendString(out, job.error->type);
+    out += ",\"message\":";
+    AppendString(out, job.error->message);
+    out += '}';
   }
-  d["cancel_requested"] = job.cancel_requested;
+  out += ",\"cancel_requested\":";
+  out += job.cancel_requested ? "true" : "false";
   if (job.state == JobState::kQueued && job.run_at > job.updated_at) {
-    d["run_at"] = FormatRfc3339(job.run_at);
+    out += ",\"run_at\":";
+    AppendTime(out, job.run_at);
   }
-  d["expires_at"] = Time(IsTerminal(job.state) ? job.expires_at : std::nullopt);
-  return d;
+  out += ",\"expires_at\":";
+  AppendTime(out, IsTerminal(job.state) ? job.expires_at : std::nullopt);
+  out += '}';
+}
+
+std::string JobDocument(const Job& job) {
+  std::string out;
+  out.reserve(512);
+  AppendJobDocument(job, out);
+  return out;
 }
 
 }  // namespace acceptd::api

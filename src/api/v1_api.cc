@@ -34,11 +34,15 @@ constexpr Millis kMaxTimeout = 7LL * 24 * 3600 * 1000;
 constexpr Millis kMaxDelay = 365LL * 24 * 3600 * 1000;
 constexpr int64_t kMaxPriority = 1'000'000;
 
-Response JsonResponse(http::Status status, const json::value& body) {
+Response JsonResponse(http::Status status, std::string body) {
   Response res{status, 11};
   res.set(Field::content_type, "application/json");
-  res.body() = json::serialize(body);
+  res.body() = std::move(body);
   return res;
+}
+
+Response JsonResponse(http::Status status, const json::value& body) {
+  return JsonResponse(status, json::serialize(body));
 }
 
 std::optional<int64_t> ParseInt(std::string_view s) {
@@ -50,6 +54,9 @@ std::optional<int64_t> ParseInt(std::string_view s) {
 
 // The decoded query parameters of a request target; nullopt if malformed.
 std::optional<std::vector<std::pair<std::string, std::string>>> QueryParams(const Request& req) {
+  if (req.target().find('?') == std::string_view::npos) {
+    return std::vector<std::pair<std::string, std::string>>();  // the common case, no parsing
+  }
   auto url = boost::urls::parse_origin_form(req.target());
   if (!url) return std::nullopt;
   std::vector<std::pair<std::string, std::string>> out;
@@ -302,17 +309,16 @@ awaitable<Response> V1Api::List(Request& req, const http::PathParams&) {
   }
   auto page = engine_.List(lp);
   if (!page) co_return http::Problem(page.error());
-  json::array jobs;
-  jobs.reserve(page->jobs.size());
-  for (const Job& j : page->jobs) jobs.push_back(JobDocument(j));
-  json::object body;
-  body["jobs"] = std::move(jobs);
-  if (page->next_cursor) {
-    body["next_cursor"] = std::to_string(*page->next_cursor);
-  } else {
-    body["next_cursor"] = nullptr;
+  std::string body = "{\"jobs\":[";
+  body.reserve(page->jobs.size() * 512 + 64);
+  for (size_t i = 0; i < page->jobs.size(); ++i) {
+    if (i > 0) body += ',';
+    AppendJobDocument(page->jobs[i], body);
   }
-  co_return JsonResponse(http::Status::ok, body);
+  body += "],\"next_cursor\":";
+  body += page->next_cursor ? "\"" + std::to_string(*page->next_cursor) + "\"" : "null";
+  body += '}';
+  co_return JsonResponse(http::Status::ok, std::move(body));
 }
 
 awaitable<Response> V1Api::Queues(Request&, const http::PathParams&) {
