@@ -48,6 +48,15 @@ Status SqliteDb::Exec(const char* sql) {
   return {};
 }
 
+Status SqliteDb::CheckpointPassive() {
+  int log_frames = 0, checkpointed = 0;
+  if (sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames,
+                                &checkpointed) != SQLITE_OK) {
+    return LastError("wal checkpoint");
+  }
+  return {};
+}
+
 Error SqliteDb::LastError(std::string_view what) const {
   int code = sqlite3_errcode(db_);
   std::string msg = fmt::format("sqlite: {}: {} (code {})", what, sqlite3_errmsg(db_),

@@ -92,6 +92,14 @@ class SqliteDb {
   // An Error describing the connection's last failure, with `what` as context.
   Error LastError(std::string_view what) const;
   int64_t Changes() const { return sqlite3_changes64(db_); }
+  // Calls `hook(wal_pages)` after every commit of this connection (and turns
+  // SQLite's automatic checkpoints off: the hook's owner checkpoints).
+  void SetWalHook(int (*hook)(void* arg, sqlite3*, const char*, int pages), void* arg) {
+    sqlite3_wal_hook(db_, hook, arg);
+  }
+  // A PASSIVE checkpoint: copies what it can from the WAL into the database
+  // without blocking the writer or readers.
+  Status CheckpointPassive();
   int64_t LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
 
  private:

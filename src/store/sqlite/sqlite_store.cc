@@ -5,6 +5,7 @@
 #include <system_error>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace acceptd {
 namespace {
@@ -467,6 +468,11 @@ class SqliteStore::Tx final : public WriteTx {
 };
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
+  // Memory statistics take a global mutex on every SQLite allocation; nothing
+  // here reads them. Must precede SQLite's initialization, so it is a no-op
+  // (SQLITE_MISUSE, ignored) if something initialized SQLite already.
+  static std::once_flag configure_once;
+  std::call_once(configure_once, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   std::filesystem::path p(path);
   if (p.has_parent_path()) {
     std::error_code ec;
@@ -484,9 +490,56 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) 
     if (auto st = (*db)->Exec(pragma); !st) return std::move(st).error();
   }
   if (auto st = (*db)->Exec(kSchema); !st) return std::move(st).error();
+  auto checkpointer = SqliteDb::Open(path);
+  if (!checkpointer) return std::move(checkpointer).error();
   std::unique_ptr<SqliteStore> store(new SqliteStore(path));
   store->writer_ = std::move(*db);
+  store->writer_->SetWalHook(&SqliteStore::OnWalCommit, store.get());
+  store->checkpointer_db_ = std::move(*checkpointer);
+  store->checkpointer_ = std::thread([s = store.get()] { s->RunCheckpointer(); });
   return store;
+}
+
+SqliteStore::~SqliteStore() {
+  {
+    std::lock_guard lock(checkpoint_mu_);
+    stopping_ = true;
+  }
+  checkpoint_cv_.notify_all();
+  if (checkpointer_.joinable()) checkpointer_.join();
+}
+
+int SqliteStore::OnWalCommit(void* arg, sqlite3* db, const char*, int pages) {
+  auto* store = static_cast<SqliteStore*>(arg);
+  if (pages >= kCheckpointHardPages) {
+    // Under a steady stream of commits the background checkpoint never
+    // catches the last frames, and the WAL can only start over once all are
+    // copied. The background thread has copied nearly everything, so this
+    // synchronous pass is short; SQLITE_BUSY (the thread is mid-pass) is fine.
+    sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  } else if (pages >= kCheckpointPages) {
+    {
+      std::lock_guard lock(store->checkpoint_mu_);
+      store->checkpoint_wanted_ = true;
+    }
+    store->checkpoint_cv_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void SqliteStore::RunCheckpointer() {
+  std::unique_lock lock(checkpoint_mu_);
+  while (!stopping_) {
+    checkpoint_cv_.wait_for(lock, kCheckpointInterval,
+                            [this] { return stopping_ || checkpoint_wanted_; });
+    if (stopping_) break;
+    checkpoint_wanted_ = false;
+    lock.unlock();
+    if (auto st = checkpointer_db_->CheckpointPassive(); !st) {
+      spdlog::warn("sqlite checkpoint failed: {}", st.error().message);
+    }
+    lock.lock();
+  }
 }
 
 Result<std::unique_ptr<WriteTx>> SqliteStore::BeginWrite() {

@@ -5,11 +5,18 @@
 // connection (SQLite allows one writer); reads use a pool of connections and
 // never block on the writer. Queue counts per state are kept by triggers in
 // the same transactions as the job rows, so depth checks are O(1).
+//
+// WAL checkpoints run on a thread of their own (PASSIVE, so they never block
+// the writer): SQLite's automatic checkpoint would otherwise stall the commit
+// that crosses the threshold, and every submit waiting on it.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "store/job_store.h"
@@ -21,6 +28,7 @@ class SqliteStore final : public JobStore {
  public:
   // Opens (creating the file, its directory and the schema if needed).
   static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path);
+  ~SqliteStore() override;
 
   Result<std::unique_ptr<WriteTx>> BeginWrite() override;
   Result<Job> Get(const JobId& id) override;
@@ -33,6 +41,12 @@ class SqliteStore final : public JobStore {
   class Tx;
   class ReaderLease;
   explicit SqliteStore(std::string path) : path_(std::move(path)) {}
+  static int OnWalCommit(void* arg, sqlite3* db, const char* name, int pages);
+  void RunCheckpointer();
+
+  static constexpr int kCheckpointPages = 1000;      // SQLite's own default threshold
+  static constexpr int kCheckpointHardPages = 4000;  // then the writer helps
+  static constexpr std::chrono::seconds kCheckpointInterval{1};
   Result<ReaderLease> AcquireReader();
   void ReleaseReader(std::unique_ptr<sqlite::SqliteDb> db);
 
@@ -41,6 +55,13 @@ class SqliteStore final : public JobStore {
   std::unique_ptr<sqlite::SqliteDb> writer_;
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<sqlite::SqliteDb>> idle_readers_;
+
+  std::unique_ptr<sqlite::SqliteDb> checkpointer_db_;  // used only by checkpointer_
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_wanted_ = false;  // guarded by checkpoint_mu_
+  bool stopping_ = false;           // guarded by checkpoint_mu_
+  std::thread checkpointer_;
 };
 
 }  // namespace acceptd
