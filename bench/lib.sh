@@ -142,7 +142,8 @@ bench_init() {
     STORE_ROOT="$WORK/stores"
     mkdir -p "$STORE_ROOT"
   fi
-  # 10,000 idle connections need that many descriptors in server and client.
+  # 10,000 long-poll waiters or idle connections need that many descriptors
+  # in server and client: 65536 where allowed, else the hard limit.
   ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 }
 
@@ -155,6 +156,7 @@ write_acceptd_config() {
 [server]
 threads = $SERVER_THREADS
 shutdown_grace = 5
+max_wait = 60      # long-polls: figures 3-4 wait 30 s per request, figure 5's waiters 60 s
 
 [log]
 level = "info"   # nothing per request; the shutdown line reports commit batches

@@ -8,9 +8,10 @@
 # in Release (build-bench/), then measures, each on a fresh store on loopback:
 #   1. durable submits/s     wrk + lua/submit.lua, 64 connections
 #   2. status polls/s        wrk + lua/poll.lua over 10,000 existing jobs
-#   4. whole-loop jobs/s     acceptd_loadgen loop (submit, wait, repeat)
+#   4. whole-loop jobs/s     acceptd_loadgen loop (submit, long-poll, repeat)
 #   3. end-to-end latency    acceptd_loadgen latency at 50% of 4.
-#   5. memory                1,000,000 queued jobs; 10,000 idle connections
+#   5. memory                1,000,000 queued jobs; 10,000 long-poll waiters;
+#                            10,000 idle connections
 #   6. the ceiling           nginx `return 202` under the loads of 1. and 2.
 # and writes bench/results/latest.{md,json} (+ latest.raw.jsonl, logs/).
 #
@@ -22,9 +23,10 @@
 #   --keep         BENCH_KEEP_WORK=1 keep the temp dir (stores, logs, nginx)
 #   BENCH_WARMUP (2) BENCH_CONNECTIONS (64) BENCH_LOOP_CONNECTIONS (= connections)
 #   BENCH_BULK_JOBS (1000000)
+#   BENCH_LONGPOLL_WAITERS (10000) BENCH_LONGPOLL_JOBS (10)
 #   BENCH_IDLE_CONNS (10000) BENCH_POLL_JOBS (10000) BENCH_SERVER_CPUS (0)
-#   BENCH_CLIENT_CPUS (1) BENCH_SERVER_THREADS (1) BENCH_WAIT (poll |
-#   longpoll:SECONDS, once the server has ?wait=) BENCH_BUILD_DIR BENCH_RESULTS_DIR
+#   BENCH_CLIENT_CPUS (1) BENCH_SERVER_THREADS (1) BENCH_WAIT (longpoll:30 | poll)
+#   BENCH_BUILD_DIR BENCH_RESULTS_DIR
 set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -54,7 +56,15 @@ fi
 source "$BENCH_DIR/lib.sh"
 BULK_JOBS=${BENCH_BULK_JOBS:-1000000}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-10000}
-WAIT=${BENCH_WAIT:-poll}
+WAITERS=${BENCH_LONGPOLL_WAITERS:-10000}
+WAITER_JOBS=${BENCH_LONGPOLL_JOBS:-10}
+WAITER_WAIT=60  # seconds of each waiter's ?wait=; acceptd.toml's max_wait is 60 (lib.sh)
+WAIT=${BENCH_WAIT:-longpoll:30}
+case "$WAIT" in
+  poll) ;;
+  longpoll:*) [[ "${WAIT#longpoll:}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "BENCH_WAIT=$WAIT: longpoll:SECONDS" ;;
+  *) die "BENCH_WAIT must be longpoll:SECONDS or poll, not '$WAIT'" ;;
+esac
 LOOP_CONNS=${BENCH_LOOP_CONNECTIONS:-$CONNS}
 if [ "$RUNS" -lt 1 ] || [ "$DURATION" -lt 1 ]; then die "runs and duration must be >= 1"; fi
 
@@ -184,6 +194,9 @@ meta duration "$DURATION"
 meta quick "$QUICK"
 meta connections "$CONNS"
 meta idle_conns "$IDLE_CONNS"
+meta longpoll_waiters "$WAITERS"
+meta longpoll_wait "$WAITER_WAIT"
+meta wait_mode "$WAIT"
 meta bulk_jobs "$BULK_JOBS"
 meta loop_connections "$LOOP_CONNS"
 meta wrk "$(wrk -v 2>&1 | sed -n '1,1p')"
@@ -191,13 +204,13 @@ meta nginx "$(nginx -v 2>&1)"
 note "The server and the load generator share this $(nproc)-core machine: the server under test (acceptd, and nginx for the ceiling, with the same pinning and as many workers as acceptd has event loops) runs on CPU $SERVER_CPUS, every client on CPU $CLIENT_CPUS, so neither steals the other's core. Server CPU is the server's CPU time during the run (100% = one core). Other CPU is what the rest of the machine used meanwhile (other processes, VM steal): above a few percent, the run was disturbed."
 note "Durable submits: every counted response is a 202 sent after the job's SQLite transaction committed (WAL, synchronous=FULL, group commit). Submits use ?delay=100000 on the echo queue, so no job runs during figures 1, 2 and 5."
 if [ "$WAIT" = poll ]; then
-  waiting="tight polling: GET /v1/jobs/{id} back to back on the job's keep-alive connection (long-poll is not implemented yet)"
+  waiting="tight polling (BENCH_WAIT=poll): GET /v1/jobs/{id} back to back on the job's keep-alive connection, no ?wait="
 else
-  waiting="long-polling: GET /v1/jobs/{id}?wait=${WAIT#longpoll:}"
+  waiting="long-polling (BENCH_WAIT=$WAIT): GET /v1/jobs/{id}?wait=${WAIT#longpoll:} on the job's keep-alive connection, repeated while the answer is 202; the server answers when the job's completion commits"
 fi
 note "Figures 3 and 4 see a job's completion by $waiting. Latency runs from each job's scheduled start in an open loop (no coordinated omission); figure 4 is a closed loop of $LOOP_CONNS clients, each submitting its next job once it saw the last one succeed."
 note "wrk's response() hook (202 count, id sample) runs in the acceptd and the nginx submit runs alike, so both pay the same client cost. nginx answers every request with a fixed 385-byte acceptd-shaped JSON document, a Location and a Retry-After header."
-log "work dir $WORK; stores on $store_fs ($store_dev)"
+log "work dir $WORK; stores on $store_fs ($store_dev); ulimit -n $(ulimit -n)"
 loadgen fsync --dir "$STORE_ROOT" --seconds 2 --out "$RAW"
 
 # --- 6. the ceiling: nginx, up for the interleaved runs below ---------------------
@@ -326,7 +339,29 @@ else
   stop_acceptd >/dev/null
 fi
 
-log "5. RSS with $IDLE_CONNS idle keep-alive connections (long-poll not implemented): $RUNS runs"
+# Every waiter and idle connection is a descriptor in acceptd and in the
+# client: bench_init raised the soft limit (ulimit -n) as far as allowed.
+need_fds=$(((WAITERS > IDLE_CONNS ? WAITERS : IDLE_CONNS) + 1024))
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need_fds" ]; then
+  log "WARNING: ulimit -n is $(ulimit -n) (hard $(ulimit -Hn)), below the $need_fds descriptors needed"
+fi
+
+log "5. RSS with $WAITERS long-poll waiters (GET /v1/jobs/{id}?wait=$WAITER_WAIT on $WAITER_JOBS delayed jobs): $RUNS runs"
+note "Long-poll waiters (figure 5): on a fresh acceptd, $WAITER_JOBS jobs are submitted with ?delay=600 (they stay queued), then $WAITERS keep-alive connections each send GET /v1/jobs/{id}?wait=$WAITER_WAIT (ids round-robin; max_wait = 60). The RSS is read once the server has read every request (as many established server-side sockets as waiters, none with unread bytes, in /proc/net/tcp) plus 1 s, while every request is still held: a response of any kind before the reading fails the check. The baseline is the idle server's RSS after the submits. Target: <= 200 MiB with 10,000 waiters."
+waiter_errors=0
+for ((r = 1; r <= RUNS; r++)); do
+  start_acceptd "waiters$r" "$STORE_ROOT/waiters$r"
+  loadgen waiters --target "127.0.0.1:$ACCEPTD_PORT" --connections "$WAITERS" --pid "$ACCEPTD_PID" \
+    --jobs "$WAITER_JOBS" --wait "$WAITER_WAIT" --out "$RAW" || waiter_errors=$((waiter_errors + 1))
+  stop_acceptd >/dev/null
+done
+if [ "$waiter_errors" -eq 0 ]; then
+  check longpoll_waiters_in_flight true "$WAITERS long-polls opened and held in each run, none answered (nor failed) before the RSS reading"
+else
+  check longpoll_waiters_in_flight false "$waiter_errors runs had a waiter that failed to open, was answered early, or was not seen in flight (ulimit -n is $(ulimit -n); see the figure's detail in latest.json)"
+fi
+
+log "5. RSS with $IDLE_CONNS idle keep-alive connections (secondary: no request pending): $RUNS runs"
 idle_errors=0
 for ((r = 1; r <= RUNS; r++)); do
   start_acceptd "idle$r" "$STORE_ROOT/idle$r"

@@ -74,7 +74,7 @@ Common ReadCommon(const Args& args, const char* default_figure) {
   const std::string path = args.Str("path", "/v1/queues/echo/jobs");
   c.submit = PostRequest(c.target, path, "application/json",
                          JsonPayload(static_cast<size_t>(args.Int("body-bytes", 100))));
-  c.waiter = MakeWaiter(args.Str("wait", "poll"), c.target);
+  c.waiter = MakeWaiter(args.Str("wait", "longpoll:30"), c.target);
   c.duration = args.Double("duration", 10);
   c.warmup = args.Double("warmup", 1);
   c.out = args.Str("out");

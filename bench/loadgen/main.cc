@@ -6,6 +6,7 @@
 //   latency    open loop at a fixed rate: end-to-end latency of each job
 //   check      GET every id in a file; fails if any is 404
 //   idle       hold N idle keep-alive connections; reports the server's RSS
+//   waiters    hold N long-polls (GET ?wait=) on pending jobs; reports the server's RSS
 //   fsync      the disk's 4 KiB write+fdatasync rate (the durable-commit floor)
 //   freeport   print a free loopback TCP port
 //   waitready  wait until GET /readyz answers 200
@@ -79,7 +80,7 @@ void Args::CheckAllUsed() const {
 }  // namespace bench
 
 int main(int argc, char** argv) {
-  // Idle-connection runs hold 10,000+ sockets: raise the soft limit to the hard one.
+  // Idle-connection and long-poll runs hold 10,000+ sockets: raise the soft limit to the hard one.
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
     rl.rlim_cur = rl.rlim_max;
@@ -88,7 +89,8 @@ int main(int argc, char** argv) {
   const std::map<std::string, std::function<int(const bench::Args&)>> modes = {
       {"submit", bench::RunSubmit},     {"loop", bench::RunLoop},
       {"latency", bench::RunLatency},   {"check", bench::RunCheck},
-      {"idle", bench::RunIdle},         {"fsync", bench::RunFsync},
+      {"idle", bench::RunIdle},         {"waiters", bench::RunWaiters},
+      {"fsync", bench::RunFsync},
       {"freeport", bench::RunFreePort}, {"waitready", bench::RunWaitReady},
       {"report", bench::RunReport},
   };

@@ -14,6 +14,7 @@ int RunLoop(const Args& args);
 int RunLatency(const Args& args);
 int RunCheck(const Args& args);
 int RunIdle(const Args& args);
+int RunWaiters(const Args& args);
 int RunFsync(const Args& args);
 int RunFreePort(const Args& args);
 int RunWaitReady(const Args& args);

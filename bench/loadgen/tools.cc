@@ -88,8 +88,9 @@ int RunCheck(const Args& args) {
 }
 
 // idle: opens --connections keep-alive connections, sends one GET on each (so
-// every one is a served HTTP connection, as a long-poll waiter's would be),
-// then leaves them idle and reads the server's RSS.
+// every one is a served HTTP connection), then leaves them idle, with no
+// request pending, and reads the server's RSS. The secondary figure next to
+// `waiters` (waiters.cc), whose connections each hold a long-poll.
 int RunIdle(const Args& args) {
   const Target target = ParseTarget(args.Required("target"));
   const int64_t n = args.Int("connections", 10000);

@@ -43,7 +43,7 @@ std::unique_ptr<CompletionWaiter> MakeWaiter(const std::string& spec, const Targ
     return std::make_unique<GetUntilDone>(
         target, "",
         "tight polling: GET /v1/jobs/{id} back to back on the job's keep-alive connection "
-        "(no long-poll yet)");
+        "(no ?wait=)");
   }
   if (spec.rfind("longpoll:", 0) == 0) {
     const std::string seconds = spec.substr(9);

@@ -1,7 +1,8 @@
-// How a client learns that a job finished. Today acceptd has no long-poll, so
-// the benchmark polls GET /v1/jobs/{id} in a tight loop on the job's
-// keep-alive connection. When `GET /v1/jobs/{id}?wait=N` exists, `longpoll`
-// replaces it without touching the measurement code (--wait longpoll:30).
+// How a client learns that a job finished. By default (--wait longpoll:30)
+// it long-polls: `GET /v1/jobs/{id}?wait=30` on the job's keep-alive
+// connection, repeated while the answer is 202 (the server holds each request
+// until the job is terminal or the wait ran out). `--wait poll` instead polls
+// GET /v1/jobs/{id} back to back, for comparison.
 #pragma once
 
 #include <memory>
