@@ -85,25 +85,23 @@ asio::awaitable<void> Session(tcp::socket socket, const ServerLimits& limits,
       beast_http::response<beast_http::empty_body> cont{Status::continue_, 11};
       co_await beast_http::async_write(stream, cont, kNoThrow);
     }
-    stream.expires_after(std::chrono::milliseconds(limits.request_timeout));
-    std::tie(ec, n) = co_await beast_http::async_read(stream, buffer, parser, kNoThrow);
-    if (ec == beast_http::error::body_limit) {  // chunked body over the limit
-      co_await WriteAndClose(stream, BodyTooLarge(limits), version);
-      break;
-    }
-    if (ec == beast::error::timeout) {
-      co_await WriteAndClose(
-          stream, Problem(Status::request_timeout, "the request was not received in time"),
-          version);
-      break;
-    }
-    if (ec) {
-      if (ec != asio::error::eof && ec != beast_http::error::end_of_stream &&
-          ec != beast_http::error::partial_message && ec != asio::error::connection_reset) {
-        co_await WriteAndClose(stream, Problem(Status::bad_request, "malformed HTTP request"),
-                               version);
+    if (!parser.is_done()) {  // a body follows; a GET's request is complete already
+      stream.expires_after(std::chrono::milliseconds(limits.request_timeout));
+      std::tie(ec, n) = co_await beast_http::async_read(stream, buffer, parser, kNoThrow);
+      if (ec == beast_http::error::body_limit) {  // chunked body over the limit
+        co_await WriteAndClose(stream, BodyTooLarge(limits), version);
+        break;
       }
-      break;
+      // A timeout has closed the socket already (Beast's tcp_stream): nothing to answer.
+      if (ec) {
+        if (ec != asio::error::eof && ec != beast_http::error::end_of_stream &&
+            ec != beast_http::error::partial_message && ec != asio::error::connection_reset &&
+            ec != beast::error::timeout) {
+          co_await WriteAndClose(stream, Problem(Status::bad_request, "malformed HTTP request"),
+                                 version);
+        }
+        break;
+      }
     }
     Request req = parser.release();
     const bool keep_alive = req.keep_alive();
