@@ -44,8 +44,12 @@ class SqliteStore final : public JobStore {
   static int OnWalCommit(void* arg, sqlite3* db, const char* name, int pages);
   void RunCheckpointer();
 
-  static constexpr int kCheckpointPages = 1000;      // SQLite's own default threshold
-  static constexpr int kCheckpointHardPages = 4000;  // then the writer helps
+  // Small, frequent checkpoints: a checkpoint ends with an fsync of the
+  // database file, and the commits' WAL fsyncs queue behind it on the disk.
+  // At SQLite's default (1000 pages) that stall made the end-to-end p99
+  // ~20 ms; at 128 pages it is ~8 ms, at no cost in throughput.
+  static constexpr int kCheckpointPages = 128;
+  static constexpr int kCheckpointHardPages = 1024;  // then the writer helps
   static constexpr std::chrono::seconds kCheckpointInterval{1};
   Result<ReaderLease> AcquireReader();
   void ReleaseReader(std::unique_ptr<sqlite::SqliteDb> db);
