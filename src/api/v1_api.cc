@@ -70,15 +70,11 @@ json::value SecondsValue(Millis ms) {
   return json::value(static_cast<double>(ms) / 1000.0);
 }
 
-// The long-poll time asked for by `?wait=N` or `Prefer: wait=N` (RFC 7240),
-// in ms; 0 when none; nullopt when ?wait= is malformed. A malformed Prefer is
-// ignored, as RFC 7240 asks of preferences.
-std::optional<Millis> RequestedWait(const Request& req) {
-  auto params = QueryParams(req);
-  if (!params) return std::nullopt;
-  for (const auto& [key, value] : *params) {
-    if (key == "wait") return ParseSeconds(value);
-  }
+// The long-poll time asked for by `?wait=N` or `Prefer: wait=N`, in ms; 0
+// when none; nullopt when ?wait= is malformed. A malformed Prefer is ignored,
+// as RFC 7240 asks of preferences.
+// The `wait=N` preference of a Prefer header (RFC 7240), in ms; 0 if none.
+Millis PreferredWait(const Request& req) {
   std::string_view prefer = req[Field::prefer];
   for (size_t pos = prefer.find("wait="); pos != std::string_view::npos;
        pos = prefer.find("wait=", pos + 1)) {
@@ -87,9 +83,18 @@ std::optional<Millis> RequestedWait(const Request& req) {
     }
     std::string_view rest = prefer.substr(pos + 5);
     rest = rest.substr(0, rest.find_first_of(",; "));
-    if (auto v = ParseSeconds(rest)) return v;
+    if (auto v = ParseSeconds(rest)) return *v;
   }
-  return Millis{0};
+  return 0;
+}
+
+std::optional<Millis> RequestedWait(const Request& req) {
+  auto params = QueryParams(req);
+  if (!params) return std::nullopt;
+  for (const auto& [key, value] : *params) {
+    if (key == "wait") return ParseSeconds(value);
+  }
+  return PreferredWait(req);
 }
 
 Response BadOption(std::string_view name, std::string_view why) {
@@ -178,10 +183,41 @@ awaitable<Response> V1Api::Submit(Request& req, const http::PathParams& p) {
     }
     co_return res;
   }
+  // Prefer: wait=N (RFC 7240): answer synchronously if the job finishes in
+  // time, as the status monitor would (but 303, the method changing to GET).
+  if (const Millis wait = std::min(PreferredWait(req), options_.max_wait); wait > 0) {
+    co_await WaitForTerminal(job->id, wait);
+    auto now = engine_.Get(job->id);
+    if (now && IsTerminal(now->state)) {
+      Response res = StatusResponse(*now, http::Status::see_other);
+      res.set(Field::preference_applied, fmt::format("wait={}", (wait + 999) / 1000));
+      co_return res;
+    }
+  }
   Response res = JsonResponse(http::Status::accepted, JobDocument(*job));
   res.set(Field::location, StatusUrl(job->id));
   res.set(Field::retry_after, std::to_string(RetryAfterSeconds(*job)));
   co_return res;
+}
+
+Response V1Api::StatusResponse(const Job& job, http::Status succeeded_status) const {
+  Response res;
+  switch (job.state) {
+    case JobState::kQueued:
+    case JobState::kRunning:
+      res = JsonResponse(http::Status::accepted, JobDocument(job));
+      res.set(Field::retry_after, std::to_string(RetryAfterSeconds(job)));
+      break;
+    case JobState::kSucceeded:
+      res = JsonResponse(succeeded_status, JobDocument(job));
+      res.set(Field::location, ResultUrl(job.id));
+      break;
+    case JobState::kFailed:
+    case JobState::kCanceled:
+      res = JsonResponse(http::Status::ok, JobDocument(job));
+      break;
+  }
+  return res;
 }
 
 awaitable<void> V1Api::WaitForTerminal(const JobId& id, Millis wait) {
@@ -215,23 +251,7 @@ awaitable<Response> V1Api::Status(Request& req, const http::PathParams& p) {
   if (*wait > 0) co_await WaitForTerminal(*id, std::min(*wait, options_.max_wait));
   auto job = engine_.Get(*id);
   if (!job) co_return http::Problem(job.error());
-  Response res;
-  switch (job->state) {
-    case JobState::kQueued:
-    case JobState::kRunning:
-      res = JsonResponse(http::Status::accepted, JobDocument(*job));
-      res.set(Field::retry_after, std::to_string(RetryAfterSeconds(*job)));
-      break;
-    case JobState::kSucceeded:
-      res = JsonResponse(http::Status::found, JobDocument(*job));
-      res.set(Field::location, ResultUrl(job->id));
-      break;
-    case JobState::kFailed:
-    case JobState::kCanceled:
-      res = JsonResponse(http::Status::ok, JobDocument(*job));
-      break;
-  }
-  co_return res;
+  co_return StatusResponse(*job, http::Status::found);
 }
 
 awaitable<Response> V1Api::Result(Request&, const http::PathParams& p) {

@@ -32,6 +32,9 @@ class V1Api {
   boost::asio::awaitable<http::Response> Health(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Ready(http::Request& req, const http::PathParams& p);
 
+  // The status monitor's answer for `job`; a succeeded job redirects to its
+  // result with `succeeded_status` (302 on GET, 303 after a POST).
+  http::Response StatusResponse(const Job& job, http::Status succeeded_status) const;
   // Seconds a client should wait before polling `job` again.
   int64_t RetryAfterSeconds(const Job& job) const;
 

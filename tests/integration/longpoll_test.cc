@@ -118,5 +118,55 @@ TEST(IntegrationLongPollTest, ManyConcurrentWaitersAreAllWoken) {
   for (int st : statuses) EXPECT_EQ(st, 302);
 }
 
+// Prefer: wait=N on submit (RFC 7240): a job that finishes in time is answered
+// as the status monitor would, with 303 See Other to the result.
+TEST(IntegrationPreferWaitSubmitTest, FinishedInTimeIs303ToTheResult) {
+  ServerProcess s;
+  HttpClient client(s.port());
+  HttpResponse res = client.Send("POST", "/v1/queues/greeting/jobs", R"({"name":"dummy user"})",
+                                 {{"Content-Type", "application/json"}, {"Prefer", "wait=10"}});
+  ASSERT_EQ(res.status, 303) << Describe(res);
+  const std::string id = Str(res.Json(), "id");
+  EXPECT_EQ(res.Header("Location"), "/v1/jobs/" + id + "/result");
+  EXPECT_EQ(res.Header("Preference-Applied"), "wait=10");
+  EXPECT_EQ(Str(res.Json(), "state"), "succeeded");
+  HttpResponse result = client.Get(res.Header("Location"));
+  EXPECT_EQ(result.body, R"({"result":"Hello dummy user...!"})");
+}
+
+TEST(IntegrationPreferWaitSubmitTest, FailedInTimeIs200WithTheDocument) {
+  ServerProcess s;
+  HttpClient client(s.port());
+  HttpResponse res =
+      client.Send("POST", "/v1/queues/fail/jobs", R"({"message":"no","retryable":false})",
+                  {{"Content-Type", "application/json"}, {"Prefer", "wait=10"}});
+  ASSERT_EQ(res.status, 200) << Describe(res);
+  EXPECT_EQ(Str(res.Json(), "state"), "failed");
+  EXPECT_FALSE(res.Header("Preference-Applied").empty());
+}
+
+TEST(IntegrationPreferWaitSubmitTest, NotFinishedInTimeIs202AfterTheWait) {
+  ServerProcess s;
+  HttpClient client(s.port());
+  const auto start = Clock::now();
+  HttpResponse res = client.Send("POST", "/v1/queues/sleep/jobs", R"({"ms":10000})",
+                                 {{"Content-Type", "application/json"}, {"Prefer", "wait=0.3"}});
+  ASSERT_EQ(res.status, 202) << Describe(res);
+  EXPECT_FALSE(res.Header("Location").empty());
+  EXPECT_TRUE(res.Header("Preference-Applied").empty());
+  EXPECT_GE(ElapsedMs(start), Millis(250));
+}
+
+TEST(IntegrationPreferWaitSubmitTest, RespondAsyncAnswers202AtOnce) {
+  ServerProcess s;
+  HttpClient client(s.port());
+  const auto start = Clock::now();
+  HttpResponse res =
+      client.Send("POST", "/v1/queues/sleep/jobs", R"({"ms":2000})",
+                  {{"Content-Type", "application/json"}, {"Prefer", "respond-async"}});
+  ASSERT_EQ(res.status, 202) << Describe(res);
+  EXPECT_LT(ElapsedMs(start), Millis(1500));
+}
+
 }  // namespace
 }  // namespace acceptd::itest
