@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include <fmt/format.h>
+#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
@@ -91,10 +92,42 @@ Millis PreferredWait(const Request& req) {
 std::optional<Millis> RequestedWait(const Request& req) {
   auto params = QueryParams(req);
   if (!params) return std::nullopt;
+  std::optional<std::string_view> wait;  // a repeated option takes its last value
   for (const auto& [key, value] : *params) {
-    if (key == "wait") return ParseSeconds(value);
+    if (key == "wait") wait = value;
   }
+  if (wait) return ParseSeconds(*wait);
   return PreferredWait(req);
+}
+
+// An Idempotency-Key header value: a token or a quoted string (the IETF
+// draft's sf-string), 1..255 visible ASCII characters.
+std::optional<std::string> ParseIdempotencyKey(std::string_view v) {
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  if (v.empty() || v.size() > 255) return std::nullopt;
+  for (char c : v) {
+    if (c < 0x21 || c > 0x7e) return std::nullopt;
+  }
+  return std::string(v);
+}
+
+// SHA-256 of what makes a submit the same request: content type, query and body.
+std::string RequestDigest(const Request& req) {
+  std::string_view target = req.target();
+  const auto q = target.find('?');
+  const std::string_view query = q == std::string_view::npos ? "" : target.substr(q);
+  const std::string_view type = req[Field::content_type];
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  for (std::string_view part : {type, std::string_view("\n"), query, std::string_view("\n"),
+                                std::string_view(req.body())}) {
+    EVP_DigestUpdate(ctx, part.data(), part.size());
+  }
+  EVP_DigestFinal_ex(ctx, md, &len);
+  EVP_MD_CTX_free(ctx);
+  return std::string(reinterpret_cast<const char*>(md), len);
 }
 
 Response BadOption(std::string_view name, std::string_view why) {
@@ -169,7 +202,18 @@ awaitable<Response> V1Api::Submit(Request& req, const http::PathParams& p) {
   }
   auto ct = req[Field::content_type];
   s.content_type = ct.empty() ? "application/octet-stream" : std::string(ct);
+  if (auto key = req["Idempotency-Key"]; !key.empty()) {
+    auto parsed = ParseIdempotencyKey(key);
+    if (!parsed) {
+      co_return http::Problem(http::Status::bad_request,
+                              "Idempotency-Key must be 1 to 255 visible ASCII characters");
+    }
+    s.idempotency_key = std::move(*parsed);
+    s.request_digest = RequestDigest(req);
+  }
   s.payload = std::move(req.body());
+  const JobId new_id = JobId::Random();
+  s.id = new_id;
 
   auto job = co_await AwaitEngine<Job>(
       [&](Engine::Callback<Job> cb) { engine_.Submit(std::move(s), std::move(cb)); });
@@ -197,6 +241,7 @@ awaitable<Response> V1Api::Submit(Request& req, const http::PathParams& p) {
   Response res = JsonResponse(http::Status::accepted, JobDocument(*job));
   res.set(Field::location, StatusUrl(job->id));
   res.set(Field::retry_after, std::to_string(RetryAfterSeconds(*job)));
+  if (job->id != new_id) res.set("Idempotent-Replayed", "true");  // the original job
   co_return res;
 }
 

@@ -14,6 +14,8 @@ std::string_view ToString(ErrorCode code) {
       return "queue_full";
     case ErrorCode::kPayloadTooLarge:
       return "payload_too_large";
+    case ErrorCode::kIdempotencyMismatch:
+      return "idempotency_mismatch";
     case ErrorCode::kStaleLease:
       return "stale_lease";
     case ErrorCode::kUnavailable:

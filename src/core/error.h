@@ -14,14 +14,15 @@
 namespace acceptd {
 
 enum class ErrorCode {
-  kInvalidArgument,  // the caller sent something malformed or out of range
-  kNotFound,         // no such job / queue / route
-  kConflict,         // the target is in a state that forbids the operation
-  kQueueFull,        // load leveling: the queue is at max_depth
-  kPayloadTooLarge,  // a size limit was exceeded
-  kStaleLease,       // a lease-fenced write came with an outdated token
-  kUnavailable,      // shutting down, or the store is temporarily unusable
-  kInternal,         // a bug or an unexpected backend failure
+  kInvalidArgument,      // the caller sent something malformed or out of range
+  kNotFound,             // no such job / queue / route
+  kConflict,             // the target is in a state that forbids the operation
+  kQueueFull,            // load leveling: the queue is at max_depth
+  kPayloadTooLarge,      // a size limit was exceeded
+  kStaleLease,           // a lease-fenced write came with an outdated token
+  kIdempotencyMismatch,  // an Idempotency-Key reused for a different request
+  kUnavailable,          // shutting down, or the store is temporarily unusable
+  kInternal,             // a bug or an unexpected backend failure
 };
 
 std::string_view ToString(ErrorCode code);
@@ -42,6 +43,9 @@ struct Error {
   }
   static Error QueueFull(std::string detail) {
     return {ErrorCode::kQueueFull, detail, std::move(detail)};
+  }
+  static Error IdempotencyMismatch(std::string detail) {
+    return {ErrorCode::kIdempotencyMismatch, detail, std::move(detail)};
   }
   static Error StaleLease(std::string message) {
     return {ErrorCode::kStaleLease, std::move(message), "the job's lease has moved on"};

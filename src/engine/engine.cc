@@ -237,7 +237,7 @@ void Engine::Submit(SubmitRequest req, Callback<Job> done) {
   }
   const QueueConfig& c = q->spec.config;
   NewJob n;
-  n.id = JobId::Random();
+  n.id = req.id.value_or(JobId::Random());
   n.queue = std::move(req.queue);
   n.payload = std::move(req.payload);
   n.content_type = std::move(req.content_type);
@@ -248,11 +248,32 @@ void Engine::Submit(SubmitRequest req, Callback<Job> done) {
   n.max_depth = c.max_depth;
   n.now = clock_.Now();
   n.run_at = n.now + req.delay.value_or(0);
+  n.idempotency_key = std::move(req.idempotency_key);
+  n.request_digest = std::move(req.request_digest);
+  if (!n.idempotency_key.empty()) {
+    // The store sees the key only inside the transaction that commits it; a
+    // second request racing the first would otherwise both miss and insert.
+    std::string slot = n.queue + '\0' + n.idempotency_key;
+    {
+      std::lock_guard lock(idempotency_mu_);
+      if (!idempotency_in_flight_.insert(slot).second) {
+        done(Error::Conflict("a request with this Idempotency-Key is still being processed"));
+        return;
+      }
+    }
+    done = [this, slot = std::move(slot), done = std::move(done)](Result<Job> r) {
+      {
+        std::lock_guard lock(idempotency_mu_);
+        idempotency_in_flight_.erase(slot);
+      }
+      done(std::move(r));
+    };
+  }
   Write<Job>(
       [this, q, n = std::move(n)](WriteTx& tx) {
         auto r = tx.Insert(n);
         // Read by ClaimDue in this same batch. Delayed jobs wait for the promoter.
-        if (r && n.run_at <= n.now) q->may_have_work = true;
+        if (r && r->id == n.id && n.run_at <= n.now) q->may_have_work = true;
         return r;
       },
       std::move(done));

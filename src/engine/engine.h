@@ -17,7 +17,9 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -43,6 +45,7 @@ struct QueueSpec {
 };
 
 struct SubmitRequest {
+  std::optional<JobId> id;  // the new job's id; a fresh random one if unset
   std::string queue;
   std::string payload;
   std::string content_type;
@@ -50,6 +53,8 @@ struct SubmitRequest {
   std::optional<Millis> timeout;
   std::optional<Millis> delay;
   std::optional<int> priority;
+  std::string idempotency_key;  // empty: not an idempotent submit
+  std::string request_digest;   // what the key is bound to (see NewJob)
 };
 
 struct QueueStatus {
@@ -83,6 +88,10 @@ class Engine {
 
   // Completes after the job is durably committed. kNotFound: unknown queue;
   // kQueueFull: load leveling; kUnavailable: shutting down or store down.
+  // With an idempotency key: the earlier job if the key was used on this
+  // queue for the same request digest (its id differs from the new one's),
+  // kIdempotencyMismatch for another digest, kConflict while a submit with
+  // the same key is still being committed by this process.
   void Submit(SubmitRequest request, Callback<Job> done);
   void Cancel(const JobId& id, Callback<CancelOutcome> done);
   void Delete(const JobId& id, Callback<CancelOutcome> done);
@@ -128,6 +137,8 @@ class Engine {
   std::unique_ptr<JobStore> store_;
   const Clock& clock_;
   std::vector<std::unique_ptr<QueueState>> queues_;
+  std::mutex idempotency_mu_;
+  std::set<std::string> idempotency_in_flight_;  // "queue\0key", guarded by the mutex
   Observer observer_;
   JobWatchers watchers_;
 

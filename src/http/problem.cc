@@ -19,6 +19,8 @@ Status StatusFor(ErrorCode code) {
       return Status::service_unavailable;
     case ErrorCode::kPayloadTooLarge:
       return Status::payload_too_large;
+    case ErrorCode::kIdempotencyMismatch:
+      return Status::unprocessable_entity;
     case ErrorCode::kStaleLease:
       return Status::conflict;
     case ErrorCode::kUnavailable:

@@ -39,6 +39,11 @@ struct NewJob {
   UnixMillis now = 0;
   UnixMillis run_at = 0;
   int64_t max_depth = 0;  // refuse with kQueueFull when queued+running >= this
+  // Idempotent submit (empty: none). If a job of this queue already carries
+  // the key, nothing is inserted: Insert returns that job (its id differs from
+  // `id`) when `request_digest` matches, else kIdempotencyMismatch.
+  std::string idempotency_key;
+  std::string request_digest;  // identifies the request the key was used for
 };
 
 struct ClaimParams {
@@ -110,7 +115,7 @@ class WriteTx {
   virtual ~WriteTx() = default;
 
   // Inserts a queued job unless the queue is at job.max_depth (kQueueFull).
-  // kConflict if the id exists.
+  // kConflict if the id exists. See NewJob::idempotency_key for replays.
   virtual Result<Job> Insert(const NewJob& job) = 0;
   // Leases up to `limit` claimable queued jobs of a queue (priority desc, then
   // run_at, then insertion order): state running, attempts+1, a new lease

@@ -44,7 +44,9 @@ CREATE TABLE IF NOT EXISTS jobs (
   scheduled INTEGER NOT NULL DEFAULT 0,
   lease_expires_at INTEGER,
   result BLOB,
-  result_type TEXT
+  result_type TEXT,
+  idempotency_key TEXT,
+  request_digest BLOB
 );
 -- Queued jobs are either claimable (scheduled = 0) or waiting for run_at
 -- (scheduled = 1): claims never scan jobs that are not due yet.
@@ -72,16 +74,26 @@ END;
 CREATE TRIGGER IF NOT EXISTS jobs_count_delete AFTER DELETE ON jobs BEGIN
   UPDATE queue_counts SET n = n - 1 WHERE queue = old.queue AND state = old.state;
 END;
-PRAGMA user_version = 1;
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs(queue, idempotency_key)
+  WHERE idempotency_key IS NOT NULL;
+PRAGMA user_version = 2;
 )sql";
 
-// The columns ReadJob() expects, in order; kPayloadCol follows them where selected.
+// Version 1 stores lack the idempotency columns.
+constexpr const char* kMigrateV1ToV2 = R"sql(
+ALTER TABLE jobs ADD COLUMN idempotency_key TEXT;
+ALTER TABLE jobs ADD COLUMN request_digest BLOB;
+)sql";
+constexpr int kSchemaVersion = 2;
+
+// The columns ReadJob() expects, in order; kFirstExtraCol is the first column selected after them
+// (payload, digest).
 #define JOB_COLUMNS                                                                             \
   "seq, id, queue, state, priority, content_type, created_at, updated_at, run_at, started_at, " \
   "finished_at, expires_at, attempts, max_attempts, timeout_ms, retention_ms, "                 \
   "progress_percent, progress_message, error_type, error_message, cancel_requested, "           \
   "delete_requested, result IS NOT NULL, lease_owner, lease_token, lease_expires_at"
-constexpr int kPayloadCol = 26;
+constexpr int kFirstExtraCol = 26;
 
 std::optional<int64_t> OptInt(const Stmt& s, int col) {
   if (s.IsNull(col)) return std::nullopt;
@@ -126,7 +138,7 @@ Result<std::vector<Job>> CollectJobs(SqliteDb& db, Stmt& s, std::string_view wha
   int rc;
   while ((rc = s.Step()) == SQLITE_ROW) {
     jobs.push_back(ReadJob(s));
-    if (with_payload) jobs.back().payload = s.Blob(kPayloadCol);
+    if (with_payload) jobs.back().payload = s.Blob(kFirstExtraCol);
   }
   if (rc != SQLITE_DONE) return db.LastError(what);
   return jobs;
@@ -178,6 +190,21 @@ class SqliteStore::Tx final : public WriteTx {
   }
 
   Result<Job> Insert(const NewJob& n) override {
+    if (!n.idempotency_key.empty()) {
+      auto s = db_.Prepare("SELECT " JOB_COLUMNS
+                           ", request_digest FROM jobs "
+                           "WHERE queue = ?1 AND idempotency_key = ?2");
+      s->Bind(1, n.queue).Bind(2, n.idempotency_key);
+      int rc = s->Step();
+      if (rc == SQLITE_ROW) {
+        if (s->Blob(kFirstExtraCol) != n.request_digest) {
+          return Error::IdempotencyMismatch(
+              "this Idempotency-Key was already used for a different request");
+        }
+        return ReadJob(*s);  // a replay: the original job
+      }
+      if (rc != SQLITE_DONE) return db_.LastError("idempotency key");
+    }
     {
       auto depth = db_.Prepare(
           "SELECT COALESCE(SUM(n), 0) FROM queue_counts WHERE queue = ?1 AND state IN (0, 1)");
@@ -190,12 +217,16 @@ class SqliteStore::Tx final : public WriteTx {
     }
     auto s = db_.Prepare(
         "INSERT INTO jobs (id, queue, state, priority, payload, content_type, created_at, "
-        "updated_at, run_at, max_attempts, timeout_ms, retention_ms, scheduled) "
-        "VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?7 > ?6)");
+        "updated_at, run_at, max_attempts, timeout_ms, retention_ms, scheduled, "
+        "idempotency_key, request_digest) "
+        "VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?7 > ?6, ?11, ?12)");
     BindId(*s, 1, n.id);
     s->Bind(2, n.queue).Bind(3, n.priority).BindBlob(4, n.payload.data(), n.payload.size());
     s->Bind(5, n.content_type).Bind(6, n.now).Bind(7, n.run_at).Bind(8, n.max_attempts);
     s->Bind(9, n.timeout).Bind(10, n.retention);
+    if (!n.idempotency_key.empty()) {
+      s->Bind(11, n.idempotency_key).BindBlob(12, n.request_digest.data(), n.request_digest.size());
+    }
     if (s->Step() != SQLITE_DONE) {
       Error e = db_.LastError("insert job");
       if (e.message.find("UNIQUE") != std::string::npos) return Error::Conflict("duplicate id");
@@ -488,6 +519,21 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) 
   for (const char* pragma :
        {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL", "PRAGMA busy_timeout = 5000"}) {
     if (auto st = (*db)->Exec(pragma); !st) return std::move(st).error();
+  }
+  int64_t version = 0;
+  {
+    auto v = (*db)->Prepare("PRAGMA user_version");
+    if (v->Step() != SQLITE_ROW) return (*db)->LastError("schema version");
+    version = v->Int(0);
+  }
+  if (version > kSchemaVersion) {
+    return Error::Unavailable(
+        fmt::format("store {} has schema version {}, newer than this acceptd ({})", path, version,
+                    kSchemaVersion),
+        "store unavailable");
+  }
+  if (version == 1) {
+    if (auto st = (*db)->Exec(kMigrateV1ToV2); !st) return std::move(st).error();
   }
   if (auto st = (*db)->Exec(kSchema); !st) return std::move(st).error();
   auto checkpointer = SqliteDb::Open(path);

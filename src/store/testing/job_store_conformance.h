@@ -356,6 +356,43 @@ TYPED_TEST_P(JobStoreConformanceTest, GetAndGetResultOfUnknownIdAreNotFound) {
   EXPECT_TRUE(IsError(t.store().GetResult(unknown), ErrorCode::kNotFound));
 }
 
+// An idempotency key binds a queue's job to a request digest: the same key
+// and digest return the original job, another digest is refused, another
+// queue is independent; all of it durable.
+TYPED_TEST_P(JobStoreConformanceTest, IdempotencyKeyReplaysOrRefuses) {
+  auto& t = *this;
+  NewJob first = t.MakeJob("q", kT0);
+  first.idempotency_key = "key-1";
+  first.request_digest = std::string("digest\0A", 8);
+  Job original = t.Insert(first);
+  EXPECT_EQ(original.id, first.id);
+
+  t.Reopen();
+  NewJob again = t.MakeJob("q", kT0 + 10);
+  again.idempotency_key = "key-1";
+  again.request_digest = first.request_digest;
+  Job replayed = t.Insert(again);
+  EXPECT_EQ(replayed.id, first.id) << "a replay returns the original job";
+  EXPECT_FALSE(t.Exists(again.id)) << "a replay inserts nothing";
+
+  NewJob other_request = t.MakeJob("q", kT0 + 20);
+  other_request.idempotency_key = "key-1";
+  other_request.request_digest = std::string("digest\0B", 8);
+  {
+    auto tx = Must(t.store().BeginWrite(), "BeginWrite");
+    EXPECT_TRUE(IsError(tx->Insert(other_request), ErrorCode::kIdempotencyMismatch));
+    Must(tx->Commit(), "Commit");
+  }
+  EXPECT_FALSE(t.Exists(other_request.id));
+
+  NewJob other_queue = t.MakeJob("q2", kT0 + 30);
+  other_queue.idempotency_key = "key-1";
+  other_queue.request_digest = std::string("digest\0B", 8);
+  EXPECT_EQ(t.Insert(other_queue).id, other_queue.id) << "keys are per queue";
+  EXPECT_EQ(t.CountsOf("q"), Tally({{JobState::kQueued, 1}}));
+  t.ExpectCountsMatchJobs("idempotent inserts");
+}
+
 TYPED_TEST_P(JobStoreConformanceTest, DuplicateIdIsConflictAndLeavesTxUsable) {
   auto& t = *this;
   NewJob first = t.MakeJob("q", kT0);
@@ -1450,11 +1487,12 @@ TYPED_TEST_P(JobStoreConformanceTest, DataSurvivesReopen) {
 REGISTER_TYPED_TEST_SUITE_P(
     JobStoreConformanceTest, InsertThenGetRoundTripsEveryField,
     PayloadBytesRoundTripIncludingNulAndEmpty, GetAndGetResultOfUnknownIdAreNotFound,
-    DuplicateIdIsConflictAndLeavesTxUsable, MaxDepthCountsQueuedAndRunningOnly,
-    ClaimOrderIsPriorityThenRunAtThenInsertion, ClaimWithLimitTakesTheFirstJobsInClaimOrder,
-    DelayedJobIsClaimableOnlyAfterPromotion, ClaimLeasesTheJob, LeaseTokenGrowsOnEveryClaim,
-    FinishSucceededStoresTheResult, FinishSucceededWithEmptyBodyStillHasAResult,
-    FinishFailedRecordsTheError, FinishRetryRequeuesTheJobUntilRetryAt, FinishCanceledEndsTheJob,
+    DuplicateIdIsConflictAndLeavesTxUsable, IdempotencyKeyReplaysOrRefuses,
+    MaxDepthCountsQueuedAndRunningOnly, ClaimOrderIsPriorityThenRunAtThenInsertion,
+    ClaimWithLimitTakesTheFirstJobsInClaimOrder, DelayedJobIsClaimableOnlyAfterPromotion,
+    ClaimLeasesTheJob, LeaseTokenGrowsOnEveryClaim, FinishSucceededStoresTheResult,
+    FinishSucceededWithEmptyBodyStillHasAResult, FinishFailedRecordsTheError,
+    FinishRetryRequeuesTheJobUntilRetryAt, FinishCanceledEndsTheJob,
     FinishWithStaleTokenIsStaleLeaseAndChangesNothing, FinishOfUnknownJobIsNotFound,
     CancelQueuedJobCancelsItAtOnce, CancelRunningJobOnlySignalsIt,
     CancelTerminalJobIsConflictNamingTheState, CancelUnknownJobIsNotFound,
