@@ -510,24 +510,42 @@ void Engine::AddHousekeepingTasks() {
     return std::string();
   });
 
-  // Renews this node's leases well before they expire, and picks up cancel
-  // requests for its jobs that reached the store through another node.
+  // Renews the leases of the attempts running here, well before they expire,
+  // and picks up cancel requests for them that reached the store through
+  // another node. Only attempts still running here are renewed: a job whose
+  // outcome could not be written keeps its old lease, so it expires and the
+  // rescuer retries it (at-least-once) instead of staying running forever.
   housekeeping_.Add("lease_renewer", std::max<Millis>(lease / 3, 50), now + lease / 3,
                     [this, lease](UnixMillis t) {
-                      Write<std::vector<JobId>>(
-                          [this, t, lease](WriteTx& tx) {
-                            return tx.ExtendLeases(options_.node_id, t + lease, t);
+                      std::vector<LeaseRef> leases;
+                      for (const auto& [id, rj] : running_) {
+                        if (!rj->outcome_recorded)
+                          leases.push_back(LeaseRef{id, rj->job.lease_token});
+                      }
+                      if (leases.empty()) return std::string();
+                      Write<LeaseRenewal>(
+                          [leases = std::move(leases), t, lease](WriteTx& tx) {
+                            return tx.ExtendLeases(leases, t + lease, t);
                           },
-                          Callback<std::vector<JobId>>([this](Result<std::vector<JobId>> r) {
+                          Callback<LeaseRenewal>([this](Result<LeaseRenewal> r) {
                             if (!r) {
                               spdlog::error("lease renewal failed: {}", r.error().message);
                               return;
                             }
-                            for (const JobId& id : *r) {
+                            for (const JobId& id : r->cancel_requested) {
                               auto it = running_.find(id);
-                              if (it != running_.end() && !it->second->cancel_requested) {
+                              if (it != running_.end() && !it->second->cancel_requested)
                                 SignalCancel(id);
-                              }
+                            }
+                            for (const JobId& id : r->lost) {
+                              auto it = running_.find(id);
+                              if (it == running_.end() || it->second->outcome_recorded) continue;
+                              // Another node may already run it again: this attempt's
+                              // outcome would be fenced off anyway, so stop the handler.
+                              spdlog::warn("job={} lost its lease; stopping the local attempt",
+                                           id.ToHex());
+                              it->second->outcome_recorded = true;
+                              it->second->ctx->Cancel();
                             }
                           }));
                       return std::string();

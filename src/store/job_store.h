@@ -86,6 +86,16 @@ struct CancelOutcome {
   Job job;  // the job after the change (before removal for kDeleted)
 };
 
+struct LeaseRef {
+  JobId id;
+  int64_t lease_token = 0;
+};
+
+struct LeaseRenewal {
+  std::vector<JobId> cancel_requested;  // extended, and a cancel is pending
+  std::vector<JobId> lost;              // not extended: the lease is gone
+};
+
 struct ListParams {
   std::optional<std::string> queue;
   std::optional<JobState> state;
@@ -137,10 +147,12 @@ class WriteTx {
   // Progress of a running attempt; ignored (ok) if the lease moved on.
   virtual Status SetProgress(const JobId& id, int64_t lease_token, const Progress& progress,
                              UnixMillis now) = 0;
-  // Extends the leases of `owner`'s running jobs. Returns the ids of those
-  // among them whose cancel was requested (possibly through another node).
-  virtual Result<std::vector<JobId>> ExtendLeases(const std::string& owner,
-                                                  UnixMillis lease_expires_at, UnixMillis now) = 0;
+  // Extends the given leases (each still running under its token and not
+  // yet expired) to `lease_expires_at`. Reports which of them had a cancel
+  // requested (possibly through another node) and which were lost: no longer
+  // running under that token, or expired (the rescuer may requeue them).
+  virtual Result<LeaseRenewal> ExtendLeases(const std::vector<LeaseRef>& leases,
+                                            UnixMillis lease_expires_at, UnixMillis now) = 0;
   // Running jobs whose lease expired before `now`: back to queued when
   // attempts remain, failed ("lease_expired") otherwise, canceled if a cancel
   // was requested. Returns the jobs after the change.

@@ -378,25 +378,25 @@ class SqliteStore::Tx final : public WriteTx {
     return {};
   }
 
-  Result<std::vector<JobId>> ExtendLeases(const std::string& owner, UnixMillis expires,
-                                          UnixMillis now) override {
-    {
+  Result<LeaseRenewal> ExtendLeases(const std::vector<LeaseRef>& leases, UnixMillis expires,
+                                    UnixMillis now) override {
+    LeaseRenewal renewal;
+    for (const LeaseRef& lease : leases) {
       auto s = db_.Prepare(
-          "UPDATE jobs SET lease_expires_at = ?2 WHERE state = 1 AND lease_owner = ?1 "
-          "AND lease_expires_at >= ?3");
-      s->Bind(1, owner).Bind(2, expires).Bind(3, now);
-      if (s->Step() != SQLITE_DONE) return db_.LastError("extend leases");
+          "UPDATE jobs SET lease_expires_at = ?3 WHERE id = ?1 AND lease_token = ?2 "
+          "AND state = 1 AND lease_expires_at >= ?4 RETURNING cancel_requested");
+      BindId(*s, 1, lease.id);
+      s->Bind(2, lease.lease_token).Bind(3, expires).Bind(4, now);
+      const int rc = s->Step();
+      if (rc == SQLITE_ROW) {
+        if (s->Int(0)) renewal.cancel_requested.push_back(lease.id);
+      } else if (rc == SQLITE_DONE) {
+        renewal.lost.push_back(lease.id);
+      } else {
+        return db_.LastError("extend lease");
+      }
     }
-    auto s = db_.Prepare(
-        "SELECT id FROM jobs WHERE state = 1 AND lease_owner = ?1 AND cancel_requested = 1");
-    s->Bind(1, owner);
-    std::vector<JobId> ids;
-    int rc;
-    while ((rc = s->Step()) == SQLITE_ROW) {
-      if (s->Bytes(0) == 16) ids.push_back(JobId::FromBytes(s->BlobPtr(0)));
-    }
-    if (rc != SQLITE_DONE) return db_.LastError("cancel requests");
-    return ids;
+    return renewal;
   }
 
   Result<std::vector<Job>> RescueExpiredLeases(UnixMillis now, int limit) override {

@@ -183,8 +183,10 @@ class JobStoreConformanceTest : public ::testing::Test {
     if (st.ok()) Must(tx->Commit(), "Commit");
     return st;
   }
-  std::vector<JobId> ExtendLeases(const std::string& owner, UnixMillis expires, UnixMillis now) {
-    return Must(Write([&](WriteTx& tx) { return tx.ExtendLeases(owner, expires, now); }),
+  LeaseRenewal ExtendLeases(const std::vector<Job>& jobs, UnixMillis expires, UnixMillis now) {
+    std::vector<LeaseRef> leases;
+    for (const Job& j : jobs) leases.push_back(LeaseRef{j.id, j.lease_token});
+    return Must(Write([&](WriteTx& tx) { return tx.ExtendLeases(leases, expires, now); }),
                 "ExtendLeases");
   }
   std::vector<Job> Rescue(UnixMillis now, int limit = 100) {
@@ -922,15 +924,24 @@ TYPED_TEST_P(JobStoreConformanceTest, ExtendLeasesExtendsOwnJobsAndReportsCancel
   ASSERT_EQ(Must(t.Cancel(a2.id, kT0 + 1), "Cancel").kind, CancelOutcome::Kind::kSignalled);
   ASSERT_EQ(Must(t.Cancel(b2.id, kT0 + 1), "Cancel").kind, CancelOutcome::Kind::kSignalled);
 
-  EXPECT_EQ(t.ExtendLeases("node-a", kT0 + 10'000 + kLease, kT0 + 10'000),
-            std::vector<JobId>{a2.id});
+  LeaseRenewal renewal = t.ExtendLeases({a1, a2}, kT0 + 10'000 + kLease, kT0 + 10'000);
+  EXPECT_EQ(renewal.cancel_requested, std::vector<JobId>{a2.id});
+  EXPECT_TRUE(renewal.lost.empty());
   EXPECT_EQ(t.Get(a1.id).lease_expires_at, kT0 + 10'000 + kLease);
   EXPECT_EQ(t.Get(a2.id).lease_expires_at, kT0 + 10'000 + kLease);
   EXPECT_EQ(t.Get(b1.id).lease_expires_at, kT0 + kLease) << "another owner's lease";
   EXPECT_EQ(t.Get(a1.id).lease_token, a1.lease_token) << "extending is not a new lease";
   EXPECT_EQ(t.Get(a1.id).state, JobState::kRunning);
 
-  EXPECT_TRUE(t.ExtendLeases("node-c", kT0 + 10'000 + kLease, kT0 + 10'000).empty());
+  // A stale token or an expired lease is lost, and not extended.
+  Job stale_a1 = a1;
+  stale_a1.lease_token -= 1;
+  EXPECT_EQ(t.ExtendLeases({stale_a1}, kT0 + 20'000 + kLease, kT0 + 10'000).lost,
+            std::vector<JobId>{a1.id});
+  EXPECT_EQ(t.Get(a1.id).lease_expires_at, kT0 + 10'000 + kLease);
+  EXPECT_EQ(t.ExtendLeases({b1}, kT0 + 20'000 + kLease, kT0 + kLease + 1).lost,
+            std::vector<JobId>{b1.id})
+      << "an expired lease is not revived";
 
   // The extension counts: only node-b's jobs expired.
   std::set<JobId> rescued;
@@ -1473,7 +1484,8 @@ TYPED_TEST_P(JobStoreConformanceTest, DataSurvivesReopen) {
   EXPECT_EQ(r.content_type, "application/x-r");
 
   // Leases and fencing survive: the running job's lease is still valid.
-  EXPECT_EQ(t.ExtendLeases("node-a", kT0 + 2 * kLease, kT0 + 7), std::vector<JobId>{running.id});
+  EXPECT_EQ(t.ExtendLeases({running}, kT0 + 2 * kLease, kT0 + 7).cancel_requested,
+            std::vector<JobId>{running.id});
   Job claimed = t.ClaimOne("q", kT0 + 8);
   EXPECT_EQ(claimed.payload, payload);
   t.MustFinish(AttemptOutcome::Canceled(running.id, running.lease_token, kT0 + 9));
