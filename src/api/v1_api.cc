@@ -271,21 +271,32 @@ awaitable<void> V1Api::WaitForTerminal(const JobId& id, Millis wait) {
     boost::asio::steady_timer timer;
     bool woken = false;  // both touched only on the waiting coroutine's executor
   };
+  // Unwatches however the wait ends, including when the server stops and
+  // destroys this coroutine mid-wait.
+  struct WatchGuard {
+    JobWatchers& watchers;
+    JobId id;
+    uint64_t token = 0;
+    ~WatchGuard() { watchers.Unwatch(id, token); }
+  };
   auto ex = co_await boost::asio::this_coro::executor;
   auto state = std::make_shared<WaitState>(ex);
   state->timer.expires_after(std::chrono::milliseconds(wait));
-  // Watch before reading, so a change between the read and the wait is not missed.
-  const uint64_t token = engine_.watchers().Watch(id, [state, ex] {
-    boost::asio::post(ex, [state] {
-      state->woken = true;
-      state->timer.cancel();
+  // Watch before reading, so a change between the read and the wait is not
+  // missed. The waker holds the state weakly: it may run after the wait ended.
+  WatchGuard guard{engine_.watchers(), id};
+  guard.token = engine_.watchers().Watch(id, [weak = std::weak_ptr<WaitState>(state), ex] {
+    boost::asio::post(ex, [weak] {
+      if (auto s = weak.lock()) {
+        s->woken = true;
+        s->timer.cancel();
+      }
     });
   });
   auto job = engine_.Get(id);
   if (job && !IsTerminal(job->state) && !state->woken) {
     co_await state->timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
   }
-  engine_.watchers().Unwatch(id, token);
 }
 
 awaitable<Response> V1Api::Status(Request& req, const http::PathParams& p) {

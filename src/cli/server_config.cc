@@ -198,7 +198,8 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
     RETURN_IF_ERROR(s.Int("threads", 0, 256, v));
     c.threads = static_cast<int>(v);
     v = static_cast<int64_t>(c.limits.body_limit);
-    RETURN_IF_ERROR(s.Int("body_limit", 1, int64_t{1} << 32, v));
+    // SQLite stores a value of at most 1e9 bytes; stay well below it.
+    RETURN_IF_ERROR(s.Int("body_limit", 1, int64_t{512} << 20, v));
     c.limits.body_limit = static_cast<size_t>(v);
     v = static_cast<int64_t>(c.limits.header_limit);
     RETURN_IF_ERROR(s.Int("header_limit", 1024, 1 << 20, v));

@@ -72,7 +72,12 @@ class Engine::Context final : public JobContext {
           if (!st) return std::move(st).error();
           return true;
         },
-        Callback<bool>([](Result<bool>) {}));
+        Callback<bool>([self](Result<bool> r) {
+          if (r) return;
+          // The batch failed, perhaps before our write ran: let the next report retry.
+          std::lock_guard lock(self->mu_);
+          self->write_pending_ = false;
+        }));
   }
 
   void Cancel() {
@@ -207,6 +212,7 @@ void Engine::Shutdown() {
     ctx_.stop();
   });
   thread_.join();
+  committer_->Close(Error::Unavailable("engine stopped", "the server is shutting down"));
   spdlog::info("engine stopped (batches={} operations={})", committer_->batches(),
                committer_->operations());
 }
@@ -375,10 +381,11 @@ void Engine::StartJob(Job job) {
     try {
       outcome = handler->Run(payload, content_type, *rj->ctx);
     } catch (const std::exception& e) {
-      outcome =
-          HandlerFailure{fmt::format("handler threw: {}", e.what()), true, "handler_exception"};
+      // The exception's text may hold internals: log it, show a fixed message.
+      spdlog::error("job={} handler threw: {}", rj->job.id.ToHex(), e.what());
+      outcome = HandlerFailure{"the handler threw an exception", true, "handler_exception"};
     } catch (...) {
-      outcome = HandlerFailure{"handler threw a non-standard exception", true, "handler_exception"};
+      outcome = HandlerFailure{"the handler threw an exception", true, "handler_exception"};
     }
     asio::post(ctx_, [this, rj, outcome = std::move(outcome)]() mutable {
       OnHandlerReturned(rj, std::move(outcome));

@@ -14,9 +14,25 @@ void GroupCommitter::SetHooks(Hook before_commit, AfterHook after_commit) {
 }
 
 void GroupCommitter::Enqueue(Apply apply, Done done) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
+  if (closed_) {
+    const Error reason = *closed_;
+    lock.unlock();
+    done(&reason);
+    return;
+  }
   pending_.push_back(Op{std::move(apply), std::move(done)});
   ScheduleLocked();
+}
+
+void GroupCommitter::Close(const Error& reason) {
+  std::vector<Op> abandoned;
+  {
+    std::lock_guard lock(mu_);
+    closed_ = reason;
+    abandoned.swap(pending_);
+  }
+  for (Op& op : abandoned) op.done(&reason);
 }
 
 void GroupCommitter::Kick() {
@@ -25,9 +41,22 @@ void GroupCommitter::Kick() {
 }
 
 void GroupCommitter::ScheduleLocked() {
-  if (scheduled_) return;
+  if (scheduled_ || closed_) return;
   scheduled_ = true;
   boost::asio::post(executor_, [this] { Flush(); });
+}
+
+std::optional<Error> GroupCommitter::ApplyBatch(std::vector<Op>& batch) {
+  auto tx = store_.BeginWrite();
+  if (!tx) return std::move(tx).error();
+  for (Op& op : batch) {
+    if (auto st = op.apply(**tx); !st) return std::move(st).error();
+  }
+  if (before_commit_) {
+    if (auto st = before_commit_(**tx); !st) return std::move(st).error();
+  }
+  if (auto st = (*tx)->Commit(); !st) return std::move(st).error();
+  return std::nullopt;  // an uncommitted transaction rolls back when `tx` goes
 }
 
 void GroupCommitter::Flush() {
@@ -38,24 +67,12 @@ void GroupCommitter::Flush() {
     scheduled_ = false;  // operations queued from now on get a new batch
   }
   std::optional<Error> failure;
-  {
-    auto tx = store_.BeginWrite();
-    if (!tx) {
-      failure = std::move(tx).error();
-    } else {
-      for (Op& op : batch) {
-        if (auto st = op.apply(**tx); !st) {
-          failure = std::move(st).error();
-          break;
-        }
-      }
-      if (!failure && before_commit_) {
-        if (auto st = before_commit_(**tx); !st) failure = std::move(st).error();
-      }
-      if (!failure) {
-        if (auto st = (*tx)->Commit(); !st) failure = std::move(st).error();
-      }
-    }  // an uncommitted transaction rolls back here
+  try {
+    failure = ApplyBatch(batch);
+  } catch (const std::exception& e) {
+    // A backend must report errors as values; this is a bug, but the batch's
+    // callers still get an answer and the engine thread keeps running.
+    failure = Error::Internal(std::string("exception in store batch: ") + e.what());
   }
   if (failure) {
     spdlog::error("store batch of {} operations failed: {}", batch.size(), failure->message);

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -38,6 +39,10 @@ class GroupCommitter {
   void Enqueue(Apply apply, Done done);
   // Thread-safe. Runs a batch even if no operation is queued (for the hooks).
   void Kick();
+  // Once the engine thread has stopped: fails every queued operation and every
+  // later one at once with `reason` (on the caller's thread), so no caller
+  // waits forever for a batch that will never run.
+  void Close(const Error& reason);
 
   int64_t batches() const { return batches_.load(); }
   int64_t operations() const { return operations_.load(); }
@@ -49,14 +54,17 @@ class GroupCommitter {
   };
   void ScheduleLocked();
   void Flush();
+  // One transaction for the batch; the error that ended it, if any.
+  std::optional<Error> ApplyBatch(std::vector<Op>& batch);
 
   JobStore& store_;
   boost::asio::any_io_executor executor_;
   Hook before_commit_;
   AfterHook after_commit_;
   std::mutex mu_;
-  std::vector<Op> pending_;  // guarded by mu_
-  bool scheduled_ = false;   // guarded by mu_
+  std::vector<Op> pending_;      // guarded by mu_
+  bool scheduled_ = false;       // guarded by mu_
+  std::optional<Error> closed_;  // guarded by mu_
   std::atomic<int64_t> batches_{0};
   std::atomic<int64_t> operations_{0};
 };

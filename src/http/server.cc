@@ -105,7 +105,14 @@ asio::awaitable<void> Session(tcp::socket socket, const ServerLimits& limits,
     }
     Request req = parser.release();
     const bool keep_alive = req.keep_alive();
-    Response res = co_await handler(req);
+    Response res;
+    try {
+      res = co_await handler(req);
+    } catch (const std::exception& e) {
+      // Handlers report errors as responses; this is a bug. Answer anyway.
+      spdlog::error("request handler threw: {}", e.what());
+      res = Problem(Status::internal_server_error, "internal error");
+    }
     res.version(version == 10 ? 10 : 11);
     res.keep_alive(keep_alive);
     if (res.result() == Status::no_content || res.result() == Status::not_modified) {

@@ -538,6 +538,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) 
   if (auto st = (*db)->Exec(kSchema); !st) return std::move(st).error();
   auto checkpointer = SqliteDb::Open(path);
   if (!checkpointer) return std::move(checkpointer).error();
+  // A checkpoint must fsync the database before the WAL may start over.
+  if (auto st = (*checkpointer)->Exec("PRAGMA synchronous = FULL"); !st) {
+    return std::move(st).error();
+  }
   std::unique_ptr<SqliteStore> store(new SqliteStore(path));
   store->writer_ = std::move(*db);
   store->writer_->SetWalHook(&SqliteStore::OnWalCommit, store.get());
@@ -581,7 +585,9 @@ void SqliteStore::RunCheckpointer() {
     if (stopping_) break;
     checkpoint_wanted_ = false;
     lock.unlock();
-    if (auto st = checkpointer_db_->CheckpointPassive(); !st) {
+    // kUnavailable is SQLITE_BUSY: the writer is checkpointing; fine.
+    if (auto st = checkpointer_db_->CheckpointPassive();
+        !st && st.error().code != ErrorCode::kUnavailable) {
       spdlog::warn("sqlite checkpoint failed: {}", st.error().message);
     }
     lock.lock();
