@@ -12,6 +12,8 @@
 namespace acceptd {
 namespace {
 
+constexpr Millis kMinLease = 500;
+
 Error ConfigError(std::string_view key, std::string_view why) {
   return Error::InvalidArgument(fmt::format("config key '{}': {}", key, why));
 }
@@ -208,6 +210,11 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
     RETURN_IF_ERROR(s.Seconds("idle_timeout", false, c.limits.idle_timeout));
     RETURN_IF_ERROR(s.Seconds("shutdown_grace", true, c.engine.shutdown_grace));
     RETURN_IF_ERROR(s.Seconds("lease", false, c.engine.lease_duration));
+    // Renewal runs every lease/3 but no more often than every 50 ms; a shorter
+    // lease would expire between renewals.
+    if (c.engine.lease_duration < kMinLease) {
+      return ConfigError("server.lease", "must be at least 0.5 seconds");
+    }
     RETURN_IF_ERROR(s.Seconds("retry_after", false, c.engine.retry_after));
     RETURN_IF_ERROR(s.Seconds("max_wait", true, c.api.max_wait));
     RETURN_IF_ERROR(s.Seconds("promote_interval", false, c.engine.promote_interval));
