@@ -1,5 +1,7 @@
 #include "http/server.h"
 
+#include <array>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
@@ -25,6 +27,9 @@ namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 using asio::use_awaitable;
 constexpr auto kNoThrow = asio::as_tuple(use_awaitable);
+constexpr std::chrono::seconds kErrorWriteTimeout{5};
+constexpr std::chrono::seconds kLingerTimeout{2};
+constexpr size_t kLingerBytes = 4 << 20;
 
 struct HttpServer::Loop {
   asio::io_context ctx{1};
@@ -33,12 +38,25 @@ struct HttpServer::Loop {
 namespace {
 
 // Writes an error response and tells the caller to close the connection.
+// Writes an error response, then closes gracefully: the client may still be
+// sending the request we refused (a body over the limit), and closing with
+// unread bytes makes the kernel send a reset that can destroy the response
+// before the client reads it. So: half-close, then drain briefly.
 asio::awaitable<void> WriteAndClose(beast::tcp_stream& stream, Response res, unsigned version) {
   res.version(version == 10 ? 10 : 11);
   res.keep_alive(false);
   res.prepare_payload();
-  stream.expires_after(std::chrono::seconds(5));
-  co_await beast_http::async_write(stream, res, kNoThrow);
+  stream.expires_after(kErrorWriteTimeout);
+  auto [ec, n] = co_await beast_http::async_write(stream, res, kNoThrow);
+  if (ec) co_return;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.expires_after(kLingerTimeout);
+  std::array<char, 4096> sink;
+  for (size_t drained = 0; drained < kLingerBytes;) {
+    auto [rec, got] = co_await stream.async_read_some(asio::buffer(sink), kNoThrow);
+    if (rec) break;
+    drained += got;
+  }
 }
 
 Response BodyTooLarge(const ServerLimits& limits) {
