@@ -156,11 +156,7 @@ void V1Api::Register(http::Router& r) {
 }
 
 int64_t V1Api::RetryAfterSeconds(const Job& job) const {
-  Millis wait = engine_.options().retry_after;
-  if (job.state == JobState::kQueued) {
-    wait = std::max(wait, job.run_at - engine_.clock().Now());
-  }
-  return std::max<int64_t>(1, (wait + 999) / 1000);
+  return std::max<int64_t>(1, (engine_.RetryAfter(job) + 999) / 1000);
 }
 
 awaitable<Response> V1Api::Submit(Request& req, const http::PathParams& p) {

@@ -216,6 +216,10 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
       return ConfigError("server.lease", "must be at least 0.5 seconds");
     }
     RETURN_IF_ERROR(s.Seconds("retry_after", false, c.engine.retry_after));
+    RETURN_IF_ERROR(s.Seconds("retry_after_max", false, c.engine.retry_after_max));
+    if (c.engine.retry_after_max < c.engine.retry_after) {
+      return ConfigError("server.retry_after_max", "must not be less than server.retry_after");
+    }
     RETURN_IF_ERROR(s.Seconds("max_wait", true, c.api.max_wait));
     RETURN_IF_ERROR(s.Seconds("promote_interval", false, c.engine.promote_interval));
     RETURN_IF_ERROR(s.Seconds("purge_interval", false, c.engine.purge_interval));

@@ -11,6 +11,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 
+#include "engine/retry_after.h"
 #include "engine/retry_policy.h"
 
 namespace acceptd {
@@ -32,6 +33,8 @@ struct Engine::QueueState {
   // False only after a claim found fewer due jobs than it asked for; set again
   // by submits, freed slots and the delayed-job promoter.
   bool may_have_work = true;
+  RunTimeAverage run_time;               // of this node's attempts
+  std::atomic<int64_t> queued_count{0};  // from the store, refreshed by the promoter
 };
 
 // The JobContext of one attempt, shared by the engine thread and the worker
@@ -107,6 +110,7 @@ struct Engine::RunningJob {
   QueueState* queue = nullptr;
   std::shared_ptr<Context> ctx;
   std::optional<asio::steady_timer> timer;
+  std::chrono::steady_clock::time_point started;
   bool outcome_recorded = false;  // timeout or shutdown already decided it
   bool cancel_requested = false;  // by a client (not a timeout)
 };
@@ -222,6 +226,29 @@ Engine::QueueState* Engine::FindQueueState(std::string_view name) {
     if (q->spec.config.name == name) return q.get();
   }
   return nullptr;
+}
+
+const Engine::QueueState* Engine::FindQueueState(std::string_view name) const {
+  for (auto& q : queues_) {
+    if (q->spec.config.name == name) return q.get();
+  }
+  return nullptr;
+}
+
+Millis Engine::RetryAfter(const Job& job) const {
+  RetryAfterInputs in;
+  in.state = job.state;
+  in.now = clock_.Now();
+  in.run_at = job.run_at;
+  in.running_since = job.updated_at;  // the claim's time, unless progress moved it
+  in.min = options_.retry_after;
+  in.max = options_.retry_after_max;
+  if (const QueueState* q = FindQueueState(job.queue)) {
+    in.queued = q->queued_count.load();
+    in.concurrency = q->spec.config.concurrency;
+    in.avg_run = q->run_time.Get();
+  }
+  return EstimateRetryAfter(in);
 }
 
 const QueueConfig* Engine::FindQueue(std::string_view name) const {
@@ -366,6 +393,7 @@ void Engine::StartJob(Job job) {
   rj->queue = q;
   rj->ctx = std::make_shared<Context>(this, rj->job.id, rj->job.attempts, rj->job.lease_token);
   rj->ctx->self_ = rj->ctx;
+  rj->started = std::chrono::steady_clock::now();
   running_[rj->job.id] = rj;
   Notify(rj->job);
   if (rj->job.timeout > 0) {
@@ -401,6 +429,9 @@ void Engine::OnHandlerReturned(const std::shared_ptr<RunningJob>& rj, HandlerOut
   }
   --rj->queue->in_use;
   rj->queue->may_have_work = true;
+  rj->queue->run_time.Add(std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - rj->started)
+                              .count());
   if (rj->outcome_recorded) {
     committer_->Kick();  // the slot is free again
     return;
@@ -572,6 +603,14 @@ void Engine::AddHousekeepingTasks() {
       if (q->in_use < q->spec.config.concurrency) q->may_have_work = true;
     }
     committer_->Kick();
+    // Queue lengths for the Retry-After estimate (a read of a few rows).
+    if (auto counts = store_->Counts()) {
+      for (const QueueCounts& c : *counts) {
+        if (QueueState* q = FindQueueState(c.queue)) {
+          q->queued_count = c.counts[static_cast<int>(JobState::kQueued)];
+        }
+      }
+    }
     return std::string();
   });
 

@@ -103,6 +103,8 @@ class Engine {
   Status Ready();
 
   const QueueConfig* FindQueue(std::string_view name) const;
+  // When a client should look at pending `job` again (see retry_after.h).
+  Millis RetryAfter(const Job& job) const;
   const EngineOptions& options() const { return options_; }
   bool accepting() const { return accepting_.load(); }
   const Clock& clock() const { return clock_; }
@@ -128,6 +130,7 @@ class Engine {
   void ScheduleHousekeeping();
   void AddHousekeepingTasks();
   QueueState* FindQueueState(std::string_view name);
+  const QueueState* FindQueueState(std::string_view name) const;
 
   // Queues a store write; `done` gets its result on the engine thread.
   template <typename T, typename F>

@@ -22,6 +22,7 @@ inline constexpr double kDefaultBackoffJitter = 0.2;
 inline constexpr Millis kDefaultLeaseDuration = 30'000;
 inline constexpr Millis kDefaultShutdownGrace = 30'000;
 inline constexpr Millis kDefaultRetryAfter = 1'000;
+inline constexpr Millis kDefaultRetryAfterMax = 60'000;
 inline constexpr Millis kDefaultPromoteInterval = 250;
 inline constexpr Millis kDefaultPurgeInterval = 60'000;
 
@@ -46,7 +47,8 @@ struct EngineOptions {
   std::string node_id;  // lease owner name; must be unique among live nodes
   Millis lease_duration = kDefaultLeaseDuration;
   Millis shutdown_grace = kDefaultShutdownGrace;
-  Millis retry_after = kDefaultRetryAfter;  // advised poll interval for pending jobs
+  Millis retry_after = kDefaultRetryAfter;         // least advised poll interval (and 503s')
+  Millis retry_after_max = kDefaultRetryAfterMax;  // most advised poll interval
   Millis promote_interval = kDefaultPromoteInterval;
   Millis purge_interval = kDefaultPurgeInterval;
 };

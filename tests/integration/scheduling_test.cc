@@ -92,3 +92,35 @@ concurrency = 1
 
 }  // namespace
 }  // namespace acceptd::itest
+
+namespace acceptd::itest {
+namespace {
+
+// Retry-After is an estimate from the queue's length, its concurrency and
+// its recent run times, not a constant.
+TEST(IntegrationRetryAfterTest, EstimateGrowsWithTheWorkAhead) {
+  ServerProcess s(ServerOptions().WithQueues(R"(
+[queues.slow]
+handler = "sleep"
+concurrency = 1
+timeout = 60
+)"));
+  // One run teaches the server how long a job takes here.
+  const std::string first = s.SubmitOk("slow", R"({"ms":1200})");
+  s.WaitState(first, "succeeded");
+  for (int i = 0; i < 3; ++i) s.SubmitOk("slow", R"({"ms":1200})");
+  const std::string last = s.SubmitOk("slow", R"({"ms":1200})");
+  // The queue's length reaches the estimate within a promoter interval.
+  HttpResponse res;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        res = s.Get("/v1/jobs/" + last);
+        return res.status == 202 && std::stoi(res.Header("Retry-After")) >= 3;
+      },
+      5s))
+      << "3 jobs of ~1.2 s ahead on one slot: " << Describe(res);
+  EXPECT_LE(std::stoi(res.Header("Retry-After")), 60);
+}
+
+}  // namespace
+}  // namespace acceptd::itest
