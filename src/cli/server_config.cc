@@ -223,6 +223,7 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
     RETURN_IF_ERROR(s.Seconds("max_wait", true, c.api.max_wait));
     RETURN_IF_ERROR(s.Seconds("promote_interval", false, c.engine.promote_interval));
     RETURN_IF_ERROR(s.Seconds("purge_interval", false, c.engine.purge_interval));
+    RETURN_IF_ERROR(s.Seconds("tombstone_retention", true, c.engine.tombstone_retention));
     RETURN_IF_ERROR(s.NoUnknownKeys());
   }
   if (r.Has("log")) {

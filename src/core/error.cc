@@ -8,6 +8,8 @@ std::string_view ToString(ErrorCode code) {
       return "invalid_argument";
     case ErrorCode::kNotFound:
       return "not_found";
+    case ErrorCode::kGone:
+      return "gone";
     case ErrorCode::kConflict:
       return "conflict";
     case ErrorCode::kQueueFull:

@@ -16,6 +16,7 @@ namespace acceptd {
 enum class ErrorCode {
   kInvalidArgument,      // the caller sent something malformed or out of range
   kNotFound,             // no such job / queue / route
+  kGone,                 // the job existed and was purged after its retention
   kConflict,             // the target is in a state that forbids the operation
   kQueueFull,            // load leveling: the queue is at max_depth
   kPayloadTooLarge,      // a size limit was exceeded
@@ -38,6 +39,7 @@ struct Error {
   static Error NotFound(std::string detail) {
     return {ErrorCode::kNotFound, detail, std::move(detail)};
   }
+  static Error Gone(std::string detail) { return {ErrorCode::kGone, detail, std::move(detail)}; }
   static Error Conflict(std::string detail) {
     return {ErrorCode::kConflict, detail, std::move(detail)};
   }

@@ -616,14 +616,17 @@ void Engine::AddHousekeepingTasks() {
 
   // Terminal jobs past their retention, with their results.
   housekeeping_.Add("retention_purger", options_.purge_interval, now, [this](UnixMillis t) {
-    Write<int64_t>([t](WriteTx& tx) { return tx.PurgeExpired(t, kPurgeBatch); },
-                   Callback<int64_t>([](Result<int64_t> r) {
-                     if (!r) {
-                       spdlog::error("retention purge failed: {}", r.error().message);
-                     } else if (*r > 0) {
-                       spdlog::info("housekeeping task=retention_purger purged {} jobs", *r);
-                     }
-                   }));
+    Write<int64_t>(
+        [this, t](WriteTx& tx) {
+          return tx.PurgeExpired(t, kPurgeBatch, options_.tombstone_retention);
+        },
+        Callback<int64_t>([](Result<int64_t> r) {
+          if (!r) {
+            spdlog::error("retention purge failed: {}", r.error().message);
+          } else if (*r > 0) {
+            spdlog::info("housekeeping task=retention_purger purged {} jobs", *r);
+          }
+        }));
     return std::string();
   });
 }

@@ -25,6 +25,7 @@ inline constexpr Millis kDefaultRetryAfter = 1'000;
 inline constexpr Millis kDefaultRetryAfterMax = 60'000;
 inline constexpr Millis kDefaultPromoteInterval = 250;
 inline constexpr Millis kDefaultPurgeInterval = 60'000;
+inline constexpr Millis kDefaultTombstoneRetention = 86'400'000;
 
 struct BackoffPolicy {
   Millis base = kDefaultBackoffBase;      // delay before the 2nd attempt
@@ -51,6 +52,8 @@ struct EngineOptions {
   Millis retry_after_max = kDefaultRetryAfterMax;  // most advised poll interval
   Millis promote_interval = kDefaultPromoteInterval;
   Millis purge_interval = kDefaultPurgeInterval;
+  // How long a purged job's id answers 410 Gone before it answers 404.
+  Millis tombstone_retention = kDefaultTombstoneRetention;
 };
 
 }  // namespace acceptd

@@ -13,6 +13,8 @@ Status StatusFor(ErrorCode code) {
       return Status::bad_request;
     case ErrorCode::kNotFound:
       return Status::not_found;
+    case ErrorCode::kGone:
+      return Status::gone;
     case ErrorCode::kConflict:
       return Status::conflict;
     case ErrorCode::kQueueFull:

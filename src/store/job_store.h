@@ -164,8 +164,11 @@ class WriteTx {
   // Queued jobs that were not yet due (delay, retry backoff) and whose run_at
   // has come become claimable. Returns the distinct queues that got work.
   virtual Result<std::vector<std::string>> PromoteDueJobs(UnixMillis now, int limit) = 0;
-  // Deletes terminal jobs whose expires_at <= now. Returns how many.
-  virtual Result<int64_t> PurgeExpired(UnixMillis now, int limit) = 0;
+  // Deletes terminal jobs whose expires_at <= now, leaving for each a
+  // tombstone until now + tombstone_ttl (none if 0), so that readers can tell
+  // "expired" (kGone) from "never existed" (kNotFound); removes tombstones
+  // whose time is over. Returns how many jobs were purged.
+  virtual Result<int64_t> PurgeExpired(UnixMillis now, int limit, Millis tombstone_ttl) = 0;
 
   virtual Status Commit() = 0;
 };
@@ -176,7 +179,8 @@ class JobStore {
 
   virtual Result<std::unique_ptr<WriteTx>> BeginWrite() = 0;
 
-  // The job without payload or result. kNotFound if absent.
+  // The job without payload or result. kGone if it was purged after its
+  // retention (while its tombstone lasts), kNotFound if absent.
   virtual Result<Job> Get(const JobId& id) = 0;
   virtual Result<StoredResult> GetResult(const JobId& id) = 0;
   virtual Result<JobPage> List(const ListParams& params) = 0;

@@ -11,7 +11,8 @@ namespace acceptd::itest {
 namespace {
 
 TEST(IntegrationRetentionTest, TerminalJobsArePurgedAfterTheirRetention) {
-  ServerProcess s(ServerOptions().Set("purge_interval", "0.05").WithQueues(R"(
+  ServerProcess s(
+      ServerOptions().Set("purge_interval", "0.05").Set("tombstone_retention", "0.5").WithQueues(R"(
 [queues.short]
 handler = "echo"
 retention = 0.5
@@ -26,10 +27,15 @@ handler = "echo"
   EXPECT_EQ(expires_at - TimeField(doc, "finished_at"), 500) << json::serialize(doc);
   s.WaitTerminal(kept);
 
-  ASSERT_TRUE(WaitFor([&] { return s.Get("/v1/jobs/" + brief).status == 404; }, 10s))
+  // Expired: 410 Gone while the tombstone lasts, then 404.
+  ASSERT_TRUE(WaitFor([&] { return s.Get("/v1/jobs/" + brief).status == 410; }, 10s))
       << "the job outlived its retention";
   EXPECT_GE(NowMillis(), expires_at) << "purged before expires_at";
-  ExpectProblem(s.Get("/v1/jobs/" + brief + "/result"), 404);
+  HttpResponse gone = s.Get("/v1/jobs/" + brief + "/result");
+  ExpectProblem(gone, 410);
+  EXPECT_EQ(Str(gone.Json(), "code"), "gone");
+  ASSERT_TRUE(WaitFor([&] { return s.Get("/v1/jobs/" + brief).status == 404; }, 10s))
+      << "the tombstone outlived tombstone_retention";
   // The other queue's job (default retention: one day) stays.
   EXPECT_EQ(s.Get("/v1/jobs/" + kept).status, 302);
   EXPECT_EQ(Int(s.Queue("short").at("counts"), "succeeded"), 0);
@@ -48,7 +54,7 @@ retention = 0
   EXPECT_EQ(Str(s.Job(running), "state"), "running");
   EXPECT_EQ(Str(s.Job(queued), "state"), "queued");
   ASSERT_EQ(s.Post("/v1/jobs/" + running + "/cancel").status, 202);
-  ASSERT_TRUE(WaitFor([&] { return s.Get("/v1/jobs/" + running).status == 404; }, 10s))
+  ASSERT_TRUE(WaitFor([&] { return s.Get("/v1/jobs/" + running).status == 410; }, 10s))
       << "a canceled job with retention 0 should be purged";
 }
 

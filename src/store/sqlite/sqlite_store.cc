@@ -76,6 +76,11 @@ CREATE TRIGGER IF NOT EXISTS jobs_count_delete AFTER DELETE ON jobs BEGIN
 END;
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs(queue, idempotency_key)
   WHERE idempotency_key IS NOT NULL;
+-- Jobs purged after their retention: their status URL answers 410, not 404.
+CREATE TABLE IF NOT EXISTS tombstones (
+  id BLOB PRIMARY KEY,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
 PRAGMA user_version = 2;
 )sql";
 
@@ -151,12 +156,22 @@ Result<std::optional<Job>> OneJob(SqliteDb& db, Stmt& s, std::string_view what) 
   return std::optional<Job>(std::move(jobs->front()));
 }
 
+// kGone if a tombstone remembers the id, else kNotFound (or a store error).
+Error Missing(SqliteDb& db, const JobId& id) {
+  auto s = db.Prepare("SELECT 1 FROM tombstones WHERE id = ?1");
+  BindId(*s, 1, id);
+  const int rc = s->Step();
+  if (rc == SQLITE_ROW) return Error::Gone("the job expired and was removed after its retention");
+  if (rc != SQLITE_DONE) return db.LastError("tombstone");
+  return Error::NotFound("no such job");
+}
+
 Result<Job> GetJob(SqliteDb& db, const JobId& id) {
   auto s = db.Prepare("SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?1");
   BindId(*s, 1, id);
   auto job = OneJob(db, *s, "get job");
   if (!job) return std::move(job).error();
-  if (!*job) return Error::NotFound("no such job");
+  if (!*job) return Missing(db, id);
   return std::move(**job);
 }
 
@@ -462,12 +477,28 @@ class SqliteStore::Tx final : public WriteTx {
     return queues;
   }
 
-  Result<int64_t> PurgeExpired(UnixMillis now, int limit) override {
+  Result<int64_t> PurgeExpired(UnixMillis now, int limit, Millis tombstone_ttl) override {
+    {
+      auto old = db_.Prepare("DELETE FROM tombstones WHERE expires_at <= ?1");
+      old->Bind(1, now);
+      if (old->Step() != SQLITE_DONE) return db_.LastError("purge tombstones");
+    }
     auto s = db_.Prepare(
-        "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE expires_at <= ?1 LIMIT ?2)");
+        "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE expires_at <= ?1 LIMIT ?2) "
+        "RETURNING id");
     s->Bind(1, now).Bind(2, limit);
-    if (s->Step() != SQLITE_DONE) return db_.LastError("purge expired");
-    return db_.Changes();
+    std::vector<std::string> ids;
+    int rc;
+    while ((rc = s->Step()) == SQLITE_ROW) ids.push_back(s->Blob(0));
+    if (rc != SQLITE_DONE) return db_.LastError("purge expired");
+    if (tombstone_ttl > 0) {
+      for (const std::string& id : ids) {
+        auto t = db_.Prepare("INSERT OR REPLACE INTO tombstones (id, expires_at) VALUES (?1, ?2)");
+        t->BindBlob(1, id.data(), id.size()).Bind(2, now + tombstone_ttl);
+        if (t->Step() != SQLITE_DONE) return db_.LastError("tombstone");
+      }
+    }
+    return static_cast<int64_t>(ids.size());
   }
 
   Status Commit() override {
@@ -634,7 +665,7 @@ Result<StoredResult> SqliteStore::GetResult(const JobId& id) {
       db.Prepare("SELECT state, result IS NOT NULL, result, result_type FROM jobs WHERE id = ?1");
   BindId(*s, 1, id);
   int rc = s->Step();
-  if (rc == SQLITE_DONE) return Error::NotFound("no such job");
+  if (rc == SQLITE_DONE) return Missing(db, id);
   if (rc != SQLITE_ROW) return db.LastError("get result");
   StoredResult r;
   r.state = static_cast<JobState>(s->Int(0));

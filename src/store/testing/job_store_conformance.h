@@ -204,7 +204,7 @@ class JobStoreConformanceTest : public ::testing::Test {
     return out;
   }
   int64_t Purge(UnixMillis now, int limit = 100) {
-    return Must(Write([&](WriteTx& tx) { return tx.PurgeExpired(now, limit); }), "PurgeExpired");
+    return Must(Write([&](WriteTx& tx) { return tx.PurgeExpired(now, limit, 0); }), "PurgeExpired");
   }
 
   Job Get(const JobId& id) { return Must(store().Get(id), "Get"); }
@@ -1119,6 +1119,26 @@ TYPED_TEST_P(JobStoreConformanceTest, PurgeExpiredDeletesOnlyExpiredTerminalJobs
   EXPECT_EQ(t.CountsOf("q"), Tally({{JobState::kQueued, 1}, {JobState::kRunning, 1}}));
 }
 
+// A purged job leaves a tombstone for tombstone_ttl: reads say kGone, not
+// kNotFound, until a later purge removes it.
+TYPED_TEST_P(JobStoreConformanceTest, PurgedJobsLeaveATombstoneForAWhile) {
+  auto& t = *this;
+  Job j = t.Running("q", kT0);
+  t.MustFinish(AttemptOutcome::Succeeded(j.id, j.lease_token, kT0 + 1, "r", "text/plain"));
+  const UnixMillis after = kT0 + 1 + kRetention;
+  auto purged = Must(t.Write([&](WriteTx& tx) { return tx.PurgeExpired(after, 100, 1'000); }),
+                     "PurgeExpired");
+  EXPECT_EQ(purged, 1);
+  EXPECT_TRUE(IsError(t.store().Get(j.id), ErrorCode::kGone));
+  EXPECT_TRUE(IsError(t.store().GetResult(j.id), ErrorCode::kGone));
+  EXPECT_TRUE(IsError(t.store().Get(JobId::Random()), ErrorCode::kNotFound));
+
+  Must(t.Write([&](WriteTx& tx) { return tx.PurgeExpired(after + 999, 100, 1'000); }), "Purge");
+  EXPECT_TRUE(IsError(t.store().Get(j.id), ErrorCode::kGone)) << "not yet over";
+  Must(t.Write([&](WriteTx& tx) { return tx.PurgeExpired(after + 1'000, 100, 1'000); }), "Purge");
+  EXPECT_TRUE(IsError(t.store().Get(j.id), ErrorCode::kNotFound)) << "the tombstone is gone";
+}
+
 TYPED_TEST_P(JobStoreConformanceTest, PurgeExpiredRespectsLimit) {
   auto& t = *this;
   for (int i = 0; i < 5; ++i) {
@@ -1391,7 +1411,7 @@ TYPED_TEST_P(JobStoreConformanceTest, WriteTxDestroyedWithoutCommitRollsBack) {
     ASSERT_TRUE(IsOk(
         tx->Finish(AttemptOutcome::Failed(running.id, running.lease_token, kT0 + 21, {"e", "m"}))));
     ASSERT_TRUE(IsOk(tx->Delete(terminal.id, kT0 + 22)));
-    ASSERT_TRUE(IsOk(tx->PurgeExpired(kT0 + 100 * kRetention, 100)));
+    ASSERT_TRUE(IsOk(tx->PurgeExpired(kT0 + 100 * kRetention, 100, 0)));
     ASSERT_TRUE(IsOk(tx->ReleaseLeases("node-a", kT0 + 23)));
     // destroyed without Commit()
   }
@@ -1515,10 +1535,11 @@ REGISTER_TYPED_TEST_SUITE_P(
     RescueRequeuesExpiredLeaseWhenAttemptsRemain, RescueFailsExpiredLeaseWhenNoAttemptsLeft,
     RescueCancelsExpiredLeaseWhenCancelWasRequested, RescueIgnoresLiveLeasesAndRespectsLimit,
     ReleaseLeasesRequeuesWithoutSpendingTheAttempt, PurgeExpiredDeletesOnlyExpiredTerminalJobs,
-    PurgeExpiredRespectsLimit, ListIsNewestFirstWithQueueAndStateFilters,
-    ListPaginatesWithTheCursor, CountsStayConsistentThroughEveryTransition,
-    CountsKeepQueuesThatHadJobs, PromoteDueJobsReportsQueuesThatGotWork,
-    PromoteDueJobsRespectsLimit, PingAnswersOk, WriteTxDestroyedWithoutCommitRollsBack,
-    ReadsDoNotSeeUncommittedWrites, ConcurrentReadsWhileWriting, DataSurvivesReopen);
+    PurgeExpiredRespectsLimit, PurgedJobsLeaveATombstoneForAWhile,
+    ListIsNewestFirstWithQueueAndStateFilters, ListPaginatesWithTheCursor,
+    CountsStayConsistentThroughEveryTransition, CountsKeepQueuesThatHadJobs,
+    PromoteDueJobsReportsQueuesThatGotWork, PromoteDueJobsRespectsLimit, PingAnswersOk,
+    WriteTxDestroyedWithoutCommitRollsBack, ReadsDoNotSeeUncommittedWrites,
+    ConcurrentReadsWhileWriting, DataSurvivesReopen);
 
 }  // namespace acceptd::store_testing
