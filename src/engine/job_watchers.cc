@@ -8,7 +8,17 @@ uint64_t JobWatchers::Watch(const JobId& id, Wake wake) {
   const uint64_t token = next_token_.fetch_add(1);
   Shard& shard = ShardFor(id);
   std::lock_guard lock(shard.mu);
-  shard.watchers[id].push_back(Entry{token, std::move(wake)});
+  shard.watchers[id].once.push_back(Entry{token, std::move(wake)});
+  return token;
+}
+
+uint64_t JobWatchers::Listen(const JobId& id, Wake wake) {
+  const uint64_t token = next_token_.fetch_add(1);
+  auto shared = std::make_shared<const Wake>(std::move(wake));
+  Shard& shard = ShardFor(id);
+  std::lock_guard lock(shard.mu);
+  shard.watchers[id].every.push_back(Listener{token, std::move(shared)});
+  listeners_.fetch_add(1);
   return token;
 }
 
@@ -17,32 +27,53 @@ void JobWatchers::Unwatch(const JobId& id, uint64_t token) {
   std::lock_guard lock(shard.mu);
   auto it = shard.watchers.find(id);
   if (it == shard.watchers.end()) return;
-  auto& entries = it->second;
-  entries.erase(std::remove_if(entries.begin(), entries.end(),
-                               [token](const Entry& e) { return e.token == token; }),
-                entries.end());
-  if (entries.empty()) shard.watchers.erase(it);
+  auto& once = it->second.once;
+  once.erase(std::remove_if(once.begin(), once.end(),
+                            [token](const Entry& e) { return e.token == token; }),
+             once.end());
+  auto& every = it->second.every;
+  const size_t before = every.size();
+  every.erase(std::remove_if(every.begin(), every.end(),
+                             [token](const Listener& l) { return l.token == token; }),
+              every.end());
+  if (every.size() != before) listeners_.fetch_sub(before - every.size());
+  if (once.empty() && every.empty()) shard.watchers.erase(it);
 }
 
 void JobWatchers::OnChange(const Job& job, bool removed) {
-  if (!removed && !IsTerminal(job.state)) return;
-  std::vector<Entry> woken;
+  WakeUp(job.id, removed || IsTerminal(job.state));
+}
+
+void JobWatchers::OnProgress(const JobId& id) { WakeUp(id, false); }
+
+void JobWatchers::WakeUp(const JobId& id, bool final) {
+  if (!final && listeners_.load() == 0) return;
+  std::vector<Entry> once;
+  std::vector<std::shared_ptr<const Wake>> every;
   {
-    Shard& shard = ShardFor(job.id);
+    Shard& shard = ShardFor(id);
     std::lock_guard lock(shard.mu);
-    auto it = shard.watchers.find(job.id);
+    auto it = shard.watchers.find(id);
     if (it == shard.watchers.end()) return;
-    woken = std::move(it->second);
-    shard.watchers.erase(it);
+    Watchers& w = it->second;
+    if (final) {
+      once = std::move(w.once);
+      w.once.clear();
+    }
+    every.reserve(w.every.size());
+    for (const Listener& l : w.every) every.push_back(l.wake);
+    if (w.once.empty() && w.every.empty()) shard.watchers.erase(it);
   }
-  for (Entry& e : woken) e.wake();  // outside the lock: wakers post to other threads
+  // Outside the lock: wakers post to other threads.
+  for (Entry& e : once) e.wake();
+  for (const auto& w : every) (*w)();
 }
 
 size_t JobWatchers::size() const {
   size_t n = 0;
   for (const Shard& s : shards_) {
     std::lock_guard lock(s.mu);
-    for (const auto& [id, entries] : s.watchers) n += entries.size();
+    for (const auto& [id, w] : s.watchers) n += w.once.size() + w.every.size();
   }
   return n;
 }

@@ -1,18 +1,30 @@
-// JobWatchers: wake-ups for clients waiting on a job (long-poll), fed by the
-// engine's commits. A watcher costs a map entry and a callback: no thread and
-// no store polling.
+// JobWatchers: wake-ups for clients waiting on a job, fed by the engine's
+// commits. A watcher costs a map entry and a callback: no thread and no store
+// polling. Two kinds:
 //
-// Thread-safe. Watch() registers `wake`, called at most once, from the engine
-// thread, when the job reaches a terminal state or disappears (deleted). Call
-// Unwatch() when done waiting; waking and unwatching may race harmlessly.
+//  - Watch(): one-shot, for long-polls. `wake` is called at most once, when
+//    the job reaches a terminal state or disappears (deleted), and the
+//    watcher is then dropped.
+//  - Listen(): for event streams. `wake` is called after EVERY committed
+//    change of the job (state, attempts, cancel flag, progress) and when it
+//    disappears, any number of times, until Unwatch(). A wake says only
+//    "something changed": the listener re-reads the job, so several changes
+//    may be seen as one (it should coalesce: set a flag, post, return).
+//
+// Thread-safe. `wake` runs on the engine thread, outside any lock of this
+// class, and must be quick (post to the listener's executor). Call Unwatch()
+// when done; waking and unwatching may race harmlessly (a wake may still run
+// shortly after Unwatch returned, so hold the listener's state weakly).
 // Only changes committed by this process are seen: a job finished by another
-// node sharing the store does not wake local watchers (they time out).
+// node sharing the store does not wake local watchers (long-polls time out;
+// event streams re-read the job on a coarse timer).
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -25,26 +37,47 @@ class JobWatchers {
  public:
   using Wake = std::function<void()>;
 
+  // Returns a token for Unwatch().
   uint64_t Watch(const JobId& id, Wake wake);
+  uint64_t Listen(const JobId& id, Wake wake);
+  // Removes a watcher or listener; unknown tokens are ignored.
   void Unwatch(const JobId& id, uint64_t token);
+
   // Called by the engine for every committed change of `job`.
   void OnChange(const Job& job, bool removed);
-  size_t size() const;
+  // Called by the engine after a progress write for `id` commits (the write
+  // may have matched nothing, e.g. a stale lease: listeners then find the
+  // job unchanged).
+  void OnProgress(const JobId& id);
+  size_t size() const;  // watchers and listeners
 
  private:
   struct Entry {
     uint64_t token;
     Wake wake;
   };
+  struct Listener {
+    uint64_t token;
+    std::shared_ptr<const Wake> wake;  // shared: copied out of the lock on every change
+  };
+  struct Watchers {
+    std::vector<Entry> once;
+    std::vector<Listener> every;
+  };
   static constexpr size_t kShards = 16;  // spreads lock contention across I/O threads
   struct Shard {
     mutable std::mutex mu;
-    std::unordered_map<JobId, std::vector<Entry>, JobIdHash> watchers;
+    std::unordered_map<JobId, Watchers, JobIdHash> watchers;
   };
   Shard& ShardFor(const JobId& id) { return shards_[JobIdHash{}(id) % kShards]; }
+  // Wakes the listeners of `id`, and with `final` also the one-shot watchers.
+  void WakeUp(const JobId& id, bool final);
 
   std::array<Shard, kShards> shards_;
   std::atomic<uint64_t> next_token_{1};
+  // Listeners registered in all shards; lets a non-final change of a job skip
+  // the lock when nobody listens (the common case: every claim notifies).
+  std::atomic<size_t> listeners_{0};
 };
 
 }  // namespace acceptd

@@ -80,4 +80,15 @@ Response Problem(const Error& error, boost::json::object extra) {
   return Problem(StatusFor(error.code), error.detail, std::move(extra));
 }
 
+Response JsonResponse(Status status, std::string body) {
+  Response res{status, 11};
+  res.set(Field::content_type, "application/json");
+  res.body() = std::move(body);
+  return res;
+}
+
+Response JsonResponse(Status status, const boost::json::value& body) {
+  return JsonResponse(status, boost::json::serialize(body));
+}
+
 }  // namespace acceptd::http

@@ -1,10 +1,13 @@
 // RFC 9457 problem documents (application/problem+json): the body of every
-// error response, and the single table from ErrorCode to HTTP status.
+// error response, and the single table from ErrorCode to HTTP status. Also
+// the plain JSON response every successful answer uses.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 
 #include "core/error.h"
 #include "http/types.h"
@@ -21,5 +24,9 @@ Status StatusFor(ErrorCode code);
 Response Problem(Status status, std::string_view detail, boost::json::object extra = {});
 // The problem for an Error, using only its client-safe detail.
 Response Problem(const Error& error, boost::json::object extra = {});
+
+// An application/json response with `body` (already serialized, or a value).
+Response JsonResponse(Status status, std::string body);
+Response JsonResponse(Status status, const boost::json::value& body);
 
 }  // namespace acceptd::http

@@ -10,8 +10,10 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -57,6 +59,76 @@ asio::awaitable<void> WriteAndClose(beast::tcp_stream& stream, Response res, uns
     if (rec) break;
     drained += got;
   }
+}
+
+// The StreamWriter of one streamed response body: HTTP/1.1 chunks, or raw
+// bytes for an HTTP/1.0 close-delimited body. Each write gets its own
+// deadline, so a stream may stay open indefinitely while the client reads.
+class ConnectionWriter final : public StreamWriter {
+ public:
+  ConnectionWriter(beast::tcp_stream& stream, bool chunked, Millis timeout)
+      : stream_(stream), chunked_(chunked), timeout_(timeout) {}
+
+  asio::awaitable<bool> Write(std::string_view data) override {
+    if (failed_) co_return false;
+    if (data.empty()) co_return true;  // an empty chunk would end the body
+    stream_.expires_after(std::chrono::milliseconds(timeout_));
+    beast::error_code ec;
+    if (chunked_) {
+      std::tie(ec, std::ignore) = co_await asio::async_write(
+          stream_, beast_http::make_chunk(asio::buffer(data.data(), data.size())), kNoThrow);
+    } else {
+      std::tie(ec, std::ignore) =
+          co_await asio::async_write(stream_, asio::buffer(data.data(), data.size()), kNoThrow);
+    }
+    if (ec) failed_ = true;
+    co_return !failed_;
+  }
+
+  bool failed() const { return failed_; }
+
+ private:
+  beast::tcp_stream& stream_;
+  bool chunked_;
+  Millis timeout_;
+  bool failed_ = false;
+};
+
+// Sends a response whose body comes from res.stream (see types.h for the
+// framing). Returns true if the connection may serve another request.
+// A separate coroutine so that ordinary requests never pay for its frame.
+asio::awaitable<bool> WriteStreamed(beast::tcp_stream& stream, Response res, unsigned version,
+                                    bool keep_alive, const ServerLimits& limits) {
+  BodyStream body = std::move(res.stream);
+  const bool chunked = version == 11;
+  beast_http::response<beast_http::empty_body> head(std::move(res.base()));
+  head.version(chunked ? 11 : 10);
+  head.erase(Field::content_length);
+  if (chunked) {
+    head.keep_alive(keep_alive);
+    head.chunked(true);
+  } else {
+    head.keep_alive(false);  // the end of the body is the end of the connection
+    keep_alive = false;
+  }
+  beast_http::response_serializer<beast_http::empty_body> sr(head);
+  stream.expires_after(std::chrono::milliseconds(limits.request_timeout));
+  auto [ec, n] = co_await beast_http::async_write_header(stream, sr, kNoThrow);
+  if (ec) co_return false;
+  ConnectionWriter writer(stream, chunked, limits.request_timeout);
+  try {
+    co_await body(writer);
+  } catch (const std::exception& e) {
+    spdlog::error("response stream threw: {}", e.what());  // a bug; the body is cut short
+    co_return false;
+  }
+  if (writer.failed()) co_return false;
+  if (chunked) {
+    stream.expires_after(std::chrono::milliseconds(limits.request_timeout));
+    std::tie(ec, n) = co_await asio::async_write(stream, beast_http::make_chunk_last(), kNoThrow);
+    if (ec) co_return false;
+  }
+  co_return keep_alive;
 }
 
 Response BodyTooLarge(const ServerLimits& limits) {
@@ -130,6 +202,10 @@ asio::awaitable<void> Session(tcp::socket socket, const ServerLimits& limits,
       // Handlers report errors as responses; this is a bug. Answer anyway.
       spdlog::error("request handler threw: {}", e.what());
       res = Problem(Status::internal_server_error, "internal error");
+    }
+    if (res.stream) {
+      if (!co_await WriteStreamed(stream, std::move(res), version, keep_alive, limits)) break;
+      continue;
     }
     res.version(version == 10 ? 10 : 11);
     res.keep_alive(keep_alive);

@@ -7,6 +7,14 @@
 // within request_timeout is disconnected); requests on a connection are
 // handled one at a time (pipelined requests queue in the socket), so only one
 // write is ever in flight.
+//
+// A response with a body stream (types.h) is written as it is produced:
+// headers first, then each StreamWriter::Write as one chunk (HTTP/1.1) or as
+// raw bytes of a close-delimited body (HTTP/1.0). Each write has
+// request_timeout to complete; between writes no timeout runs, so a stream
+// may stay open as long as it keeps writing (or waits). The connection is not
+// read while a stream runs; after it, an HTTP/1.1 keep-alive connection
+// serves its next request.
 #pragma once
 
 #include <memory>

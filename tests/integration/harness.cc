@@ -407,6 +407,14 @@ bool RawConnection::WaitClosed(Millis timeout) {
   return true;
 }
 
+bool RawConnection::ReadUntil(std::string_view needle, Millis timeout) {
+  const auto deadline = SteadyClock::now() + timeout;
+  while (buffer_.find(needle) == std::string::npos) {
+    if (eof_ || !ReadMore(deadline)) return false;
+  }
+  return true;
+}
+
 // ---------------------------------------------------------------------------
 // Polling
 

@@ -96,6 +96,12 @@ class RawConnection {
   // True once the peer has closed (or reset) the connection, waiting at most
   // `timeout`; received bytes are kept for ReadResponse.
   bool WaitClosed(Millis timeout = 5s);
+  // Reads until the bytes received and not yet consumed by ReadResponse
+  // contain `needle` (for watching a streamed body arrive); false if the
+  // connection ended or `timeout` passed first.
+  bool ReadUntil(std::string_view needle, Millis timeout = 10s);
+  // The bytes received and not yet consumed by ReadResponse.
+  const std::string& received() const { return buffer_; }
 
  private:
   bool ReadMore(SteadyClock::time_point deadline);

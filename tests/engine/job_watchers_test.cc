@@ -1,0 +1,76 @@
+// JobWatchers: one-shot watchers wake only on terminal or removal; listeners
+// wake on every change (including progress) until unwatched.
+#include "engine/job_watchers.h"
+
+#include <gtest/gtest.h>
+
+namespace acceptd {
+namespace {
+
+Job JobIn(const JobId& id, JobState state) {
+  Job j;
+  j.id = id;
+  j.state = state;
+  return j;
+}
+
+TEST(JobWatchersTest, WatchersWakeOnceOnTerminalListenersOnEveryChange) {
+  JobWatchers w;
+  const JobId id = JobId::Random();
+  int watched = 0, listened = 0;
+  const uint64_t once = w.Watch(id, [&] { ++watched; });
+  const uint64_t every = w.Listen(id, [&] { ++listened; });
+  EXPECT_EQ(w.size(), 2u);
+
+  w.OnChange(JobIn(id, JobState::kRunning), false);
+  w.OnProgress(id);
+  EXPECT_EQ(watched, 0);
+  EXPECT_EQ(listened, 2);
+
+  w.OnChange(JobIn(id, JobState::kSucceeded), false);
+  EXPECT_EQ(watched, 1);
+  EXPECT_EQ(listened, 3);
+  EXPECT_EQ(w.size(), 1u) << "the one-shot watcher is dropped, the listener stays";
+
+  w.OnChange(JobIn(id, JobState::kSucceeded), /*removed=*/true);
+  EXPECT_EQ(watched, 1);
+  EXPECT_EQ(listened, 4);
+
+  w.Unwatch(id, once);  // already gone: ignored
+  w.Unwatch(id, every);
+  EXPECT_EQ(w.size(), 0u);
+  w.OnProgress(id);
+  EXPECT_EQ(listened, 4);
+}
+
+TEST(JobWatchersTest, ProgressDoesNotWakeOneShotWatchersOrDropThem) {
+  JobWatchers w;
+  const JobId id = JobId::Random();
+  int watched = 0, listened = 0;
+  w.Watch(id, [&] { ++watched; });
+  const uint64_t every = w.Listen(id, [&] { ++listened; });
+  w.OnProgress(id);
+  w.OnChange(JobIn(id, JobState::kQueued), false);
+  EXPECT_EQ(watched, 0);
+  EXPECT_EQ(w.size(), 2u);
+  w.Unwatch(id, every);
+  EXPECT_EQ(w.size(), 1u);
+  w.OnChange(JobIn(id, JobState::kCanceled), false);
+  EXPECT_EQ(watched, 1);
+  EXPECT_EQ(listened, 2);
+  EXPECT_EQ(w.size(), 0u);
+}
+
+TEST(JobWatchersTest, ListenersOfOtherJobsAreNotWoken) {
+  JobWatchers w;
+  const JobId a = JobId::Random(), b = JobId::Random();
+  int woken = 0;
+  const uint64_t t = w.Listen(a, [&] { ++woken; });
+  w.OnProgress(b);
+  w.OnChange(JobIn(b, JobState::kFailed), true);
+  EXPECT_EQ(woken, 0);
+  w.Unwatch(a, t);
+}
+
+}  // namespace
+}  // namespace acceptd
