@@ -130,6 +130,28 @@ void AppendJobDocument(const Job& job, std::string& out) {
   }
   out += ",\"expires_at\":";
   AppendTime(out, IsTerminal(job.state) ? job.expires_at : std::nullopt);
+  if (job.callback) {
+    const CallbackState& c = *job.callback;
+    out += ",\"callback\":{\"url\":";
+    AppendString(out, c.url);
+    out += ",\"attempts\":";
+    AppendInt(out, c.attempts);
+    out += ",\"last_status\":";
+    if (c.last_status) {
+      AppendInt(out, *c.last_status);
+    } else {
+      out += "null";
+    }
+    if (!c.last_error.empty()) {
+      out += ",\"last_error\":";
+      AppendString(out, c.last_error);
+    }
+    out += ",\"delivered_at\":";
+    AppendTime(out, c.delivered_at);
+    out += ",\"next_attempt_at\":";
+    AppendTime(out, c.delivered_at ? std::nullopt : c.next_attempt_at);
+    out += '}';
+  }
   out += '}';
 }
 

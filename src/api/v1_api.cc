@@ -17,6 +17,7 @@
 #include "api/await_engine.h"
 #include "api/job_document.h"
 #include "http/problem.h"
+#include "webhooks/resolver.h"
 
 namespace acceptd::api {
 
@@ -26,6 +27,8 @@ using http::Field;
 using http::Request;
 using http::Response;
 
+using http::JsonResponse;
+
 namespace {
 
 constexpr int kDefaultListLimit = 50;
@@ -34,17 +37,6 @@ constexpr int kMaxAttemptsLimit = 1000;
 constexpr Millis kMaxTimeout = 7LL * 24 * 3600 * 1000;
 constexpr Millis kMaxDelay = 365LL * 24 * 3600 * 1000;
 constexpr int64_t kMaxPriority = 1'000'000;
-
-Response JsonResponse(http::Status status, std::string body) {
-  Response res{status, 11};
-  res.set(Field::content_type, "application/json");
-  res.body() = std::move(body);
-  return res;
-}
-
-Response JsonResponse(http::Status status, const json::value& body) {
-  return JsonResponse(status, json::serialize(body));
-}
 
 std::optional<int64_t> ParseInt(std::string_view s) {
   int64_t v = 0;
@@ -148,6 +140,7 @@ void V1Api::Register(http::Router& r) {
   r.Add(Verb::get, "/v1/jobs/{id}", bind(&V1Api::Status));
   r.Add(Verb::delete_, "/v1/jobs/{id}", bind(&V1Api::Delete));
   r.Add(Verb::get, "/v1/jobs/{id}/result", bind(&V1Api::Result));
+  r.Add(Verb::get, "/v1/jobs/{id}/events", bind(&V1Api::Events));
   r.Add(Verb::post, "/v1/jobs/{id}/cancel", bind(&V1Api::Cancel));
   r.Add(Verb::get, "/v1/jobs", bind(&V1Api::List));
   r.Add(Verb::get, "/v1/queues", bind(&V1Api::Queues));
@@ -192,6 +185,17 @@ awaitable<Response> V1Api::Submit(Request& req, const http::PathParams& p) {
         co_return BadOption(key, "must be an integer from -1000000 to 1000000");
       }
       s.priority = static_cast<int>(*v);
+    } else if (key == "callback") {
+      if (!options_.callbacks_enabled) {
+        co_return BadOption(key, "callbacks are not enabled on this server ([callbacks] secret)");
+      }
+      auto target = webhooks::ParseCallbackUrl(value);
+      if (!target) co_return BadOption(key, target.error().detail);
+      // Checked now so the client hears of a refused address at once; the
+      // sender checks again at each delivery (DNS may have changed).
+      auto allowed = co_await webhooks::ResolveAllowed(*target, options_.callback_policy);
+      if (!allowed) co_return BadOption(key, allowed.error().detail);
+      s.callback_url = value;
     } else {
       co_return BadOption(key, "unknown option");
     }
@@ -320,6 +324,24 @@ awaitable<Response> V1Api::Result(Request&, const http::PathParams& p) {
   res.set(Field::content_type,
           result->content_type.empty() ? "application/octet-stream" : result->content_type);
   res.body() = std::move(result->body);
+  co_return res;
+}
+
+awaitable<Response> V1Api::Events(Request& req, const http::PathParams& p) {
+  auto id = JobId::Parse(p.Get("id"));
+  if (!id) co_return http::Problem(http::Status::not_found, "no such job");
+  auto job = engine_.Get(*id);
+  if (!job) co_return http::Problem(job.error());
+  EventCursor cursor(ParseEventId(req["Last-Event-ID"]));  // malformed: start afresh
+  // Seen the end already: 204 tells an EventSource to stop reconnecting.
+  if (cursor.SawEnd(*job)) co_return Response{http::Status::no_content, 11};
+  Response res{http::Status::ok, 11};
+  res.set(Field::content_type, "text/event-stream");
+  res.set(Field::cache_control, "no-store");
+  res.set("X-Accel-Buffering", "no");  // nginx: pass events through unbuffered
+  res.stream = [this, id = *id, cursor](http::StreamWriter& out) {
+    return StreamJobEvents(engine_, id, cursor, options_.events_heartbeat, out);
+  };
   co_return res;
 }
 

@@ -5,15 +5,22 @@
 // RFC 9457 problem documents through http/problem.h.
 #pragma once
 
+#include "api/events.h"
 #include "engine/engine.h"
 #include "http/router.h"
+#include "webhooks/address_policy.h"
 
 namespace acceptd::api {
 
 inline constexpr Millis kDefaultMaxWait = 60'000;
 
 struct ApiOptions {
-  Millis max_wait = kDefaultMaxWait;  // cap on a long-poll's ?wait= / Prefer: wait=
+  Millis max_wait = kDefaultMaxWait;                  // cap on a long-poll's ?wait= / Prefer: wait=
+  Millis events_heartbeat = kDefaultEventsHeartbeat;  // comment interval of an event stream
+  // Submits may name a `callback` URL only when a signing secret is set;
+  // its addresses must pass the SSRF guard.
+  bool callbacks_enabled = false;
+  webhooks::AddressPolicy callback_policy;
 };
 
 class V1Api {
@@ -31,6 +38,8 @@ class V1Api {
   boost::asio::awaitable<http::Response> Queues(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Health(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Ready(http::Request& req, const http::PathParams& p);
+  // GET /v1/jobs/{id}/events: Server-Sent Events (see api/events.h).
+  boost::asio::awaitable<http::Response> Events(http::Request& req, const http::PathParams& p);
 
   // The status monitor's answer for `job`; a succeeded job redirects to its
   // result with `succeeded_status` (302 on GET, 303 after a POST).

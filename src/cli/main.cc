@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/client_commands.h"
 #include "cli/serve.h"
 #include "cli/server_config.h"
 
@@ -21,6 +22,7 @@ int main(int argc, char** argv) {
                     "Also write rotating log files (acceptd.log) to this directory");
   serve->add_option("--log-level", log_level,
                     "trace, debug, info, warn, error, critical or off (default info)");
+  acceptd::cli::ClientCommands client_commands(app);
 
   try {
     app.parse(argc, argv);
@@ -47,5 +49,6 @@ int main(int argc, char** argv) {
     }
     return acceptd::RunServe(config);
   }
+  if (auto code = client_commands.Run()) return *code;
   return 2;
 }

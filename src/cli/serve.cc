@@ -12,11 +12,14 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include "api/compat_api.h"
+#include "api/job_document.h"
 #include "api/v1_api.h"
 #include "engine/engine.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "store/job_store.h"
+#include "webhooks/webhook_sender.h"
 #include "workers/registry.h"
 
 namespace acceptd {
@@ -79,9 +82,25 @@ int RunServe(const ServerConfig& config) {
   if (engine_options.node_id.empty()) engine_options.node_id = NodeId();
   Engine engine(engine_options, std::move(*store), std::move(specs), SystemClock::Instance());
 
+  api::ApiOptions api_options = config.api;
+  api_options.callback_policy = webhooks::AddressPolicy(config.callback_allow);
+  if (!config.callback_secret.empty()) {
+    api_options.callbacks_enabled = true;
+    webhooks::WebhookSenderOptions sender;
+    sender.policy = api_options.callback_policy;
+    sender.timeout = config.engine.callbacks.timeout;
+    sender.render = [](const Job& job) { return api::JobDocument(job); };
+    engine.SetCallbackSender(std::make_unique<webhooks::WebhookSender>(
+        webhooks::WebhookSigner::FromSecret(config.callback_secret).value(), std::move(sender)));
+  }
+
   http::Router router;
-  api::V1Api api(engine, config.api);
+  api::V1Api api(engine, api_options);
   api.Register(router);
+  api::CompatOptions compat = config.compat;
+  compat.redirect_timeout = config.engine.callbacks.timeout;
+  api::CompatApi compat_api(engine, api_options, compat);
+  compat_api.Register(router);
   const int threads =
       config.threads > 0 ? config.threads : static_cast<int>(std::thread::hardware_concurrency());
   http::HttpServer server(

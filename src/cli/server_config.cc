@@ -1,5 +1,6 @@
 #include "cli/server_config.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <set>
@@ -7,6 +8,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "webhooks/signature.h"
 #include "workers/registry.h"
 
 namespace acceptd {
@@ -73,6 +75,7 @@ class TableReader {
     return {};
   }
 
+  const toml::node* Node(std::string_view k) { return Take(k); }
   const toml::table* Table(std::string_view k) {
     const toml::node* n = Take(k);
     return n ? n->as_table() : nullptr;
@@ -106,6 +109,21 @@ class TableReader {
     if (auto st_ = (expr); !st_) return st_; \
   } while (0)
 
+// `backoff = { base, max, jitter }` in the table `r` reads, if present.
+Status LoadBackoff(TableReader& r, BackoffPolicy& backoff) {
+  if (!r.Has("backoff")) return {};
+  if (!r.IsTable("backoff")) return ConfigError(r.Key("backoff"), "must be a table");
+  TableReader br(*r.Table("backoff"), r.Key("backoff"));
+  RETURN_IF_ERROR(br.Seconds("base", true, backoff.base));
+  RETURN_IF_ERROR(br.Seconds("max", true, backoff.max));
+  RETURN_IF_ERROR(br.Fraction("jitter", backoff.jitter));
+  RETURN_IF_ERROR(br.NoUnknownKeys());
+  if (backoff.max < backoff.base) {
+    return ConfigError(br.Key("max"), "must not be less than backoff.base");
+  }
+  return {};
+}
+
 Status LoadQueue(const std::string& name, const toml::table& t, QueueConfig& q) {
   TableReader r(t, "queues." + name);
   q.name = name;
@@ -124,18 +142,42 @@ Status LoadQueue(const std::string& name, const toml::table& t, QueueConfig& q) 
   q.max_attempts = static_cast<int>(v);
   RETURN_IF_ERROR(r.Seconds("timeout", false, q.timeout));
   RETURN_IF_ERROR(r.Seconds("retention", true, q.retention));
-  if (r.Has("backoff")) {
-    if (!r.IsTable("backoff")) return ConfigError(r.Key("backoff"), "must be a table");
-    const toml::table* b = r.Table("backoff");
-    TableReader br(*b, r.Key("backoff"));
-    RETURN_IF_ERROR(br.Seconds("base", true, q.backoff.base));
-    RETURN_IF_ERROR(br.Seconds("max", true, q.backoff.max));
-    RETURN_IF_ERROR(br.Fraction("jitter", q.backoff.jitter));
-    RETURN_IF_ERROR(br.NoUnknownKeys());
-    if (q.backoff.max < q.backoff.base) {
-      return ConfigError(br.Key("max"), "must not be less than backoff.base");
+  RETURN_IF_ERROR(LoadBackoff(r, q.backoff));
+  return r.NoUnknownKeys();
+}
+
+Status LoadCallbacks(TableReader& r, ServerConfig& c) {
+  RETURN_IF_ERROR(r.String("secret", c.callback_secret));
+  if (!c.callback_secret.empty()) {
+    if (auto signer = webhooks::WebhookSigner::FromSecret(c.callback_secret); !signer) {
+      return ConfigError(r.Key("secret"), signer.error().detail);
     }
   }
+  if (r.Has("allow")) {
+    const toml::node* n = r.Node("allow");
+    const toml::array* ranges = n->as_array();
+    if (!ranges) return ConfigError(r.Key("allow"), "must be an array of address ranges");
+    c.callback_allow.clear();
+    for (const toml::node& item : *ranges) {
+      auto text = item.value<std::string>();
+      if (!item.is_string() || !text) {
+        return ConfigError(r.Key("allow"), "must be an array of strings like \"10.0.0.0/8\"");
+      }
+      auto range = webhooks::AddressRange::Parse(*text);
+      if (!range) return ConfigError(r.Key("allow"), range.error().detail);
+      c.callback_allow.push_back(std::move(*range));
+    }
+  }
+  CallbackPolicy& p = c.engine.callbacks;
+  int64_t v = p.max_attempts;
+  RETURN_IF_ERROR(r.Int("max_attempts", 1, 1000, v));
+  p.max_attempts = static_cast<int>(v);
+  RETURN_IF_ERROR(r.Seconds("timeout", false, p.timeout));
+  v = p.concurrency;
+  RETURN_IF_ERROR(r.Int("concurrency", 1, 4096, v));
+  p.concurrency = static_cast<int>(v);
+  RETURN_IF_ERROR(r.Seconds("poll_interval", false, p.poll_interval));
+  RETURN_IF_ERROR(LoadBackoff(r, p.backoff));
   return r.NoUnknownKeys();
 }
 
@@ -221,6 +263,7 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
       return ConfigError("server.retry_after_max", "must not be less than server.retry_after");
     }
     RETURN_IF_ERROR(s.Seconds("max_wait", true, c.api.max_wait));
+    RETURN_IF_ERROR(s.Seconds("events_heartbeat", false, c.api.events_heartbeat));
     RETURN_IF_ERROR(s.Seconds("promote_interval", false, c.engine.promote_interval));
     RETURN_IF_ERROR(s.Seconds("purge_interval", false, c.engine.purge_interval));
     RETURN_IF_ERROR(s.Seconds("tombstone_retention", true, c.engine.tombstone_retention));
@@ -239,6 +282,17 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
     c.log.max_files = static_cast<int>(v);
     RETURN_IF_ERROR(l.NoUnknownKeys());
   }
+  if (r.Has("callbacks")) {
+    if (!r.IsTable("callbacks")) return ConfigError("callbacks", "must be a table");
+    TableReader cb(*r.Table("callbacks"), "callbacks");
+    RETURN_IF_ERROR(LoadCallbacks(cb, c));
+  }
+  if (r.Has("compat")) {
+    if (!r.IsTable("compat")) return ConfigError("compat", "must be a table");
+    TableReader cr(*r.Table("compat"), "compat");
+    RETURN_IF_ERROR(cr.String("queue", c.compat.queue));
+    RETURN_IF_ERROR(cr.NoUnknownKeys());
+  }
   if (r.Has("queues")) {
     if (!r.IsTable("queues")) return ConfigError("queues", "must be a table of queue tables");
     const toml::table* queues = r.Table("queues");
@@ -254,6 +308,13 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
       c.queues.push_back(std::move(q));
     }
     if (c.queues.empty()) return ConfigError("queues", "declares no queue");
+  }
+  if (r.Has("compat")) {
+    const auto& queues = c.queues.empty() ? DefaultQueues() : c.queues;
+    if (std::none_of(queues.begin(), queues.end(),
+                     [&](const QueueConfig& q) { return q.name == c.compat.queue; })) {
+      return ConfigError("compat.queue", fmt::format("no queue named '{}'", c.compat.queue));
+    }
   }
   return r.NoUnknownKeys();
 }

@@ -7,10 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "api/compat_api.h"
 #include "api/v1_api.h"
 #include "core/error.h"
 #include "engine/queue_config.h"
 #include "http/server.h"
+#include "webhooks/address_policy.h"
 
 namespace acceptd {
 
@@ -33,7 +35,12 @@ struct ServerConfig {
   http::ServerLimits limits;
   EngineOptions engine;
   api::ApiOptions api;
+  api::CompatOptions compat;  // [compat]: the original demo's producer routes
   LogConfig log;
+  // [callbacks]: the Standard Webhooks signing secret ("whsec_..."; empty:
+  // callbacks are refused) and the address ranges exempt from the SSRF guard.
+  std::string callback_secret;
+  std::vector<webhooks::AddressRange> callback_allow;
   std::vector<QueueConfig> queues;  // empty after loading: one per built-in handler
 };
 

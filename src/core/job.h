@@ -63,6 +63,16 @@ struct JobError {
   std::string message;
 };
 
+// Delivery of a job's completion callback (webhook); see docs/api.md.
+struct CallbackState {
+  std::string url;
+  int attempts = 0;                           // delivery attempts made so far
+  std::optional<int> last_status;             // HTTP status of the last attempt, if it got one
+  std::string last_error;                     // why the last attempt failed without a status
+  std::optional<UnixMillis> delivered_at;     // set once a 2xx was received
+  std::optional<UnixMillis> next_attempt_at;  // set while a delivery is pending
+};
+
 struct Job {
   int64_t seq = 0;  // store-assigned insertion order; list cursor
   JobId id;
@@ -88,6 +98,7 @@ struct Job {
   bool cancel_requested = false;
   bool delete_requested = false;
   bool has_result = false;
+  std::optional<CallbackState> callback;  // only for jobs submitted with a callback
 
   // The current lease (meaningful while running).
   std::string lease_owner;

@@ -76,7 +76,12 @@ class Engine::Context final : public JobContext {
           return true;
         },
         Callback<bool>([self](Result<bool> r) {
-          if (r) return;
+          if (r) {
+            // Committed: wake event streams (not long-polls, not the observer:
+            // progress is not a state change).
+            self->engine_->watchers_.OnProgress(self->id_);
+            return;
+          }
           // The batch failed, perhaps before our write ran: let the next report retry.
           std::lock_guard lock(self->mu_);
           self->write_pending_ = false;
@@ -151,6 +156,10 @@ Engine::~Engine() { Shutdown(); }
 
 void Engine::SetObserver(Observer observer) { observer_ = std::move(observer); }
 
+void Engine::SetCallbackSender(std::unique_ptr<CallbackSender> sender) {
+  callback_sender_ = std::move(sender);
+}
+
 void Engine::Start() {
   if (started_.exchange(true)) return;
   size_t slots = 0;
@@ -216,6 +225,8 @@ void Engine::Shutdown() {
     ctx_.stop();
   });
   thread_.join();
+  // Sends still in flight are dropped; their store lease makes them due again.
+  callback_sender_.reset();
   committer_->Close(Error::Unavailable("engine stopped", "the server is shutting down"));
   spdlog::info("engine stopped (batches={} operations={})", committer_->batches(),
                committer_->operations());
@@ -283,6 +294,7 @@ void Engine::Submit(SubmitRequest req, Callback<Job> done) {
   n.run_at = n.now + req.delay.value_or(0);
   n.idempotency_key = std::move(req.idempotency_key);
   n.request_digest = std::move(req.request_digest);
+  n.callback_url = std::move(req.callback_url);
   if (!n.idempotency_key.empty()) {
     // The store sees the key only inside the transaction that commits it; a
     // second request racing the first would otherwise both miss and insert.
@@ -336,6 +348,8 @@ void Engine::Delete(const JobId& id, Callback<CancelOutcome> done) {
 }
 
 Result<Job> Engine::Get(const JobId& id) { return store_->Get(id); }
+Result<StoredPayload> Engine::GetPayload(const JobId& id) { return store_->GetPayload(id); }
+
 Result<StoredResult> Engine::GetResult(const JobId& id) { return store_->GetResult(id); }
 Result<JobPage> Engine::List(const ListParams& params) { return store_->List(params); }
 Status Engine::Ready() { return store_->Ping(); }
@@ -512,6 +526,84 @@ void Engine::SignalCancel(const JobId& id) {
 void Engine::Notify(const Job& job, bool removed) {
   watchers_.OnChange(job, removed);
   if (observer_) observer_(job);
+  // Just turned terminal with a callback: its delivery became due in this commit.
+  if (!removed && job.callback && job.callback->attempts == 0 && IsTerminal(job.state)) {
+    DispatchCallbacks();
+  }
+}
+
+void Engine::DispatchCallbacks() {
+  if (!callback_sender_ || stopped_.load()) return;
+  if (callback_claim_pending_) {
+    callback_rerun_ = true;
+    return;
+  }
+  const CallbackPolicy& policy = options_.callbacks;
+  const int free = policy.concurrency - callbacks_in_flight_;
+  if (free <= 0) return;  // OnCallbackSent dispatches again as slots free up
+  callback_claim_pending_ = true;
+  const UnixMillis now = clock_.Now();
+  // The lease outlives the attempt: a delivery is re-sent only if this node
+  // stopped before recording it.
+  const UnixMillis lease_until = now + 2 * policy.timeout + options_.lease_duration;
+  Write<std::vector<Job>>(
+      [now, free, lease_until](WriteTx& tx) { return tx.ClaimCallbacks(now, free, lease_until); },
+      Callback<std::vector<Job>>([this, free](Result<std::vector<Job>> r) {
+        callback_claim_pending_ = false;
+        if (!r) {
+          spdlog::error("claiming due callbacks failed: {}", r.error().message);
+          return;
+        }
+        for (Job& job : *r) {
+          const int attempt = job.callback->attempts + 1;
+          ++callbacks_in_flight_;
+          callback_sender_->Send(job, attempt, [this, job, attempt](CallbackResponse response) {
+            asio::post(ctx_, [this, job, attempt, response = std::move(response)]() mutable {
+              OnCallbackSent(job, attempt, std::move(response));
+            });
+          });
+        }
+        const bool more = static_cast<int>(r->size()) == free;
+        if (std::exchange(callback_rerun_, false) || more) DispatchCallbacks();
+      }));
+}
+
+void Engine::OnCallbackSent(const Job& job, int attempt, CallbackResponse response) {
+  --callbacks_in_flight_;
+  const CallbackPolicy& policy = options_.callbacks;
+  const UnixMillis now = clock_.Now();
+  const std::string& url = job.callback->url;
+  const auto status = response.http_status;
+  CallbackAttempt record;
+  if (status && *status >= 200 && *status < 300) {
+    spdlog::info("job={} callback delivered to {} (attempt {}, status {})", job.id.ToHex(), url,
+                 attempt, *status);
+    record = CallbackAttempt::Delivered(job.id, now, *status);
+  } else {
+    const std::string why =
+        status ? fmt::format("status {}", *status) : fmt::format("error: {}", response.error);
+    if (attempt >= policy.max_attempts) {
+      spdlog::error("job={} callback to {} failed (attempt {}, {}); giving up", job.id.ToHex(), url,
+                    attempt, why);
+      record = CallbackAttempt::GaveUp(job.id, now, status, std::move(response.error));
+    } else {
+      static thread_local std::mt19937_64 rng{std::random_device{}()};
+      const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+      const UnixMillis next = now + BackoffDelay(policy.backoff, attempt, u);
+      spdlog::warn("job={} callback to {} failed (attempt {}, {}); next attempt in {} ms",
+                   job.id.ToHex(), url, attempt, why, next - now);
+      record = CallbackAttempt::Retry(job.id, now, status, std::move(response.error), next);
+    }
+  }
+  Write<Job>([record = std::move(record)](WriteTx& tx) { return tx.RecordCallbackAttempt(record); },
+             Callback<Job>([this](Result<Job> r) {
+               if (r) {
+                 Notify(*r);
+               } else if (r.error().code != ErrorCode::kNotFound) {  // deleted meanwhile: fine
+                 spdlog::error("recording a callback attempt failed: {}", r.error().message);
+               }
+             }));
+  DispatchCallbacks();  // a slot is free
 }
 
 void Engine::ScheduleHousekeeping() {
@@ -613,6 +705,14 @@ void Engine::AddHousekeepingTasks() {
     }
     return std::string();
   });
+
+  // Callback deliveries that no local commit announced: retries whose backoff
+  // ran out, jobs finished by other nodes, deliveries pending at start-up.
+  housekeeping_.Add("callback_dispatcher", options_.callbacks.poll_interval, now,
+                    [this](UnixMillis) {
+                      DispatchCallbacks();
+                      return std::string();
+                    });
 
   // Terminal jobs past their retention, with their results.
   housekeeping_.Add("retention_purger", options_.purge_interval, now, [this](UnixMillis t) {

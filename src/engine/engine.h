@@ -31,6 +31,7 @@
 
 #include "core/clock.h"
 #include "core/handler.h"
+#include "engine/callback_sender.h"
 #include "engine/group_committer.h"
 #include "engine/job_watchers.h"
 #include "engine/periodic_executor.h"
@@ -55,6 +56,7 @@ struct SubmitRequest {
   std::optional<int> priority;
   std::string idempotency_key;  // empty: not an idempotent submit
   std::string request_digest;   // what the key is bound to (see NewJob)
+  std::string callback_url;     // POSTed to once terminal (already checked by the caller)
 };
 
 struct QueueStatus {
@@ -78,6 +80,9 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   void SetObserver(Observer observer);  // before Start()
+  // Who delivers completion callbacks; without one, callbacks stay pending
+  // in the store. Before Start().
+  void SetCallbackSender(std::unique_ptr<CallbackSender> sender);
   // Starts the engine thread, the workers and housekeeping.
   void Start();
   // Refuses new submits (kUnavailable) and stops claiming jobs.
@@ -98,6 +103,7 @@ class Engine {
 
   Result<Job> Get(const JobId& id);
   Result<StoredResult> GetResult(const JobId& id);
+  Result<StoredPayload> GetPayload(const JobId& id);
   Result<JobPage> List(const ListParams& params);
   Result<std::vector<QueueStatus>> Queues();
   Status Ready();
@@ -109,7 +115,8 @@ class Engine {
   bool accepting() const { return accepting_.load(); }
   const Clock& clock() const { return clock_; }
   const GroupCommitter& committer() const { return *committer_; }
-  // Long-poll wake-ups: woken when a job of this process becomes terminal.
+  // Wake-ups for long-polls (terminal state) and event streams (any change)
+  // of jobs changed by this process.
   JobWatchers& watchers() { return watchers_; }
 
  private:
@@ -127,6 +134,9 @@ class Engine {
   AttemptOutcome FailureOutcome(const Job& job, JobError error);
   void SignalCancel(const JobId& id);
   void Notify(const Job& job, bool removed = false);
+  // Claims due callback deliveries (up to the free concurrency) and sends them.
+  void DispatchCallbacks();
+  void OnCallbackSent(const Job& job, int attempt, CallbackResponse response);
   void ScheduleHousekeeping();
   void AddHousekeepingTasks();
   QueueState* FindQueueState(std::string_view name);
@@ -144,6 +154,7 @@ class Engine {
   std::set<std::string> idempotency_in_flight_;  // "queue\0key", guarded by the mutex
   Observer observer_;
   JobWatchers watchers_;
+  std::unique_ptr<CallbackSender> callback_sender_;
 
   boost::asio::io_context ctx_;
   std::unique_ptr<GroupCommitter> committer_;
@@ -157,6 +168,9 @@ class Engine {
   std::unordered_map<JobId, std::shared_ptr<RunningJob>, JobIdHash> running_;
   std::vector<Job> claimed_;  // claimed in the current batch, started after commit
   bool dispatching_ = false;
+  int callbacks_in_flight_ = 0;
+  bool callback_claim_pending_ = false;
+  bool callback_rerun_ = false;  // a dispatch was asked for while a claim was pending
   PeriodicExecutor housekeeping_;
   std::optional<boost::asio::steady_timer> housekeeping_timer_;
 };

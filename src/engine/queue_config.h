@@ -26,6 +26,12 @@ inline constexpr Millis kDefaultRetryAfterMax = 60'000;
 inline constexpr Millis kDefaultPromoteInterval = 250;
 inline constexpr Millis kDefaultPurgeInterval = 60'000;
 inline constexpr Millis kDefaultTombstoneRetention = 86'400'000;
+inline constexpr int kDefaultCallbackMaxAttempts = 10;
+inline constexpr Millis kDefaultCallbackTimeout = 10'000;
+inline constexpr Millis kDefaultCallbackBackoffBase = 2'000;
+inline constexpr Millis kDefaultCallbackBackoffMax = 600'000;
+inline constexpr int kDefaultCallbackConcurrency = 32;
+inline constexpr Millis kDefaultCallbackPollInterval = 1'000;
 
 struct BackoffPolicy {
   Millis base = kDefaultBackoffBase;      // delay before the 2nd attempt
@@ -44,6 +50,20 @@ struct QueueConfig {
   BackoffPolicy backoff;
 };
 
+// Delivery of completion callbacks: attempt n+1 follows a failed attempt n
+// after BackoffDelay(backoff, n) (~2 s, 4 s, 8 s, ... 10 min); after
+// max_attempts failures the delivery is given up (visible in the job).
+struct CallbackPolicy {
+  int max_attempts = kDefaultCallbackMaxAttempts;
+  Millis timeout = kDefaultCallbackTimeout;  // one attempt, connect to response
+  BackoffPolicy backoff{kDefaultCallbackBackoffBase, kDefaultCallbackBackoffMax,
+                        kDefaultBackoffJitter};
+  int concurrency = kDefaultCallbackConcurrency;  // attempts in flight per node
+  // How often to look for due deliveries that no local event announced
+  // (retries, other nodes' jobs, deliveries pending at start-up).
+  Millis poll_interval = kDefaultCallbackPollInterval;
+};
+
 struct EngineOptions {
   std::string node_id;  // lease owner name; must be unique among live nodes
   Millis lease_duration = kDefaultLeaseDuration;
@@ -54,6 +74,7 @@ struct EngineOptions {
   Millis purge_interval = kDefaultPurgeInterval;
   // How long a purged job's id answers 410 Gone before it answers 404.
   Millis tombstone_retention = kDefaultTombstoneRetention;
+  CallbackPolicy callbacks;
 };
 
 }  // namespace acceptd

@@ -47,6 +47,36 @@ AttemptOutcome AttemptOutcome::Canceled(JobId id, int64_t token, UnixMillis now)
   return o;
 }
 
+CallbackAttempt CallbackAttempt::Delivered(JobId id, UnixMillis now, int http_status) {
+  CallbackAttempt a;
+  a.id = id;
+  a.now = now;
+  a.http_status = http_status;
+  a.delivered = true;
+  return a;
+}
+
+CallbackAttempt CallbackAttempt::Retry(JobId id, UnixMillis now, std::optional<int> http_status,
+                                       std::string error, UnixMillis next_attempt) {
+  CallbackAttempt a;
+  a.id = id;
+  a.now = now;
+  a.http_status = http_status;
+  a.error = std::move(error);
+  a.next_attempt = next_attempt;
+  return a;
+}
+
+CallbackAttempt CallbackAttempt::GaveUp(JobId id, UnixMillis now, std::optional<int> http_status,
+                                        std::string error) {
+  CallbackAttempt a;
+  a.id = id;
+  a.now = now;
+  a.http_status = http_status;
+  a.error = std::move(error);
+  return a;
+}
+
 Result<std::unique_ptr<JobStore>> OpenStore(const std::string& url) {
   constexpr std::string_view kSqlite = "sqlite:";
   if (url.starts_with(kSqlite)) {

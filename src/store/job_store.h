@@ -44,6 +44,10 @@ struct NewJob {
   // `id`) when `request_digest` matches, else kIdempotencyMismatch.
   std::string idempotency_key;
   std::string request_digest;  // identifies the request the key was used for
+  // Where to POST the job's status once it is terminal (empty: nowhere). The
+  // store makes the delivery due in the same transaction that makes the job
+  // terminal, so a pending delivery survives a crash.
+  std::string callback_url;
 };
 
 struct ClaimParams {
@@ -86,6 +90,22 @@ struct CancelOutcome {
   Job job;  // the job after the change (before removal for kDeleted)
 };
 
+// How one callback delivery attempt ended. Use the named constructors.
+struct CallbackAttempt {
+  JobId id;
+  UnixMillis now = 0;
+  std::optional<int> http_status;          // the receiver's answer, if any
+  std::string error;                       // transport failure, when no status
+  bool delivered = false;                  // a 2xx: no further attempts
+  std::optional<UnixMillis> next_attempt;  // retry at; nullopt with !delivered: gave up
+
+  static CallbackAttempt Delivered(JobId id, UnixMillis now, int http_status);
+  static CallbackAttempt Retry(JobId id, UnixMillis now, std::optional<int> http_status,
+                               std::string error, UnixMillis next_attempt);
+  static CallbackAttempt GaveUp(JobId id, UnixMillis now, std::optional<int> http_status,
+                                std::string error);
+};
+
 struct LeaseRef {
   JobId id;
   int64_t lease_token = 0;
@@ -116,6 +136,11 @@ struct QueueCounts {
 struct StoredResult {
   JobState state = JobState::kQueued;
   bool has_result = false;
+  std::string body;
+  std::string content_type;
+};
+
+struct StoredPayload {
   std::string body;
   std::string content_type;
 };
@@ -169,6 +194,15 @@ class WriteTx {
   // "expired" (kGone) from "never existed" (kNotFound); removes tombstones
   // whose time is over. Returns how many jobs were purged.
   virtual Result<int64_t> PurgeExpired(UnixMillis now, int limit, Millis tombstone_ttl) = 0;
+  // Jobs whose callback delivery is due (next_attempt_at <= now), earliest
+  // first. Each is leased by moving its next_attempt_at to `lease_until`, so
+  // that no other node delivers it meanwhile; if this node dies mid-delivery
+  // the delivery becomes due again then (at-least-once).
+  virtual Result<std::vector<Job>> ClaimCallbacks(UnixMillis now, int limit,
+                                                  UnixMillis lease_until) = 0;
+  // Records a delivery attempt (attempts + 1, last status or error, and
+  // delivered_at or the next attempt). kNotFound if the job is gone.
+  virtual Result<Job> RecordCallbackAttempt(const CallbackAttempt& attempt) = 0;
 
   virtual Status Commit() = 0;
 };
@@ -183,6 +217,8 @@ class JobStore {
   // retention (while its tombstone lasts), kNotFound if absent.
   virtual Result<Job> Get(const JobId& id) = 0;
   virtual Result<StoredResult> GetResult(const JobId& id) = 0;
+  // The job's input as submitted. kGone / kNotFound as for Get.
+  virtual Result<StoredPayload> GetPayload(const JobId& id) = 0;
   virtual Result<JobPage> List(const ListParams& params) = 0;
   // Counts per state for every queue that has or had jobs.
   virtual Result<std::vector<QueueCounts>> Counts() = 0;

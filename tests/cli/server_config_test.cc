@@ -62,6 +62,7 @@ lease = 20
 retry_after = 0.5
 promote_interval = 0.1
 purge_interval = 30
+events_heartbeat = 5
 
 [log]
 dir = "/var/log/acceptd"
@@ -130,6 +131,7 @@ handler = "sleep"
   EXPECT_EQ(thumbs->retention, kDefaultRetention);
   EXPECT_EQ(thumbs->backoff.base, kDefaultBackoffBase);
   EXPECT_EQ(thumbs->backoff.max, kDefaultBackoffMax);
+  EXPECT_EQ(config_.api.events_heartbeat, 5'000);
 }
 
 TEST_F(ServerConfigTest, KeysNotInTheFileKeepTheirValues) {
@@ -247,6 +249,42 @@ TEST_F(ServerConfigTest, SyntaxErrorsAndMissingFilesAreErrors) {
               ErrorCode::kInvalidArgument));
   EXPECT_TRUE(
       IsError(LoadConfigFile(dir_.path() + "/missing.toml", c), ErrorCode::kInvalidArgument));
+}
+
+TEST_F(ServerConfigTest, CallbacksTableIsReadAndChecked) {
+  ASSERT_TRUE(IsOk(Load(R"toml(
+[callbacks]
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+allow = ["127.0.0.0/8", "::1/128", "10.1.2.3"]
+max_attempts = 4
+timeout = 2.5
+concurrency = 8
+poll_interval = 0.5
+backoff = { base = 3, max = 30, jitter = 0 }
+)toml")));
+  EXPECT_EQ(config_.callback_secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+  ASSERT_EQ(config_.callback_allow.size(), 3u);
+  EXPECT_EQ(config_.callback_allow[1].text(), "::1/128");
+  const CallbackPolicy& p = config_.engine.callbacks;
+  EXPECT_EQ(p.max_attempts, 4);
+  EXPECT_EQ(p.timeout, 2'500);
+  EXPECT_EQ(p.concurrency, 8);
+  EXPECT_EQ(p.poll_interval, 500);
+  EXPECT_EQ(p.backoff.base, 3'000);
+  EXPECT_EQ(p.backoff.max, 30'000);
+  EXPECT_EQ(p.backoff.jitter, 0.0);
+
+  EXPECT_TRUE(FailsNaming("[callbacks]\nsecret = \"nope\"\n", "callbacks.secret"));
+  EXPECT_TRUE(FailsNaming("[callbacks]\nsecret = \"whsec_!!\"\n", "callbacks.secret"));
+  EXPECT_TRUE(FailsNaming("[callbacks]\nallow = \"127.0.0.0/8\"\n", "callbacks.allow"));
+  EXPECT_TRUE(FailsNaming("[callbacks]\nallow = [\"127.0.0.0/40\"]\n", "callbacks.allow"));
+  EXPECT_TRUE(FailsNaming("[callbacks]\nallow = [1]\n", "callbacks.allow"));
+  EXPECT_TRUE(FailsNaming("[callbacks]\nmax_attempts = 0\n", "callbacks.max_attempts"));
+  EXPECT_TRUE(FailsNaming("[callbacks]\ntimeout = 0\n", "callbacks.timeout"));
+  EXPECT_TRUE(
+      FailsNaming("[callbacks]\nbackoff = { base = 5, max = 1 }\n", "callbacks.backoff.max"));
+  EXPECT_TRUE(FailsNaming("[callbacks]\nsecrett = \"x\"\n", "callbacks.secrett"));
+  EXPECT_TRUE(FailsNaming("callbacks = 1\n", "callbacks"));
 }
 
 TEST(DefaultQueuesTest, OneQueuePerBuiltinHandlerWithDefaults) {

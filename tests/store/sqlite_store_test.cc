@@ -99,5 +99,49 @@ TEST(SqliteStoreTest, TwoStoreObjectsOnOneFileSeeEachOthersCommits) {
   EXPECT_EQ(Must(a->Get(n.id), "Get").lease_owner, "node-b");
 }
 
+TEST(SqliteStoreTest, AVersion2StoreIsMigratedAndKeepsItsJobs) {
+  TempDir dir;
+  const std::string path = dir.path() + "/old.db";
+  NewJob n;
+  n.id = JobId::Random();
+  n.queue = "q";
+  n.payload = "kept";
+  n.now = n.run_at = 1'000;
+  n.max_depth = 10;
+  {
+    auto store = Must(SqliteStore::Open(path), "open");
+    auto tx = Must(store->BeginWrite(), "BeginWrite");
+    Must(tx->Insert(n), "Insert");
+    Must(tx->Commit(), "Commit");
+  }
+  {
+    // Turn it into what acceptd with schema version 2 left on disk.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    const char* downgrade =
+        "DROP TRIGGER jobs_callback_due; DROP INDEX jobs_callbacks; "
+        "ALTER TABLE jobs DROP COLUMN callback_url; ALTER TABLE jobs DROP COLUMN "
+        "callback_attempts; "
+        "ALTER TABLE jobs DROP COLUMN callback_status; ALTER TABLE jobs DROP COLUMN "
+        "callback_error; "
+        "ALTER TABLE jobs DROP COLUMN callback_delivered_at; "
+        "ALTER TABLE jobs DROP COLUMN callback_next_at; PRAGMA user_version = 2;";
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(db, downgrade, nullptr, nullptr, &err), SQLITE_OK) << err;
+    sqlite3_close(db);
+  }
+  auto store = Must(SqliteStore::Open(path), "open migrated");
+  EXPECT_EQ(Must(store->GetPayload(n.id), "GetPayload").body, "kept");
+  NewJob m = n;
+  m.id = JobId::Random();
+  m.callback_url = "http://hooks.example/x";
+  auto tx = Must(store->BeginWrite(), "BeginWrite");
+  EXPECT_EQ(Must(tx->Insert(m), "Insert").callback->url, "http://hooks.example/x");
+  ASSERT_TRUE(IsOk(tx->Cancel(m.id, 2'000)));
+  auto due = Must(tx->ClaimCallbacks(2'000, 10, 9'000), "ClaimCallbacks");
+  ASSERT_EQ(due.size(), 1u) << "the trigger exists after migration";
+  Must(tx->Commit(), "Commit");
+}
+
 }  // namespace
 }  // namespace acceptd

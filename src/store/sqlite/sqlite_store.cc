@@ -13,7 +13,7 @@ namespace {
 using sqlite::SqliteDb;
 using sqlite::Stmt;
 
-// Schema version 1. States are stored as the integers of JobState.
+// Schema version 3. States are stored as the integers of JobState.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS jobs (
   seq INTEGER PRIMARY KEY,
@@ -46,7 +46,13 @@ CREATE TABLE IF NOT EXISTS jobs (
   result BLOB,
   result_type TEXT,
   idempotency_key TEXT,
-  request_digest BLOB
+  request_digest BLOB,
+  callback_url TEXT,
+  callback_attempts INTEGER NOT NULL DEFAULT 0,
+  callback_status INTEGER,
+  callback_error TEXT,
+  callback_delivered_at INTEGER,
+  callback_next_at INTEGER
 );
 -- Queued jobs are either claimable (scheduled = 0) or waiting for run_at
 -- (scheduled = 1): claims never scan jobs that are not due yet.
@@ -81,15 +87,40 @@ CREATE TABLE IF NOT EXISTS tombstones (
   id BLOB PRIMARY KEY,
   expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
-PRAGMA user_version = 2;
+-- A callback becomes due in the very transaction that makes its job
+-- terminal, whichever statement does it: a crash cannot lose the delivery.
+CREATE TRIGGER IF NOT EXISTS jobs_callback_due AFTER UPDATE OF state ON jobs
+WHEN new.state >= 2 AND old.state < 2 AND new.callback_url IS NOT NULL BEGIN
+  UPDATE jobs SET callback_next_at = new.updated_at WHERE seq = new.seq;
+END;
+CREATE INDEX IF NOT EXISTS jobs_callbacks ON jobs(callback_next_at)
+  WHERE callback_next_at IS NOT NULL;
+PRAGMA user_version = 3;
 )sql";
 
+// Each migration is one transaction that also bumps user_version, so a crash
+// mid-way leaves the store at the old version, ready to migrate again.
 // Version 1 stores lack the idempotency columns.
 constexpr const char* kMigrateV1ToV2 = R"sql(
+BEGIN;
 ALTER TABLE jobs ADD COLUMN idempotency_key TEXT;
 ALTER TABLE jobs ADD COLUMN request_digest BLOB;
+PRAGMA user_version = 2;
+COMMIT;
 )sql";
-constexpr int kSchemaVersion = 2;
+// Version 2 stores lack the callback columns.
+constexpr const char* kMigrateV2ToV3 = R"sql(
+BEGIN;
+ALTER TABLE jobs ADD COLUMN callback_url TEXT;
+ALTER TABLE jobs ADD COLUMN callback_attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN callback_status INTEGER;
+ALTER TABLE jobs ADD COLUMN callback_error TEXT;
+ALTER TABLE jobs ADD COLUMN callback_delivered_at INTEGER;
+ALTER TABLE jobs ADD COLUMN callback_next_at INTEGER;
+PRAGMA user_version = 3;
+COMMIT;
+)sql";
+constexpr int kSchemaVersion = 3;
 
 // The columns ReadJob() expects, in order; kFirstExtraCol is the first column selected after them
 // (payload, digest).
@@ -97,8 +128,10 @@ constexpr int kSchemaVersion = 2;
   "seq, id, queue, state, priority, content_type, created_at, updated_at, run_at, started_at, " \
   "finished_at, expires_at, attempts, max_attempts, timeout_ms, retention_ms, "                 \
   "progress_percent, progress_message, error_type, error_message, cancel_requested, "           \
-  "delete_requested, result IS NOT NULL, lease_owner, lease_token, lease_expires_at"
-constexpr int kFirstExtraCol = 26;
+  "delete_requested, result IS NOT NULL, lease_owner, lease_token, lease_expires_at, "          \
+  "callback_url, callback_attempts, callback_status, callback_error, callback_delivered_at, "   \
+  "callback_next_at"
+constexpr int kFirstExtraCol = 32;
 
 std::optional<int64_t> OptInt(const Stmt& s, int col) {
   if (s.IsNull(col)) return std::nullopt;
@@ -131,6 +164,15 @@ Job ReadJob(const Stmt& s) {
   j.lease_owner = s.Text(23);
   j.lease_token = s.Int(24);
   j.lease_expires_at = s.IsNull(25) ? 0 : s.Int(25);
+  if (!s.IsNull(26)) {
+    CallbackState& c = j.callback.emplace();
+    c.url = s.Text(26);
+    c.attempts = static_cast<int>(s.Int(27));
+    if (!s.IsNull(28)) c.last_status = static_cast<int>(s.Int(28));
+    c.last_error = s.Text(29);
+    c.delivered_at = OptInt(s, 30);
+    c.next_attempt_at = OptInt(s, 31);
+  }
   return j;
 }
 
@@ -233,8 +275,8 @@ class SqliteStore::Tx final : public WriteTx {
     auto s = db_.Prepare(
         "INSERT INTO jobs (id, queue, state, priority, payload, content_type, created_at, "
         "updated_at, run_at, max_attempts, timeout_ms, retention_ms, scheduled, "
-        "idempotency_key, request_digest) "
-        "VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?7 > ?6, ?11, ?12)");
+        "idempotency_key, request_digest, callback_url) "
+        "VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?7 > ?6, ?11, ?12, ?13)");
     BindId(*s, 1, n.id);
     s->Bind(2, n.queue).Bind(3, n.priority).BindBlob(4, n.payload.data(), n.payload.size());
     s->Bind(5, n.content_type).Bind(6, n.now).Bind(7, n.run_at).Bind(8, n.max_attempts);
@@ -242,6 +284,7 @@ class SqliteStore::Tx final : public WriteTx {
     if (!n.idempotency_key.empty()) {
       s->Bind(11, n.idempotency_key).BindBlob(12, n.request_digest.data(), n.request_digest.size());
     }
+    if (!n.callback_url.empty()) s->Bind(13, n.callback_url);
     if (s->Step() != SQLITE_DONE) {
       Error e = db_.LastError("insert job");
       if (e.message.find("UNIQUE") != std::string::npos) return Error::Conflict("duplicate id");
@@ -259,6 +302,7 @@ class SqliteStore::Tx final : public WriteTx {
     j.max_attempts = n.max_attempts;
     j.timeout = n.timeout;
     j.retention = n.retention;
+    if (!n.callback_url.empty()) j.callback.emplace().url = n.callback_url;
     return j;
   }
 
@@ -501,6 +545,35 @@ class SqliteStore::Tx final : public WriteTx {
     return static_cast<int64_t>(ids.size());
   }
 
+  Result<std::vector<Job>> ClaimCallbacks(UnixMillis now, int limit,
+                                          UnixMillis lease_until) override {
+    auto s = db_.Prepare(
+        "UPDATE jobs SET callback_next_at = ?3 WHERE seq IN (SELECT seq FROM jobs "
+        "WHERE callback_next_at <= ?1 ORDER BY callback_next_at LIMIT ?2) RETURNING " JOB_COLUMNS);
+    s->Bind(1, now).Bind(2, limit).Bind(3, lease_until);
+    auto jobs = CollectJobs(db_, *s, "claim callbacks");
+    if (!jobs) return jobs;
+    std::sort(jobs->begin(), jobs->end(),
+              [](const Job& a, const Job& b) { return a.updated_at < b.updated_at; });
+    return jobs;
+  }
+
+  Result<Job> RecordCallbackAttempt(const CallbackAttempt& a) override {
+    auto s = db_.Prepare(
+        "UPDATE jobs SET callback_attempts = callback_attempts + 1, callback_status = ?2, "
+        "callback_error = ?3, callback_delivered_at = ?4, callback_next_at = ?5 "
+        "WHERE id = ?1 AND callback_url IS NOT NULL RETURNING " JOB_COLUMNS);
+    BindId(*s, 1, a.id);
+    if (a.http_status) s->Bind(2, *a.http_status);
+    s->Bind(3, a.error);
+    if (a.delivered) s->Bind(4, a.now);
+    if (!a.delivered && a.next_attempt) s->Bind(5, *a.next_attempt);
+    auto job = OneJob(db_, *s, "record callback attempt");
+    if (!job) return std::move(job).error();
+    if (!*job) return Error::NotFound("no such job");
+    return std::move(**job);
+  }
+
   Status Commit() override {
     if (auto st = db_.Exec("COMMIT"); !st) return st;
     done_ = true;
@@ -565,6 +638,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) 
   }
   if (version == 1) {
     if (auto st = (*db)->Exec(kMigrateV1ToV2); !st) return std::move(st).error();
+  }
+  if (version == 1 || version == 2) {
+    if (auto st = (*db)->Exec(kMigrateV2ToV3); !st) return std::move(st).error();
   }
   if (auto st = (*db)->Exec(kSchema); !st) return std::move(st).error();
   auto checkpointer = SqliteDb::Open(path);
@@ -673,6 +749,18 @@ Result<StoredResult> SqliteStore::GetResult(const JobId& id) {
   r.body = s->Blob(2);
   r.content_type = s->Text(3);
   return r;
+}
+
+Result<StoredPayload> SqliteStore::GetPayload(const JobId& id) {
+  auto reader = AcquireReader();
+  if (!reader) return std::move(reader).error();
+  SqliteDb& db = **reader;
+  auto s = db.Prepare("SELECT payload, content_type FROM jobs WHERE id = ?1");
+  BindId(*s, 1, id);
+  int rc = s->Step();
+  if (rc == SQLITE_DONE) return Missing(db, id);
+  if (rc != SQLITE_ROW) return db.LastError("get payload");
+  return StoredPayload{s->Blob(0), s->Text(1)};
 }
 
 Result<JobPage> SqliteStore::List(const ListParams& p) {

@@ -33,6 +33,7 @@ class SqliteStore final : public JobStore {
   Result<std::unique_ptr<WriteTx>> BeginWrite() override;
   Result<Job> Get(const JobId& id) override;
   Result<StoredResult> GetResult(const JobId& id) override;
+  Result<StoredPayload> GetPayload(const JobId& id) override;
   Result<JobPage> List(const ListParams& params) override;
   Result<std::vector<QueueCounts>> Counts() override;
   Status Ping() override;

@@ -86,6 +86,15 @@ inline void ExpectSameJob(const Job& a, const Job& b) {
   EXPECT_EQ(a.lease_owner, b.lease_owner);
   EXPECT_EQ(a.lease_token, b.lease_token);
   EXPECT_EQ(a.lease_expires_at, b.lease_expires_at);
+  EXPECT_EQ(a.callback.has_value(), b.callback.has_value());
+  if (a.callback && b.callback) {
+    EXPECT_EQ(a.callback->url, b.callback->url);
+    EXPECT_EQ(a.callback->attempts, b.callback->attempts);
+    EXPECT_EQ(a.callback->last_status, b.callback->last_status);
+    EXPECT_EQ(a.callback->last_error, b.callback->last_error);
+    EXPECT_EQ(a.callback->delivered_at, b.callback->delivered_at);
+    EXPECT_EQ(a.callback->next_attempt_at, b.callback->next_attempt_at);
+  }
 }
 
 template <typename Factory>
@@ -202,6 +211,17 @@ class JobStoreConformanceTest : public ::testing::Test {
     std::set<std::string> out(queues.begin(), queues.end());
     EXPECT_EQ(out.size(), queues.size()) << "PromoteDueJobs returns distinct queues";
     return out;
+  }
+  std::vector<Job> ClaimCallbacks(UnixMillis now, int limit = 100,
+                                  std::optional<UnixMillis> lease_until = {}) {
+    return Must(Write([&](WriteTx& tx) {
+                  return tx.ClaimCallbacks(now, limit, lease_until.value_or(now + kLease));
+                }),
+                "ClaimCallbacks");
+  }
+  Job RecordCallback(const CallbackAttempt& a) {
+    return Must(Write([&](WriteTx& tx) { return tx.RecordCallbackAttempt(a); }),
+                "RecordCallbackAttempt");
   }
   int64_t Purge(UnixMillis now, int limit = 100) {
     return Must(Write([&](WriteTx& tx) { return tx.PurgeExpired(now, limit, 0); }), "PurgeExpired");
@@ -1516,6 +1536,146 @@ TYPED_TEST_P(JobStoreConformanceTest, DataSurvivesReopen) {
   t.ExpectCountsMatchJobs("reopen");
 }
 
+TYPED_TEST_P(JobStoreConformanceTest, CallbackIsDueOnceTheJobIsTerminalWhateverEndedIt) {
+  auto& t = *this;
+  auto with_callback = [&](std::string queue, int max_attempts = 3) {
+    NewJob n = t.MakeJob(queue);
+    n.max_attempts = max_attempts;
+    n.callback_url = "http://hooks.example/" + queue;
+    return t.Insert(n);
+  };
+  Job plain = t.Submit("plain");
+  Job queued = with_callback("queued");
+  EXPECT_EQ(queued.callback->url, "http://hooks.example/queued");
+  EXPECT_EQ(t.Get(queued.id).callback->url, "http://hooks.example/queued");
+  EXPECT_FALSE(t.Get(plain.id).callback.has_value());
+  EXPECT_FALSE(t.Get(queued.id).callback->next_attempt_at.has_value()) << "not terminal yet";
+
+  Job succeeded = with_callback("succeeded");
+  Job s = t.ClaimOne("succeeded");
+  Job failed = with_callback("failed", 1);
+  Job f = t.ClaimOne("failed", kT0, "node-a", kT0 + 10);
+  Job retried = with_callback("retried");
+  Job r = t.ClaimOne("retried");
+  EXPECT_TRUE(t.ClaimCallbacks(kT0 + 1'000).empty()) << "running jobs have no callback due";
+
+  t.MustFinish(AttemptOutcome::Succeeded(s.id, s.lease_token, kT0 + 100, "{}", "application/json"));
+  t.MustFinish(AttemptOutcome::Retry(r.id, r.lease_token, kT0 + 100, kT0 + 200, {"e", "m"}));
+  ASSERT_TRUE(IsOk(t.Cancel(queued.id, kT0 + 200)));
+  ASSERT_EQ(t.Rescue(kT0 + 300).size(), 1u);  // f's lease expired, no attempts left: failed
+
+  EXPECT_EQ(t.Get(succeeded.id).callback->next_attempt_at, kT0 + 100);
+  EXPECT_EQ(t.Get(queued.id).callback->next_attempt_at, kT0 + 200);
+  EXPECT_EQ(t.Get(failed.id).callback->next_attempt_at, kT0 + 300);
+  EXPECT_FALSE(t.Get(retried.id).callback->next_attempt_at.has_value()) << "retried, not terminal";
+
+  EXPECT_TRUE(t.ClaimCallbacks(kT0 + 99).empty()) << "none due before the first terminal time";
+  auto due = t.ClaimCallbacks(kT0 + 250);
+  ASSERT_EQ(due.size(), 2u);
+  EXPECT_EQ(due[0].id, succeeded.id) << "earliest first";
+  EXPECT_EQ(due[1].id, queued.id);
+  EXPECT_EQ(due[0].state, JobState::kSucceeded);
+  EXPECT_EQ(due[0].callback->url, "http://hooks.example/succeeded");
+}
+
+TYPED_TEST_P(JobStoreConformanceTest, ClaimedCallbacksAreLeasedUntilTheGivenTime) {
+  auto& t = *this;
+  NewJob n = t.MakeJob();
+  n.callback_url = "http://hooks.example/x";
+  Job j = t.Insert(n);
+  ASSERT_TRUE(IsOk(t.Cancel(j.id, kT0)));
+  ASSERT_EQ(t.ClaimCallbacks(kT0, 10, kT0 + 5'000).size(), 1u);
+  EXPECT_TRUE(t.ClaimCallbacks(kT0 + 4'999).empty()) << "leased: another node must not take it";
+  EXPECT_EQ(t.Get(j.id).callback->next_attempt_at, kT0 + 5'000);
+  EXPECT_EQ(t.ClaimCallbacks(kT0 + 5'000, 10, kT0 + 9'000).size(), 1u)
+      << "a lease that ran out (the deliverer died) makes the delivery due again";
+  // Limit.
+  for (int i = 0; i < 3; ++i) {
+    NewJob m = t.MakeJob();
+    m.callback_url = "http://hooks.example/y";
+    ASSERT_TRUE(IsOk(t.Cancel(t.Insert(m).id, kT0)));
+  }
+  EXPECT_EQ(t.ClaimCallbacks(kT0 + 1, 2).size(), 2u);
+  EXPECT_EQ(t.ClaimCallbacks(kT0 + 1, 2).size(), 1u);
+}
+
+TYPED_TEST_P(JobStoreConformanceTest, RecordCallbackAttemptKeepsTheDeliveryHistory) {
+  auto& t = *this;
+  NewJob n = t.MakeJob();
+  n.callback_url = "http://hooks.example/x";
+  Job j = t.Insert(n);
+  ASSERT_TRUE(IsOk(t.Cancel(j.id, kT0)));
+  ASSERT_EQ(t.ClaimCallbacks(kT0).size(), 1u);
+
+  Job after = t.RecordCallback(CallbackAttempt::Retry(j.id, kT0 + 10, 500, "", kT0 + 2'000));
+  EXPECT_EQ(after.callback->attempts, 1);
+  EXPECT_EQ(after.callback->last_status, 500);
+  EXPECT_EQ(after.callback->next_attempt_at, kT0 + 2'000);
+  EXPECT_FALSE(after.callback->delivered_at.has_value());
+  EXPECT_TRUE(t.ClaimCallbacks(kT0 + 1'999).empty());
+  ASSERT_EQ(t.ClaimCallbacks(kT0 + 2'000).size(), 1u);
+
+  after = t.RecordCallback(
+      CallbackAttempt::Retry(j.id, kT0 + 2'010, std::nullopt, "connection refused", kT0 + 6'000));
+  EXPECT_EQ(after.callback->attempts, 2);
+  EXPECT_FALSE(after.callback->last_status.has_value());
+  EXPECT_EQ(after.callback->last_error, "connection refused");
+  ASSERT_EQ(t.ClaimCallbacks(kT0 + 6'000).size(), 1u);
+
+  after = t.RecordCallback(CallbackAttempt::Delivered(j.id, kT0 + 6'010, 204));
+  EXPECT_EQ(after.callback->attempts, 3);
+  EXPECT_EQ(after.callback->last_status, 204);
+  EXPECT_EQ(after.callback->last_error, "");
+  EXPECT_EQ(after.callback->delivered_at, kT0 + 6'010);
+  EXPECT_FALSE(after.callback->next_attempt_at.has_value());
+  EXPECT_TRUE(t.ClaimCallbacks(kT0 + 1'000'000).empty()) << "delivered: never again";
+  ExpectSameJob(t.Get(j.id), after);
+
+  // Giving up also ends the deliveries, visibly.
+  NewJob m = t.MakeJob();
+  m.callback_url = "http://hooks.example/z";
+  Job k = t.Insert(m);
+  ASSERT_TRUE(IsOk(t.Cancel(k.id, kT0)));
+  Job gave_up = t.RecordCallback(CallbackAttempt::GaveUp(k.id, kT0 + 5, 410, ""));
+  EXPECT_EQ(gave_up.callback->attempts, 1);
+  EXPECT_EQ(gave_up.callback->last_status, 410);
+  EXPECT_FALSE(gave_up.callback->delivered_at.has_value());
+  EXPECT_FALSE(gave_up.callback->next_attempt_at.has_value());
+  EXPECT_TRUE(t.ClaimCallbacks(kT0 + 1'000'000).empty());
+
+  auto missing = t.Write([&](WriteTx& tx) {
+    return tx.RecordCallbackAttempt(CallbackAttempt::Delivered(JobId::Random(), kT0, 200));
+  });
+  EXPECT_TRUE(IsError(missing, ErrorCode::kNotFound));
+}
+
+TYPED_TEST_P(JobStoreConformanceTest, GetPayloadReturnsTheInputAsSubmitted) {
+  auto& t = *this;
+  NewJob n = t.MakeJob();
+  n.payload = std::string("in\0put", 6);
+  n.content_type = "application/x-in";
+  Job j = t.Insert(n);
+  auto p = t.store().GetPayload(j.id);
+  ASSERT_TRUE(IsOk(p));
+  EXPECT_EQ(p->body, n.payload);
+  EXPECT_EQ(p->content_type, "application/x-in");
+  EXPECT_TRUE(IsError(t.store().GetPayload(JobId::Random()), ErrorCode::kNotFound));
+}
+
+TYPED_TEST_P(JobStoreConformanceTest, PendingCallbackSurvivesReopen) {
+  auto& t = *this;
+  NewJob n = t.MakeJob();
+  n.callback_url = "http://hooks.example/x";
+  Job j = t.Insert(n);
+  Job c = t.ClaimOne();
+  t.MustFinish(AttemptOutcome::Succeeded(c.id, c.lease_token, kT0 + 7, "r", "text/plain"));
+  t.Reopen();
+  auto due = t.ClaimCallbacks(kT0 + 7);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].id, j.id);
+  EXPECT_EQ(due[0].callback->url, "http://hooks.example/x");
+}
+
 REGISTER_TYPED_TEST_SUITE_P(
     JobStoreConformanceTest, InsertThenGetRoundTripsEveryField,
     PayloadBytesRoundTripIncludingNulAndEmpty, GetAndGetResultOfUnknownIdAreNotFound,
@@ -1540,6 +1700,9 @@ REGISTER_TYPED_TEST_SUITE_P(
     CountsStayConsistentThroughEveryTransition, CountsKeepQueuesThatHadJobs,
     PromoteDueJobsReportsQueuesThatGotWork, PromoteDueJobsRespectsLimit, PingAnswersOk,
     WriteTxDestroyedWithoutCommitRollsBack, ReadsDoNotSeeUncommittedWrites,
-    ConcurrentReadsWhileWriting, DataSurvivesReopen);
+    ConcurrentReadsWhileWriting, DataSurvivesReopen,
+    CallbackIsDueOnceTheJobIsTerminalWhateverEndedIt, ClaimedCallbacksAreLeasedUntilTheGivenTime,
+    RecordCallbackAttemptKeepsTheDeliveryHistory, PendingCallbackSurvivesReopen,
+    GetPayloadReturnsTheInputAsSubmitted);
 
 }  // namespace acceptd::store_testing

@@ -1,0 +1,25 @@
+// Resolves a callback target to the endpoints acceptd may connect to, under
+// the SSRF guard: every address the name resolves to must pass the
+// AddressPolicy, else the whole target is refused (a name that resolves to
+// one public and one private address is refused, not half-trusted).
+// Connecting to exactly the endpoints returned here, and resolving again for
+// each delivery, keeps DNS rebinding from turning an accepted name into an
+// internal address later.
+#pragma once
+
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "core/error.h"
+#include "webhooks/address_policy.h"
+
+namespace acceptd::webhooks {
+
+// Runs on the calling coroutine's executor. kInvalidArgument if the policy
+// refuses an address or the name does not resolve.
+boost::asio::awaitable<Result<std::vector<boost::asio::ip::tcp::endpoint>>> ResolveAllowed(
+    const CallbackTarget& target, const AddressPolicy& policy);
+
+}  // namespace acceptd::webhooks
