@@ -86,7 +86,8 @@ awaitable<Response> CompatApi::SubmitJob(Request& req, const http::PathParams&) 
       co_return http::Problem(http::Status::bad_request,
                               "redirect_location.url: " + target.error().detail);
     }
-    auto allowed = co_await webhooks::ResolveAllowed(*target, api_.callback_policy);
+    auto allowed =
+        co_await webhooks::ResolveAllowed(*target, api_.callback_policy, api_.resolve_timeout);
     if (!allowed) {
       co_return http::Problem(http::Status::bad_request,
                               "redirect_location.url: " + allowed.error().detail);
@@ -145,6 +146,16 @@ awaitable<Response> CompatApi::PoolJob(Request& req, const http::PathParams&) {
 
   auto url = RedirectUrl(data, error);
   if (url && !url->empty()) {
+    struct InFlight {
+      std::atomic<int>& n;
+      ~InFlight() { --n; }
+    } in_flight{redirects_in_flight_};
+    if (++redirects_in_flight_ > kMaxRedirectsInFlight) {
+      Response busy =
+          http::Problem(http::Status::service_unavailable, "too many redirects in progress");
+      busy.set(Field::retry_after, "1");
+      co_return busy;
+    }
     webhooks::OutgoingPost post;
     post.url = *url;
     post.body = json::serialize(data);

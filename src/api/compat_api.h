@@ -11,6 +11,7 @@
 // redirect_location passes the same SSRF guard as callbacks.
 #pragma once
 
+#include <atomic>
 #include <string>
 
 #include "api/v1_api.h"
@@ -20,6 +21,7 @@
 namespace acceptd::api {
 
 inline constexpr char kDefaultCompatQueue[] = "greeting";
+inline constexpr int kMaxRedirectsInFlight = 32;
 
 struct CompatOptions {
   std::string queue = kDefaultCompatQueue;  // where /v1/submit-job puts its jobs
@@ -40,6 +42,9 @@ class CompatApi {
   Engine& engine_;
   const ApiOptions& api_;
   CompatOptions options_;
+  // Redirect POSTs in progress: each holds a request and an outgoing
+  // connection, so they are capped (503 beyond).
+  std::atomic<int> redirects_in_flight_{0};
 };
 
 }  // namespace acceptd::api

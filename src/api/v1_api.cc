@@ -193,7 +193,13 @@ awaitable<Response> V1Api::Submit(Request& req, const http::PathParams& p) {
       if (!target) co_return BadOption(key, target.error().detail);
       // Checked now so the client hears of a refused address at once; the
       // sender checks again at each delivery (DNS may have changed).
-      auto allowed = co_await webhooks::ResolveAllowed(*target, options_.callback_policy);
+      auto allowed = co_await webhooks::ResolveAllowed(*target, options_.callback_policy,
+                                                       options_.resolve_timeout);
+      if (!allowed && allowed.error().code == ErrorCode::kUnavailable) {
+        Response res = http::Problem(allowed.error(), json::object{{"option", key}});
+        res.set(Field::retry_after, "5");
+        co_return res;
+      }
       if (!allowed) co_return BadOption(key, allowed.error().detail);
       s.callback_url = value;
     } else {

@@ -13,6 +13,7 @@
 namespace acceptd::api {
 
 inline constexpr Millis kDefaultMaxWait = 60'000;
+inline constexpr Millis kDefaultResolveTimeout = 5'000;
 
 struct ApiOptions {
   Millis max_wait = kDefaultMaxWait;                  // cap on a long-poll's ?wait= / Prefer: wait=
@@ -21,6 +22,7 @@ struct ApiOptions {
   // its addresses must pass the SSRF guard.
   bool callbacks_enabled = false;
   webhooks::AddressPolicy callback_policy;
+  Millis resolve_timeout = kDefaultResolveTimeout;  // the DNS lookup of a callback's host
 };
 
 class V1Api {

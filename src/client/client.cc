@@ -394,9 +394,12 @@ Result<HttpResponse> Client::Send(std::string_view method, std::string_view url_
 
   Connection& c = *conn_;
   // A reused keep-alive connection may have been closed by the server while
-  // idle; the request is then retried once on a new connection, but only if
-  // nothing of a response arrived (the server cannot have acted on a request
-  // it never read, and idle closes happen between requests).
+  // idle; the request is then retried once on a new connection, if nothing of
+  // a response arrived and repeating it is harmless: a GET, DELETE or cancel,
+  // or a submit with an Idempotency-Key. A POST without one is not repeated:
+  // the server may have committed it before the connection broke.
+  const bool may_repeat = method == "GET" || method == "DELETE" || absolute.ends_with("/cancel") ||
+                          req.count("Idempotency-Key") > 0;
   for (int attempt = 0;; ++attempt) {
     const bool reused = c.stream && c.host == host && c.port == port;
     if (!reused) {
@@ -422,7 +425,7 @@ Result<HttpResponse> Client::Send(std::string_view method, std::string_view url_
       const bool stale = ec == asio::error::eof || ec == bhttp::error::end_of_stream ||
                          ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
       c.Close();
-      if (reused && stale && !parser.got_some() && attempt == 0) continue;
+      if (reused && stale && !parser.got_some() && attempt == 0 && may_repeat) continue;
       std::string reason = ec == beast::error::timeout ? "timed out" : ec.message();
       return Error::Unavailable(std::string(method) + " " + absolute + ": " + ec.message(),
                                 "request to " + absolute + " failed: " + reason);

@@ -574,31 +574,37 @@ void Engine::OnCallbackSent(const Job& job, int attempt, CallbackResponse respon
   const UnixMillis now = clock_.Now();
   const std::string& url = job.callback->url;
   const auto status = response.http_status;
+  // ClaimCallbacks returned the job with next_attempt_at = its lease.
+  const UnixMillis lease = job.callback->next_attempt_at.value_or(0);
   CallbackAttempt record;
   if (status && *status >= 200 && *status < 300) {
     spdlog::info("job={} callback delivered to {} (attempt {}, status {})", job.id.ToHex(), url,
                  attempt, *status);
-    record = CallbackAttempt::Delivered(job.id, now, *status);
+    record = CallbackAttempt::Delivered(job.id, lease, now, *status);
   } else {
     const std::string why =
         status ? fmt::format("status {}", *status) : fmt::format("error: {}", response.error);
     if (attempt >= policy.max_attempts) {
       spdlog::error("job={} callback to {} failed (attempt {}, {}); giving up", job.id.ToHex(), url,
                     attempt, why);
-      record = CallbackAttempt::GaveUp(job.id, now, status, std::move(response.error));
+      record = CallbackAttempt::GaveUp(job.id, lease, now, status, std::move(response.error));
     } else {
       static thread_local std::mt19937_64 rng{std::random_device{}()};
       const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
       const UnixMillis next = now + BackoffDelay(policy.backoff, attempt, u);
       spdlog::warn("job={} callback to {} failed (attempt {}, {}); next attempt in {} ms",
                    job.id.ToHex(), url, attempt, why, next - now);
-      record = CallbackAttempt::Retry(job.id, now, status, std::move(response.error), next);
+      record = CallbackAttempt::Retry(job.id, lease, now, status, std::move(response.error), next);
     }
   }
   Write<Job>([record = std::move(record)](WriteTx& tx) { return tx.RecordCallbackAttempt(record); },
              Callback<Job>([this](Result<Job> r) {
                if (r) {
                  Notify(*r);
+               } else if (r.error().code == ErrorCode::kStaleLease) {
+                 // This attempt outlived its lease and the delivery was claimed
+                 // again (here or elsewhere); that claim records its own outcome.
+                 spdlog::warn("callback attempt not recorded: {}", r.error().message);
                } else if (r.error().code != ErrorCode::kNotFound) {  // deleted meanwhile: fine
                  spdlog::error("recording a callback attempt failed: {}", r.error().message);
                }

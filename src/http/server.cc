@@ -75,8 +75,11 @@ class ConnectionWriter final : public StreamWriter {
     stream_.expires_after(std::chrono::milliseconds(timeout_));
     beast::error_code ec;
     if (chunked_) {
-      std::tie(ec, std::ignore) = co_await asio::async_write(
-          stream_, beast_http::make_chunk(asio::buffer(data.data(), data.size())), kNoThrow);
+      // A named local, not a temporary in the co_await: GCC 12 may destroy
+      // such temporaries twice (see api/await_engine.h), and a chunk owns
+      // shared state.
+      auto chunk = beast_http::make_chunk(asio::buffer(data.data(), data.size()));
+      std::tie(ec, std::ignore) = co_await asio::async_write(stream_, chunk, kNoThrow);
     } else {
       std::tie(ec, std::ignore) =
           co_await asio::async_write(stream_, asio::buffer(data.data(), data.size()), kNoThrow);
@@ -125,7 +128,8 @@ asio::awaitable<bool> WriteStreamed(beast::tcp_stream& stream, Response res, uns
   if (writer.failed()) co_return false;
   if (chunked) {
     stream.expires_after(std::chrono::milliseconds(limits.request_timeout));
-    std::tie(ec, n) = co_await asio::async_write(stream, beast_http::make_chunk_last(), kNoThrow);
+    auto last = beast_http::make_chunk_last();  // a named local, as in Write()
+    std::tie(ec, n) = co_await asio::async_write(stream, last, kNoThrow);
     if (ec) co_return false;
   }
   co_return keep_alive;

@@ -47,19 +47,23 @@ AttemptOutcome AttemptOutcome::Canceled(JobId id, int64_t token, UnixMillis now)
   return o;
 }
 
-CallbackAttempt CallbackAttempt::Delivered(JobId id, UnixMillis now, int http_status) {
+CallbackAttempt CallbackAttempt::Delivered(JobId id, UnixMillis lease, UnixMillis now,
+                                           int http_status) {
   CallbackAttempt a;
   a.id = id;
+  a.lease = lease;
   a.now = now;
   a.http_status = http_status;
   a.delivered = true;
   return a;
 }
 
-CallbackAttempt CallbackAttempt::Retry(JobId id, UnixMillis now, std::optional<int> http_status,
-                                       std::string error, UnixMillis next_attempt) {
+CallbackAttempt CallbackAttempt::Retry(JobId id, UnixMillis lease, UnixMillis now,
+                                       std::optional<int> http_status, std::string error,
+                                       UnixMillis next_attempt) {
   CallbackAttempt a;
   a.id = id;
+  a.lease = lease;
   a.now = now;
   a.http_status = http_status;
   a.error = std::move(error);
@@ -67,10 +71,11 @@ CallbackAttempt CallbackAttempt::Retry(JobId id, UnixMillis now, std::optional<i
   return a;
 }
 
-CallbackAttempt CallbackAttempt::GaveUp(JobId id, UnixMillis now, std::optional<int> http_status,
-                                        std::string error) {
+CallbackAttempt CallbackAttempt::GaveUp(JobId id, UnixMillis lease, UnixMillis now,
+                                        std::optional<int> http_status, std::string error) {
   CallbackAttempt a;
   a.id = id;
+  a.lease = lease;
   a.now = now;
   a.http_status = http_status;
   a.error = std::move(error);

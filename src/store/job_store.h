@@ -91,19 +91,24 @@ struct CancelOutcome {
 };
 
 // How one callback delivery attempt ended. Use the named constructors.
+// `lease` is the lease_until of the ClaimCallbacks that handed out the
+// delivery: the record applies only while that claim is the current one, so
+// a late attempt cannot overwrite a newer one (or undo a delivery).
 struct CallbackAttempt {
   JobId id;
+  UnixMillis lease = 0;
   UnixMillis now = 0;
   std::optional<int> http_status;          // the receiver's answer, if any
   std::string error;                       // transport failure, when no status
   bool delivered = false;                  // a 2xx: no further attempts
   std::optional<UnixMillis> next_attempt;  // retry at; nullopt with !delivered: gave up
 
-  static CallbackAttempt Delivered(JobId id, UnixMillis now, int http_status);
-  static CallbackAttempt Retry(JobId id, UnixMillis now, std::optional<int> http_status,
-                               std::string error, UnixMillis next_attempt);
-  static CallbackAttempt GaveUp(JobId id, UnixMillis now, std::optional<int> http_status,
-                                std::string error);
+  static CallbackAttempt Delivered(JobId id, UnixMillis lease, UnixMillis now, int http_status);
+  static CallbackAttempt Retry(JobId id, UnixMillis lease, UnixMillis now,
+                               std::optional<int> http_status, std::string error,
+                               UnixMillis next_attempt);
+  static CallbackAttempt GaveUp(JobId id, UnixMillis lease, UnixMillis now,
+                                std::optional<int> http_status, std::string error);
 };
 
 struct LeaseRef {
@@ -201,7 +206,9 @@ class WriteTx {
   virtual Result<std::vector<Job>> ClaimCallbacks(UnixMillis now, int limit,
                                                   UnixMillis lease_until) = 0;
   // Records a delivery attempt (attempts + 1, last status or error, and
-  // delivered_at or the next attempt). kNotFound if the job is gone.
+  // delivered_at or the next attempt) if the delivery is still leased under
+  // attempt.lease; kStaleLease if it is not (re-claimed after the lease ran
+  // out, or recorded already), kNotFound if the job is gone.
   virtual Result<Job> RecordCallbackAttempt(const CallbackAttempt& attempt) = 0;
 
   virtual Status Commit() = 0;

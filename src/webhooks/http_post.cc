@@ -62,7 +62,7 @@ asio::awaitable<CallbackResponse> PostJson(const OutgoingPost& post, const Addre
   auto target = ParseCallbackUrl(post.url);
   if (!target) co_return CallbackResponse{std::nullopt, target.error().detail};
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(post.timeout);
-  auto endpoints = co_await ResolveAllowed(*target, policy);
+  auto endpoints = co_await ResolveAllowed(*target, policy, post.timeout);
   if (!endpoints) co_return CallbackResponse{std::nullopt, endpoints.error().detail};
 
   http::request<http::string_body> request{http::verb::post, target->target, 11};
@@ -84,7 +84,11 @@ asio::awaitable<CallbackResponse> PostJson(const OutgoingPost& post, const Addre
   if (!target->tls) co_return co_await Exchange(stream, request);
 
   beast::ssl_stream<beast::tcp_stream> tls(std::move(stream), ClientTls());
-  if (!SSL_set_tlsext_host_name(tls.native_handle(), target->host.c_str())) {
+  boost::system::error_code not_an_address;
+  asio::ip::make_address(target->host, not_an_address);
+  // SNI carries host names only (RFC 6066); an address literal is verified
+  // against the certificate's IP entries without it.
+  if (not_an_address && !SSL_set_tlsext_host_name(tls.native_handle(), target->host.c_str())) {
     co_return CallbackResponse{std::nullopt, "TLS: cannot set the server name"};
   }
   tls.set_verify_callback(asio::ssl::host_name_verification(target->host));

@@ -12,14 +12,17 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "core/clock.h"
 #include "core/error.h"
 #include "webhooks/address_policy.h"
 
 namespace acceptd::webhooks {
 
 // Runs on the calling coroutine's executor. kInvalidArgument if the policy
-// refuses an address or the name does not resolve.
+// refuses an address or the name does not resolve; kUnavailable if the
+// lookup took longer than `timeout` (the lookup itself cannot be cancelled:
+// it finishes in the background and its answer is dropped).
 boost::asio::awaitable<Result<std::vector<boost::asio::ip::tcp::endpoint>>> ResolveAllowed(
-    const CallbackTarget& target, const AddressPolicy& policy);
+    const CallbackTarget& target, const AddressPolicy& policy, Millis timeout);
 
 }  // namespace acceptd::webhooks

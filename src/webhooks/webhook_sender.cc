@@ -35,6 +35,9 @@ void WebhookSender::Send(const Job& job, int, std::function<void(CallbackRespons
 asio::awaitable<CallbackResponse> WebhookSender::Attempt(Job job) {
   OutgoingPost post;
   post.url = job.callback->url;
+  // The delivery's own bookkeeping is not part of the message (it would be
+  // one attempt stale in it anyway).
+  job.callback.reset();
   post.body = options_.render(job);
   post.timeout = options_.timeout;
   const std::string message_id = "msg_" + job.id.ToHex();

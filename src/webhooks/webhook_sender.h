@@ -1,5 +1,6 @@
 // WebhookSender: delivers completion callbacks as Standard Webhooks: one
-// HTTP(S) POST of the job's status document per attempt, signed with the
+// HTTP(S) POST of the job's status document (without its `callback`
+// member) per attempt, signed with the
 // configured secret, to an address the SSRF guard allows (resolved afresh
 // for every attempt, and connected to exactly as checked).
 //

@@ -528,7 +528,8 @@ class SqliteStore::Tx final : public WriteTx {
       if (old->Step() != SQLITE_DONE) return db_.LastError("purge tombstones");
     }
     auto s = db_.Prepare(
-        "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE expires_at <= ?1 LIMIT ?2) "
+        "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE expires_at <= ?1 "
+        "AND callback_next_at IS NULL LIMIT ?2) "
         "RETURNING id");
     s->Bind(1, now).Bind(2, limit);
     std::vector<std::string> ids;
@@ -562,15 +563,21 @@ class SqliteStore::Tx final : public WriteTx {
     auto s = db_.Prepare(
         "UPDATE jobs SET callback_attempts = callback_attempts + 1, callback_status = ?2, "
         "callback_error = ?3, callback_delivered_at = ?4, callback_next_at = ?5 "
-        "WHERE id = ?1 AND callback_url IS NOT NULL RETURNING " JOB_COLUMNS);
+        "WHERE id = ?1 AND callback_next_at = ?6 RETURNING " JOB_COLUMNS);
     BindId(*s, 1, a.id);
     if (a.http_status) s->Bind(2, *a.http_status);
     s->Bind(3, a.error);
     if (a.delivered) s->Bind(4, a.now);
     if (!a.delivered && a.next_attempt) s->Bind(5, *a.next_attempt);
+    s->Bind(6, a.lease);
     auto job = OneJob(db_, *s, "record callback attempt");
     if (!job) return std::move(job).error();
-    if (!*job) return Error::NotFound("no such job");
+    if (!*job) {
+      auto current = GetJob(db_, a.id);
+      if (!current) return std::move(current).error();
+      return Error::StaleLease(
+          fmt::format("the callback of job {} is no longer leased at {}", a.id.ToHex(), a.lease));
+    }
     return std::move(**job);
   }
 

@@ -1605,24 +1605,25 @@ TYPED_TEST_P(JobStoreConformanceTest, RecordCallbackAttemptKeepsTheDeliveryHisto
   n.callback_url = "http://hooks.example/x";
   Job j = t.Insert(n);
   ASSERT_TRUE(IsOk(t.Cancel(j.id, kT0)));
-  ASSERT_EQ(t.ClaimCallbacks(kT0).size(), 1u);
+  ASSERT_EQ(t.ClaimCallbacks(kT0, 10, kT0 + 100).size(), 1u);
 
-  Job after = t.RecordCallback(CallbackAttempt::Retry(j.id, kT0 + 10, 500, "", kT0 + 2'000));
+  Job after =
+      t.RecordCallback(CallbackAttempt::Retry(j.id, kT0 + 100, kT0 + 10, 500, "", kT0 + 2'000));
   EXPECT_EQ(after.callback->attempts, 1);
   EXPECT_EQ(after.callback->last_status, 500);
   EXPECT_EQ(after.callback->next_attempt_at, kT0 + 2'000);
   EXPECT_FALSE(after.callback->delivered_at.has_value());
   EXPECT_TRUE(t.ClaimCallbacks(kT0 + 1'999).empty());
-  ASSERT_EQ(t.ClaimCallbacks(kT0 + 2'000).size(), 1u);
+  ASSERT_EQ(t.ClaimCallbacks(kT0 + 2'000, 10, kT0 + 2'100).size(), 1u);
 
-  after = t.RecordCallback(
-      CallbackAttempt::Retry(j.id, kT0 + 2'010, std::nullopt, "connection refused", kT0 + 6'000));
+  after = t.RecordCallback(CallbackAttempt::Retry(j.id, kT0 + 2'100, kT0 + 2'010, std::nullopt,
+                                                  "connection refused", kT0 + 6'000));
   EXPECT_EQ(after.callback->attempts, 2);
   EXPECT_FALSE(after.callback->last_status.has_value());
   EXPECT_EQ(after.callback->last_error, "connection refused");
-  ASSERT_EQ(t.ClaimCallbacks(kT0 + 6'000).size(), 1u);
+  ASSERT_EQ(t.ClaimCallbacks(kT0 + 6'000, 10, kT0 + 6'100).size(), 1u);
 
-  after = t.RecordCallback(CallbackAttempt::Delivered(j.id, kT0 + 6'010, 204));
+  after = t.RecordCallback(CallbackAttempt::Delivered(j.id, kT0 + 6'100, kT0 + 6'010, 204));
   EXPECT_EQ(after.callback->attempts, 3);
   EXPECT_EQ(after.callback->last_status, 204);
   EXPECT_EQ(after.callback->last_error, "");
@@ -1636,7 +1637,8 @@ TYPED_TEST_P(JobStoreConformanceTest, RecordCallbackAttemptKeepsTheDeliveryHisto
   m.callback_url = "http://hooks.example/z";
   Job k = t.Insert(m);
   ASSERT_TRUE(IsOk(t.Cancel(k.id, kT0)));
-  Job gave_up = t.RecordCallback(CallbackAttempt::GaveUp(k.id, kT0 + 5, 410, ""));
+  ASSERT_EQ(t.ClaimCallbacks(kT0, 10, kT0 + 50).size(), 1u);
+  Job gave_up = t.RecordCallback(CallbackAttempt::GaveUp(k.id, kT0 + 50, kT0 + 5, 410, ""));
   EXPECT_EQ(gave_up.callback->attempts, 1);
   EXPECT_EQ(gave_up.callback->last_status, 410);
   EXPECT_FALSE(gave_up.callback->delivered_at.has_value());
@@ -1644,9 +1646,55 @@ TYPED_TEST_P(JobStoreConformanceTest, RecordCallbackAttemptKeepsTheDeliveryHisto
   EXPECT_TRUE(t.ClaimCallbacks(kT0 + 1'000'000).empty());
 
   auto missing = t.Write([&](WriteTx& tx) {
-    return tx.RecordCallbackAttempt(CallbackAttempt::Delivered(JobId::Random(), kT0, 200));
+    return tx.RecordCallbackAttempt(CallbackAttempt::Delivered(JobId::Random(), kT0, kT0, 200));
   });
   EXPECT_TRUE(IsError(missing, ErrorCode::kNotFound));
+}
+
+TYPED_TEST_P(JobStoreConformanceTest, ALateCallbackAttemptCannotOverwriteANewerOne) {
+  auto& t = *this;
+  NewJob n = t.MakeJob();
+  n.callback_url = "http://hooks.example/x";
+  Job j = t.Insert(n);
+  ASSERT_TRUE(IsOk(t.Cancel(j.id, kT0)));
+  // Node A's claim runs out; node B claims again and delivers.
+  ASSERT_EQ(t.ClaimCallbacks(kT0, 10, kT0 + 100).size(), 1u);
+  ASSERT_EQ(t.ClaimCallbacks(kT0 + 100, 10, kT0 + 200).size(), 1u);
+  t.RecordCallback(CallbackAttempt::Delivered(j.id, kT0 + 200, kT0 + 150, 200));
+  // A's attempt ends late, with a failure: it must not undo the delivery.
+  auto late = t.Write([&](WriteTx& tx) {
+    return tx.RecordCallbackAttempt(
+        CallbackAttempt::Retry(j.id, kT0 + 100, kT0 + 160, 500, "", kT0 + 5'000));
+  });
+  EXPECT_TRUE(IsError(late, ErrorCode::kStaleLease));
+  Job now = t.Get(j.id);
+  EXPECT_EQ(now.callback->delivered_at, kT0 + 150);
+  EXPECT_EQ(now.callback->attempts, 1);
+  EXPECT_TRUE(t.ClaimCallbacks(kT0 + 1'000'000).empty());
+  // Recording the same claim twice is stale too.
+  auto again = t.Write([&](WriteTx& tx) {
+    return tx.RecordCallbackAttempt(CallbackAttempt::Delivered(j.id, kT0 + 200, kT0 + 170, 200));
+  });
+  EXPECT_TRUE(IsError(again, ErrorCode::kStaleLease));
+}
+
+TYPED_TEST_P(JobStoreConformanceTest, PurgeKeepsJobsWhoseCallbackIsStillPending) {
+  auto& t = *this;
+  NewJob n = t.MakeJob();
+  n.callback_url = "http://hooks.example/x";
+  Job pending = t.Insert(n);
+  ASSERT_TRUE(IsOk(t.Cancel(pending.id, kT0)));
+  n.id = JobId::Random();
+  Job delivered = t.Insert(n);
+  ASSERT_TRUE(IsOk(t.Cancel(delivered.id, kT0)));
+  auto due = t.ClaimCallbacks(kT0, 10, kT0 + 100);
+  ASSERT_EQ(due.size(), 2u);
+  t.RecordCallback(CallbackAttempt::Delivered(delivered.id, kT0 + 100, kT0 + 1, 200));
+  t.RecordCallback(
+      CallbackAttempt::Retry(pending.id, kT0 + 100, kT0 + 1, 500, "", kT0 + 10 * kRetention));
+  EXPECT_EQ(t.Purge(kT0 + 2 * kRetention), 1);
+  EXPECT_FALSE(t.Exists(delivered.id));
+  EXPECT_TRUE(t.Exists(pending.id)) << "kept until its delivery ends";
 }
 
 TYPED_TEST_P(JobStoreConformanceTest, GetPayloadReturnsTheInputAsSubmitted) {
@@ -1703,6 +1751,7 @@ REGISTER_TYPED_TEST_SUITE_P(
     ConcurrentReadsWhileWriting, DataSurvivesReopen,
     CallbackIsDueOnceTheJobIsTerminalWhateverEndedIt, ClaimedCallbacksAreLeasedUntilTheGivenTime,
     RecordCallbackAttemptKeepsTheDeliveryHistory, PendingCallbackSurvivesReopen,
-    GetPayloadReturnsTheInputAsSubmitted);
+    GetPayloadReturnsTheInputAsSubmitted, ALateCallbackAttemptCannotOverwriteANewerOne,
+    PurgeKeepsJobsWhoseCallbackIsStillPending);
 
 }  // namespace acceptd::store_testing
