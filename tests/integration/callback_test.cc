@@ -118,8 +118,7 @@ TEST(IntegrationCallbackTest, GivesUpAfterMaxAttemptsAndSaysSo) {
 }
 
 TEST(IntegrationCallbackTest, AnUnreachableReceiverIsRetriedAndTheErrorShown) {
-  uint16_t port;
-  { port = WebhookReceiver().port(); }  // a port nobody listens on any more
+  const uint16_t port = FreePort();  // nobody listens there
   ServerProcess s(ServerOptions().WithQueues(CallbackConfig()));
   const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/hook";
   const std::string id = s.SubmitOk("echo", "{}", Query(url));
@@ -130,8 +129,7 @@ TEST(IntegrationCallbackTest, AnUnreachableReceiverIsRetriedAndTheErrorShown) {
 }
 
 TEST(IntegrationCallbackTest, APendingDeliverySurvivesACrashAndIsDeliveredAfterRestart) {
-  uint16_t port;
-  { port = WebhookReceiver().port(); }  // the receiver is down while the job completes
+  const uint16_t port = FreePort();  // the receiver is down while the job completes
   ServerProcess s(ServerOptions().WithQueues(CallbackConfig()));
   const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/hook";
   const std::string id = s.SubmitOk("greeting", R"({"name":"x"})", Query(url));

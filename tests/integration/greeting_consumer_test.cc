@@ -50,31 +50,6 @@ constexpr const char* kConsumerBinary = nullptr;
     GTEST_SKIP() << "greeting-consumer is not built (configure with ACCEPTD_EXAMPLES=ON)"; \
   }
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// A loopback port nobody listens on right now (the kernel picks it).
-uint16_t PickFreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error("socket: " + std::string(std::strerror(errno)));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    const int err = errno;
-    ::close(fd);
-    throw std::runtime_error("picking a port: " + std::string(std::strerror(err)));
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 // The greeting-consumer binary in a child process, listening on a free
 // loopback port with --public-url matching it; stdout and stderr go to files
 // in its own temp dir. Started (and ready: it logged that it listens) by the
@@ -83,7 +58,7 @@ class ConsumerProcess {
  public:
   ConsumerProcess(const std::string& producer, const std::string& poll_interval) {
     for (int attempt = 1;; ++attempt) {
-      port_ = PickFreePort();
+      port_ = FreePort();
       Spawn({"--listen", "127.0.0.1:" + std::to_string(port_), "--public-url", Url(""),
              "--producer", producer, "--poll-interval", poll_interval, "--timeout", "5"});
       const auto deadline = SteadyClock::now() + kConsumerStartup;
@@ -124,7 +99,7 @@ class ConsumerProcess {
   std::string Url(std::string_view path) const {
     return "http://127.0.0.1:" + std::to_string(port_) + std::string(path);
   }
-  std::string Stderr() const { return ReadAll(dir_.File("stderr.log")); }
+  std::string Stderr() const { return ReadFile(dir_.File("stderr.log")); }
 
   // True once the log contains every one of `needles` (false after `timeout`).
   bool WaitForLog(const std::vector<std::string>& needles, Millis timeout = 20s) const {
@@ -265,7 +240,7 @@ TEST(GreetingConsumerTest, AnswersBadGatewayWhenTheProducerIsDown) {
   SKIP_WITHOUT_CONSUMER();
   // Nobody listens on the producer's port: the connection is refused at
   // once, and /call-me answers a 502 problem instead of hanging.
-  ConsumerProcess consumer(ProducerUrl(PickFreePort()), "0.2");
+  ConsumerProcess consumer(ProducerUrl(FreePort()), "0.2");
 
   const auto started = SteadyClock::now();
   const HttpResponse res = CallMe(consumer.port());
@@ -278,7 +253,7 @@ TEST(GreetingConsumerTest, AnswersBadGatewayWhenTheProducerIsDown) {
 
 TEST(GreetingConsumerTest, RefusesABodyThatIsNotAJsonObject) {
   SKIP_WITHOUT_CONSUMER();
-  ConsumerProcess consumer(ProducerUrl(PickFreePort()), "0.2");
+  ConsumerProcess consumer(ProducerUrl(FreePort()), "0.2");
   ExpectProblem(CallMe(consumer.port(), "name=dummy+user"), 400, "form body");
   ExpectProblem(CallMe(consumer.port(), R"(["dummy user"])"), 400, "array body");
   // Nothing was sent to the producer.

@@ -132,6 +132,11 @@ struct ProcessResult {
 ProcessResult RunAcceptd(const std::vector<std::string>& args, const std::string& cwd = {},
                          Millis timeout = 20s);
 
+// The whole content of a file ("" if it cannot be read).
+std::string ReadFile(const std::string& path);
+// A loopback port nobody listens on right now (the kernel picks it).
+uint16_t FreePort();
+
 // A fresh, empty directory under $TMPDIR (or /tmp), removed on destruction.
 class TempDir {
  public:
