@@ -5,6 +5,9 @@
 // RFC 9457 problem documents through http/problem.h.
 #pragma once
 
+#include <atomic>
+#include <memory>
+
 #include "api/events.h"
 #include "engine/engine.h"
 #include "http/router.h"
@@ -14,10 +17,12 @@ namespace acceptd::api {
 
 inline constexpr Millis kDefaultMaxWait = 60'000;
 inline constexpr Millis kDefaultResolveTimeout = 5'000;
+inline constexpr int64_t kDefaultMaxEventStreams = 10'000;
 
 struct ApiOptions {
   Millis max_wait = kDefaultMaxWait;                  // cap on a long-poll's ?wait= / Prefer: wait=
   Millis events_heartbeat = kDefaultEventsHeartbeat;  // comment interval of an event stream
+  int64_t max_event_streams = kDefaultMaxEventStreams;  // open at once; 503 beyond
   // Submits may name a `callback` URL only when a signing secret is set;
   // its addresses must pass the SSRF guard.
   bool callbacks_enabled = false;
@@ -55,6 +60,7 @@ class V1Api {
 
   Engine& engine_;
   ApiOptions options_;
+  std::shared_ptr<std::atomic<int64_t>> open_streams_ = std::make_shared<std::atomic<int64_t>>(0);
 };
 
 }  // namespace acceptd::api

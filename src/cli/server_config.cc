@@ -264,6 +264,7 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
     }
     RETURN_IF_ERROR(s.Seconds("max_wait", true, c.api.max_wait));
     RETURN_IF_ERROR(s.Seconds("events_heartbeat", false, c.api.events_heartbeat));
+    RETURN_IF_ERROR(s.Int("max_event_streams", 0, 1'000'000, c.api.max_event_streams));
     RETURN_IF_ERROR(s.Seconds("promote_interval", false, c.engine.promote_interval));
     RETURN_IF_ERROR(s.Seconds("purge_interval", false, c.engine.purge_interval));
     RETURN_IF_ERROR(s.Seconds("tombstone_retention", true, c.engine.tombstone_retention));

@@ -209,6 +209,31 @@ TEST(IntegrationEventsTest, ManyStreamsOnOneJobAllEnd) {
   }
 }
 
+TEST(IntegrationEventsTest, StreamsBeyondTheCapAre503AndTheSlotIsFreedWhenOneEnds) {
+  ServerProcess s(ServerOptions().Set("max_event_streams", "1"));
+  const std::string id = s.SubmitOk("sleep", R"({"ms":20000})");
+  auto first = std::make_unique<RawConnection>(s.port());
+  ASSERT_TRUE(first->Send(EventsRequest(id)));
+  ASSERT_TRUE(first->ReadUntil("event: state", 10s)) << first->received();
+  HttpResponse refused = s.Get("/v1/jobs/" + id + "/events");
+  EXPECT_EQ(refused.status, 503) << Describe(refused);
+  EXPECT_TRUE(refused.HasHeader("Retry-After"));
+  // The first stream ends (its job is canceled): its slot is free again.
+  ASSERT_EQ(s.Post("/v1/jobs/" + id + "/cancel").status, 202);
+  ASSERT_TRUE(first->ReadUntil(kLastChunk, 10s)) << first->received();
+  first.reset();
+  const std::string done = s.SubmitOk("greeting", R"({"name":"x"})");
+  s.WaitState(done, "succeeded");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        RawConnection again(s.port());
+        if (!again.Send(EventsRequest(done))) return false;
+        auto res = again.ReadResponse();
+        return res && res->status == 200;
+      },
+      10s));
+}
+
 // An open stream does not hold up a graceful shutdown.
 TEST(IntegrationEventsTest, ServerStopsWithAStreamOpen) {
   ServerProcess s(ServerOptions().Set("shutdown_grace", "0.2"));
