@@ -2,7 +2,10 @@
 // cancel, list and queues, each talking to a server with acceptd::client.
 //
 // Server: --server on each subcommand, else $ACCEPTD_SERVER, else
-// http://127.0.0.1:8000.
+// http://127.0.0.1:8000. https:// servers have their certificate verified
+// against the system trust store plus --cacert FILE (else $ACCEPTD_CACERT);
+// --insecure skips the verification (for testing only). A failed handshake
+// is exit 2 with one line, "acceptd: TLS handshake with ... failed: ...".
 //
 // Exit codes (every command):
 //   0  succeeded: the job succeeded, or the command did what it was asked

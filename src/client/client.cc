@@ -8,16 +8,27 @@
 #include <optional>
 #include <thread>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/verify_context.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
@@ -50,12 +61,12 @@ Result<urls::url> ParseHttpUrl(std::string_view text) {
   auto parsed = urls::parse_uri(text);
   if (!parsed) {
     return Error::InvalidArgument("invalid URL '" + OneLine(std::string(text)) +
-                                  "' (expected http://host[:port]/...)");
+                                  "' (expected http[s]://host[:port]/...)");
   }
   urls::url u(*parsed);
   if (u.scheme_id() != urls::scheme::http && u.scheme_id() != urls::scheme::https) {
     return Error::InvalidArgument("unsupported URL scheme in '" + std::string(text) +
-                                  "' (expected http://)");
+                                  "' (expected http:// or https://)");
   }
   if (!u.has_authority() || u.encoded_host().empty()) {
     return Error::InvalidArgument("URL '" + std::string(text) + "' has no host");
@@ -279,45 +290,172 @@ Error ErrorFromResponse(const HttpResponse& res) {
 
 // The one keep-alive connection, driven synchronously: each operation is
 // started asynchronously and the io_context run until it completes, which is
-// what lets beast::tcp_stream enforce a deadline on it.
+// what lets beast::tcp_stream enforce a deadline on it. Over https the same
+// tcp_stream is the lowest layer of an ssl_stream, so the deadlines cover the
+// handshake and the encrypted reads and writes alike.
 struct Client::Connection {
+  using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
   asio::io_context ioc{1};
-  std::optional<beast::tcp_stream> stream;
+  // Made at the first https request (MakeTlsContext); declared before the
+  // streams, so it outlives them.
+  std::optional<asio::ssl::context> tls_context;
+  // At most one of the two is open: the connection to (secure, host, port).
+  std::optional<beast::tcp_stream> plain;
+  std::optional<TlsStream> tls;
   beast::flat_buffer buffer;
+  bool secure = false;
   std::string host, port;
+
+  bool IsTo(bool s, const std::string& h, const std::string& p) const {
+    return (s ? tls.has_value() : plain.has_value()) && secure == s && host == h && port == p;
+  }
+
+  beast::tcp_stream& Lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+
+  // Calls f with the open stream (plain or TLS).
+  template <typename F>
+  void Visit(F&& f) {
+    if (tls) {
+      f(*tls);
+    } else {
+      f(*plain);
+    }
+  }
 
   void Run() {
     ioc.restart();
     ioc.run();
   }
 
+  // Over TLS no close_notify is sent: every response read was complete
+  // (length-delimited or chunked), so the server loses nothing by a bare
+  // close, and a graceful TLS shutdown would mean waiting for its answer.
   void Close() {
-    if (stream) {
-      error_code ignored;
-      stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
-      stream.reset();
+    error_code ignored;
+    if (plain) {
+      plain->socket().shutdown(tcp::socket::shutdown_both, ignored);
+      plain.reset();
+    }
+    if (tls) {
+      beast::get_lowest_layer(*tls).socket().shutdown(tcp::socket::shutdown_both, ignored);
+      tls.reset();
     }
     buffer.clear();
   }
 
-  error_code Connect(const std::string& h, const std::string& p, Millis timeout) {
+  // The client TLS context, made once per Client from its options.
+  // kInvalidArgument if ca_file cannot be loaded.
+  Result<void> MakeTlsContext(const ClientOptions& options) {
+    if (tls_context) return {};
+    asio::ssl::context ctx(asio::ssl::context::tls_client);
+    SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+    error_code ec;
+    // A system without a trust store is not an error here: ca_file may be
+    // all that is trusted, and an unverifiable server fails its handshake
+    // with a message that says so.
+    ctx.set_default_verify_paths(ec);
+    if (!options.ca_file.empty()) {
+      ctx.load_verify_file(options.ca_file, ec);
+      if (ec) {
+        return Error::InvalidArgument("cannot load CA file '" + OneLine(options.ca_file) +
+                                      "': " + TlsReason(ec, nullptr));
+      }
+    }
+    ctx.set_verify_mode(options.insecure_skip_verify ? asio::ssl::verify_none
+                                                     : asio::ssl::verify_peer);
+    tls_context.emplace(std::move(ctx));
+    return {};
+  }
+
+  // Connects to (secure, h, p) within `timeout` (TCP connect and TLS
+  // handshake together). Errors name `origin`: "cannot connect to ..." or
+  // "TLS handshake with ... failed: ...".
+  Result<void> Connect(bool s, const std::string& h, bool host_is_name, const std::string& p,
+                       const std::string& origin, bool verify, Millis timeout) {
     Close();
+    auto connect_error = [&](const error_code& e) {
+      std::string reason = e == beast::error::timeout ? "timed out" : e.message();
+      return Error::Unavailable("connect to " + origin + ": " + e.message(),
+                                "cannot connect to " + origin + ": " + reason);
+    };
     tcp::resolver resolver(ioc);
     error_code ec;
     auto endpoints = resolver.resolve(h, p, tcp::resolver::numeric_service, ec);
-    if (ec) return ec;
-    stream.emplace(ioc);
+    if (ec) return connect_error(ec);
+    if (s) {
+      tls.emplace(ioc, *tls_context);
+    } else {
+      plain.emplace(ioc);
+    }
+    beast::tcp_stream& lowest = Lowest();
     ec = asio::error::would_block;
-    stream->expires_after(timeout);
-    stream->async_connect(endpoints, [&](error_code e, const tcp::endpoint&) { ec = e; });
+    lowest.expires_after(timeout);
+    lowest.async_connect(endpoints, [&](error_code e, const tcp::endpoint&) { ec = e; });
     Run();
     if (ec) {
-      stream.reset();
-      return ec;
+      Close();
+      return connect_error(ec);
     }
+    if (s) {
+      if (Result<void> r = Handshake(h, host_is_name, verify); !r) {
+        Close();
+        return Error::Unavailable("TLS handshake with " + origin + ": " + r.error().message,
+                                  "TLS handshake with " + origin + " failed: " + r.error().detail);
+      }
+    }
+    secure = s;
     host = h;
     port = p;
     return {};
+  }
+
+  // The client side of the TLS handshake on the connected `tls`, under the
+  // deadline Connect set. The error's detail is the reason only.
+  Result<void> Handshake(const std::string& h, bool host_is_name, bool verify) {
+    SSL* ssl = tls->native_handle();
+    // SNI carries host names only (RFC 6066 §3); an address literal is
+    // matched against the certificate's IP entries without it.
+    if (host_is_name && SSL_set_tlsext_host_name(ssl, h.c_str()) != 1) {
+      return Error::Unavailable("SSL_set_tlsext_host_name failed", "cannot set the server name");
+    }
+    if (verify) {
+      // host_name_verification only says no; naming the mismatch in the
+      // verify result lets the error say why, as for any other verify error.
+      error_code not_an_address;
+      asio::ip::make_address(h, not_an_address);
+      const int mismatch =
+          not_an_address ? X509_V_ERR_HOSTNAME_MISMATCH : X509_V_ERR_IP_ADDRESS_MISMATCH;
+      tls->set_verify_callback([check = asio::ssl::host_name_verification(h), mismatch](
+                                   bool preverified, asio::ssl::verify_context& vc) {
+        if (!preverified) return false;
+        if (check(preverified, vc)) return true;
+        X509_STORE_CTX_set_error(vc.native_handle(), mismatch);
+        return false;
+      });
+    }
+    error_code ec = asio::error::would_block;
+    tls->async_handshake(asio::ssl::stream_base::client, [&](error_code e) { ec = e; });
+    Run();
+    if (!ec) return {};
+    return Error::Unavailable(ec.message(), TlsReason(ec, ssl));
+  }
+
+  // One line for a TLS error: OpenSSL's reason without the library name,
+  // plus, for a failed verification, what was wrong with the certificate.
+  static std::string TlsReason(const error_code& ec, SSL* ssl) {
+    if (ec == beast::error::timeout) return "timed out";
+    if (ec == asio::ssl::error::stream_truncated) return "the server closed the connection";
+    if (ec.category() != asio::error::get_ssl_category()) return OneLine(ec.message());
+    const auto code = static_cast<unsigned long>(ec.value());
+    const char* reason = ERR_reason_error_string(code);
+    std::string out = reason != nullptr ? reason : ec.message();
+    if (ssl != nullptr && ERR_GET_REASON(code) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+      if (const long v = SSL_get_verify_result(ssl); v != X509_V_OK) {
+        out += " (" + std::string(X509_verify_cert_error_string(v)) + ")";
+      }
+    }
+    return OneLine(std::move(out));
   }
 };
 
@@ -367,13 +505,15 @@ Result<HttpResponse> Client::Send(std::string_view method, std::string_view url_
   }
   auto url = ParseHttpUrl(absolute);
   if (!url) return std::move(url).error();
-  if (url->scheme_id() == urls::scheme::https) {
-    return Error::InvalidArgument("https is not supported (" + absolute +
-                                  "); use http:// or a TLS-terminating proxy");
-  }
+  const bool secure = url->scheme_id() == urls::scheme::https;
   const std::string host = url->host_address();
-  const std::string port = url->has_port() ? std::string(url->port()) : "80";
+  const bool host_is_name = url->host_type() == urls::host_type::name;
+  const std::string port = url->has_port() ? std::string(url->port()) : (secure ? "443" : "80");
   const std::string origin = Origin(*url);
+  Connection& c = *conn_;
+  if (secure) {
+    if (Result<void> r = c.MakeTlsContext(options_); !r) return std::move(r).error();
+  }
 
   bhttp::request<bhttp::string_body> req;
   if (bhttp::verb v = bhttp::string_to_verb(method); v != bhttp::verb::unknown) {
@@ -392,7 +532,6 @@ Result<HttpResponse> Client::Send(std::string_view method, std::string_view url_
   req.prepare_payload();
   const Millis timeout = options_.timeout + extra_timeout;
 
-  Connection& c = *conn_;
   // A reused keep-alive connection may have been closed by the server while
   // idle; the request is then retried once on a new connection, if nothing of
   // a response arrived and repeating it is harmless: a GET, DELETE or cancel,
@@ -401,32 +540,41 @@ Result<HttpResponse> Client::Send(std::string_view method, std::string_view url_
   const bool may_repeat = method == "GET" || method == "DELETE" || absolute.ends_with("/cancel") ||
                           req.count("Idempotency-Key") > 0;
   for (int attempt = 0;; ++attempt) {
-    const bool reused = c.stream && c.host == host && c.port == port;
+    const bool reused = c.IsTo(secure, host, port);
     if (!reused) {
-      if (error_code ec = c.Connect(host, port, options_.timeout)) {
-        std::string reason = ec == beast::error::timeout ? "timed out" : ec.message();
-        return Error::Unavailable("connect to " + origin + ": " + ec.message(),
-                                  "cannot connect to " + origin + ": " + reason);
+      if (Result<void> r = c.Connect(secure, host, host_is_name, port, origin,
+                                     !options_.insecure_skip_verify, options_.timeout);
+          !r) {
+        return std::move(r).error();
       }
     }
     error_code ec = asio::error::would_block;
-    c.stream->expires_after(timeout);
-    bhttp::async_write(*c.stream, req, [&](error_code e, size_t) { ec = e; });
+    c.Lowest().expires_after(timeout);
+    c.Visit([&](auto& stream) {
+      bhttp::async_write(stream, req, [&](error_code e, size_t) { ec = e; });
+    });
     c.Run();
     bhttp::response_parser<bhttp::string_body> parser;
     if (!ec) {
       parser.header_limit(kMaxResponseHeader);
       parser.body_limit(kMaxResponseBody);
       ec = asio::error::would_block;
-      bhttp::async_read(*c.stream, c.buffer, parser, [&](error_code e, size_t) { ec = e; });
+      c.Visit([&](auto& stream) {
+        bhttp::async_read(stream, c.buffer, parser, [&](error_code e, size_t) { ec = e; });
+      });
       c.Run();
     }
     if (ec) {
+      // Over TLS a server that drops an idle connection without a
+      // close_notify shows as stream_truncated rather than eof.
       const bool stale = ec == asio::error::eof || ec == bhttp::error::end_of_stream ||
-                         ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
+                         ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+                         ec == asio::ssl::error::stream_truncated;
       c.Close();
       if (reused && stale && !parser.got_some() && attempt == 0 && may_repeat) continue;
-      std::string reason = ec == beast::error::timeout ? "timed out" : ec.message();
+      std::string reason = ec == beast::error::timeout ? "timed out"
+                           : secure                    ? Connection::TlsReason(ec, nullptr)
+                                                       : ec.message();
       return Error::Unavailable(std::string(method) + " " + absolute + ": " + ec.message(),
                                 "request to " + absolute + " failed: " + reason);
     }

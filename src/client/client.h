@@ -4,13 +4,19 @@
 // pending, 302/303 + Location to the result when done, 200 when finished
 // without a result).
 //
-// What it speaks: HTTP/1.1 over plain TCP to http:// URLs only (https:// is
-// rejected with kInvalidArgument; put a TLS-terminating proxy in front if
-// needed). One keep-alive connection is reused while requests go to the same
-// host and port; a request to another origin (an absolute Location) reconnects.
-// Connecting and each request are bounded by ClientOptions::timeout (a
-// long-poll adds its wait to that). Host names are resolved with the system
-// resolver, which has its own timeout.
+// What it speaks: HTTP/1.1 over TCP (http://) or over TLS (https://, OpenSSL
+// through Boost.Beast). One keep-alive connection is reused while requests go
+// to the same origin (scheme, host and port); a request to another origin (an
+// absolute Location, including one that switches between http and https)
+// reconnects. Connecting (TCP connect plus the TLS handshake) and each request
+// are bounded by ClientOptions::timeout (a long-poll adds its wait to that).
+// Host names are resolved with the system resolver, which has its own timeout.
+//
+// TLS: the server's certificate is verified by default, against the system
+// trust store plus ClientOptions::ca_file, and must name the URL's host (a DNS
+// name, or an IP address for an address literal; RFC 6125). Host names are
+// sent as SNI; address literals are not (RFC 6066). TLS 1.2 is the minimum.
+// ClientOptions::insecure_skip_verify turns verification off (testing only).
 //
 // Generic servers: Status, Wait and FetchResult follow the URLs the server
 // hands out (Location, resolved against the URL of the request that returned
@@ -23,6 +29,10 @@
 //   - the server could not be reached, or the connection broke:
 //       kUnavailable, detail "cannot connect to http://host:port: <reason>" or
 //       "request to <url> failed: <reason>";
+//   - the TLS handshake failed (an untrusted certificate, one that does not
+//       name the host, no common protocol version, a timeout): kUnavailable,
+//       detail "TLS handshake with https://host:port failed: <reason>", e.g.
+//       "certificate verify failed (self-signed certificate)";
 //   - the server answered an error status (4xx/5xx, or an unexpected one):
 //       the code mapped from the status (400 kInvalidArgument, 404 kNotFound,
 //       409 kConflict, 410 kGone, 413 kPayloadTooLarge, 422
@@ -30,7 +40,9 @@
 //       queue_full else kUnavailable, other 5xx kInternal, other 4xx
 //       kInvalidArgument), detail "<title> (<status>): <detail>" taken from an
 //       RFC 9457 problem document when there is one;
-//   - a bad argument (malformed URL, https, empty queue): kInvalidArgument.
+//   - a bad argument (malformed URL, empty queue, a ca_file that cannot be
+//       loaded): kInvalidArgument. ca_file is loaded at the first https
+//       request, before any connection is made.
 // `detail` is always one line, fit to print after "acceptd: ".
 //
 // Thread safety: a Client is not thread-safe (it owns one connection); use
@@ -79,6 +91,14 @@ struct ClientOptions {
   std::string base_url = std::string(kDefaultServer);
   Millis timeout = kDefaultTimeout;
   std::string user_agent = "acceptd-client/0.1";
+  // PEM file of CA certificates trusted for https, in addition to the system
+  // trust store (e.g. a private CA, or a self-signed server certificate).
+  // Empty: the system trust store only.
+  std::string ca_file;
+  // For testing only: accept any server certificate (no chain, expiry or
+  // host-name check). The connection is still encrypted but not
+  // authenticated, so anyone on the path can read and alter it.
+  bool insecure_skip_verify = false;
   // How Wait sleeps (the fallback when a server does not hold a long-poll).
   // Injected so tests can observe the sleeps without taking them.
   std::function<void(Millis)> sleep;  // empty: std::this_thread::sleep_for

@@ -149,15 +149,5 @@ TEST(ClientTest, BadBaseUrlIsAnErrorNotAnException) {
   EXPECT_EQ(st.error().code, ErrorCode::kInvalidArgument);
 }
 
-TEST(ClientTest, HttpsIsRejected) {
-  ClientOptions o;
-  o.base_url = "https://127.0.0.1:1";
-  Client c(o);
-  auto st = c.Status("0123");
-  ASSERT_FALSE(st);
-  EXPECT_EQ(st.error().code, ErrorCode::kInvalidArgument);
-  EXPECT_NE(st.error().detail.find("https is not supported"), std::string::npos);
-}
-
 }  // namespace
 }  // namespace acceptd::client
