@@ -87,12 +87,11 @@ int main(int argc, char** argv) {
     setrlimit(RLIMIT_NOFILE, &rl);
   }
   const std::map<std::string, std::function<int(const bench::Args&)>> modes = {
-      {"submit", bench::RunSubmit},     {"loop", bench::RunLoop},
-      {"latency", bench::RunLatency},   {"check", bench::RunCheck},
-      {"idle", bench::RunIdle},         {"waiters", bench::RunWaiters},
-      {"fsync", bench::RunFsync},
-      {"freeport", bench::RunFreePort}, {"waitready", bench::RunWaitReady},
-      {"report", bench::RunReport},
+      {"submit", bench::RunSubmit},       {"loop", bench::RunLoop},
+      {"latency", bench::RunLatency},     {"check", bench::RunCheck},
+      {"idle", bench::RunIdle},           {"waiters", bench::RunWaiters},
+      {"fsync", bench::RunFsync},         {"freeport", bench::RunFreePort},
+      {"waitready", bench::RunWaitReady}, {"report", bench::RunReport},
   };
   if (argc < 2 || !modes.count(argv[1])) {
     std::cerr << "usage: acceptd_loadgen MODE [--option value]...\nmodes:";

@@ -73,9 +73,9 @@ ServerSockets ServerSideSockets(uint16_t port) {
 }
 
 asio::awaitable<void> Sleep(double seconds) {
-  asio::steady_timer t(co_await asio::this_coro::executor,
-                       std::chrono::duration_cast<Clock::duration>(
-                           std::chrono::duration<double>(seconds)));
+  asio::steady_timer t(
+      co_await asio::this_coro::executor,
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds)));
   co_await t.async_wait(asio::use_awaitable);
 }
 
@@ -176,13 +176,14 @@ int RunWaiters(const Args& args) {
           }
           // 2. The server holds a long-poll on a pending job.
           const auto t0 = Clock::now();
-          Response probe = co_await setup.RoundTrip(GetRequest(target, "/v1/jobs/" + ids[0] + "?wait=0.3"));
+          Response probe =
+              co_await setup.RoundTrip(GetRequest(target, "/v1/jobs/" + ids[0] + "?wait=0.3"));
           const double held = Seconds(Clock::now() - t0);
           if (probe.result_int() != 202 || held < 0.25) {
-            throw std::runtime_error("GET ?wait=0.3 on a pending job answered " +
-                                     std::to_string(probe.result_int()) + " after " +
-                                     std::to_string(held) + " s (expected 202 after 0.3 s): " +
-                                     "does the server long-poll?");
+            throw std::runtime_error(
+                "GET ?wait=0.3 on a pending job answered " + std::to_string(probe.result_int()) +
+                " after " + std::to_string(held) +
+                " s (expected 202 after 0.3 s): " + "does the server long-poll?");
           }
           setup.Close();
         } catch (const std::exception& e) {
@@ -194,9 +195,11 @@ int RunWaiters(const Args& args) {
 
         // 3. The waiters.
         std::vector<std::string> requests;
-        for (const auto& id : ids) requests.push_back(GetRequest(target, "/v1/jobs/" + id + "?wait=" + wait));
+        for (const auto& id : ids)
+          requests.push_back(GetRequest(target, "/v1/jobs/" + id + "?wait=" + wait));
         const auto start = Clock::now();
-        for (int64_t i = 0; i < concurrency; ++i) asio::co_spawn(ex, opener(requests), asio::detached);
+        for (int64_t i = 0; i < concurrency; ++i)
+          asio::co_spawn(ex, opener(requests), asio::detached);
         while (openers_done < concurrency) co_await Sleep(0.01);
         open_seconds = Seconds(Clock::now() - start);
 
@@ -229,8 +232,8 @@ int RunWaiters(const Args& args) {
     return 1;
   }
   const auto open = static_cast<int64_t>(conns.size());
-  const bool confirmed = sockets.readable && sockets.established >= open &&
-                         sockets.with_unread_bytes == 0;
+  const bool confirmed =
+      sockets.readable && sockets.established >= open && sockets.with_unread_bytes == 0;
   json::object st;
   for (auto [code, count] : early_statuses) st[std::to_string(code)] = count;
   json::object detail{{"waiters", open},
@@ -259,11 +262,12 @@ int RunWaiters(const Args& args) {
                     {"figure", name + "_rss_bytes"}, {"value", rss_after}, {"detail", detail}}));
   EmitLine(out, json::serialize(json::object{{"figure", name + "_rss_bytes_over_idle"},
                                              {"value", rss_after - rss_before}}));
-  EmitLine(out, json::serialize(json::object{
-                    {"figure", name + "_rss_bytes_per_waiter"},
-                    {"value", open ? static_cast<double>(rss_after - rss_before) /
-                                         static_cast<double>(open)
-                                   : 0.0}}));
+  EmitLine(
+      out,
+      json::serialize(json::object{
+          {"figure", name + "_rss_bytes_per_waiter"},
+          {"value",
+           open ? static_cast<double>(rss_after - rss_before) / static_cast<double>(open) : 0.0}}));
   std::cerr << "waiters: " << open << " long-polls sent (" << failed << " connections failed, "
             << early << " answered early" << (first_early.empty() ? "" : ": " + first_early)
             << "; server read every request: " << (confirmed ? "yes" : "NOT CONFIRMED")
