@@ -52,7 +52,9 @@ int RunCheck(const Args& args) {
           if (first_problem.empty()) first_problem = "not a job id: '" + id + "'";
           continue;
         }
-        Response res = co_await conn.RoundTrip(GetRequest(target, "/v1/jobs/" + id));
+        // Named, not a temporary inside co_await (GCC 12; see src/api/await_engine.h).
+        const std::string request = GetRequest(target, "/v1/jobs/" + id);
+        Response res = co_await conn.RoundTrip(request);
         const int status = static_cast<int>(res.result_int());
         ++statuses[status];
         if (status == 404) {
@@ -220,7 +222,8 @@ int RunWaitReady(const Args& args) {
           try {
             Conn conn(co_await asio::this_coro::executor);
             co_await conn.Connect(target.endpoint);
-            Response res = co_await conn.RoundTrip(GetRequest(target, path));
+            const std::string request = GetRequest(target, path);
+            Response res = co_await conn.RoundTrip(request);
             ready = static_cast<int64_t>(res.result_int()) == expect;
             last = "status " + std::to_string(res.result_int());
           } catch (const std::exception& e) {

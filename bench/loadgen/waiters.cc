@@ -176,8 +176,8 @@ int RunWaiters(const Args& args) {
           }
           // 2. The server holds a long-poll on a pending job.
           const auto t0 = Clock::now();
-          Response probe =
-              co_await setup.RoundTrip(GetRequest(target, "/v1/jobs/" + ids[0] + "?wait=0.3"));
+          const std::string request = GetRequest(target, "/v1/jobs/" + ids[0] + "?wait=0.3");
+          Response probe = co_await setup.RoundTrip(request);
           const double held = Seconds(Clock::now() - t0);
           if (probe.result_int() != 202 || held < 0.25) {
             throw std::runtime_error(

@@ -27,8 +27,9 @@ struct CallbackResponse {
 class CallbackSender {
  public:
   virtual ~CallbackSender() = default;
-  // `job` is terminal and has a callback; `attempt` is 1 for the first try.
-  virtual void Send(const Job& job, int attempt, std::function<void(CallbackResponse)> done) = 0;
+  // `job` is terminal and has a callback; this is attempt
+  // job.callback->attempts + 1.
+  virtual void Send(const Job& job, std::function<void(CallbackResponse)> done) = 0;
 };
 
 }  // namespace acceptd

@@ -4,7 +4,6 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
-#include <random>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -492,10 +491,8 @@ AttemptOutcome Engine::FailureOutcome(const Job& job, JobError error) {
   if (job.attempts >= job.max_attempts) {
     return AttemptOutcome::Failed(job.id, job.lease_token, now, std::move(error));
   }
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
   QueueState* q = FindQueueState(job.queue);
-  const Millis delay = BackoffDelay(q ? q->spec.config.backoff : BackoffPolicy{}, job.attempts, u);
+  const Millis delay = BackoffDelay(q ? q->spec.config.backoff : BackoffPolicy{}, job.attempts);
   return AttemptOutcome::Retry(job.id, job.lease_token, now, now + delay, std::move(error));
 }
 
@@ -555,11 +552,10 @@ void Engine::DispatchCallbacks() {
           return;
         }
         for (Job& job : *r) {
-          const int attempt = job.callback->attempts + 1;
           ++callbacks_in_flight_;
-          callback_sender_->Send(job, attempt, [this, job, attempt](CallbackResponse response) {
-            asio::post(ctx_, [this, job, attempt, response = std::move(response)]() mutable {
-              OnCallbackSent(job, attempt, std::move(response));
+          callback_sender_->Send(job, [this, job](CallbackResponse response) {
+            asio::post(ctx_, [this, job, response = std::move(response)]() mutable {
+              OnCallbackSent(job, std::move(response));
             });
           });
         }
@@ -568,8 +564,9 @@ void Engine::DispatchCallbacks() {
       }));
 }
 
-void Engine::OnCallbackSent(const Job& job, int attempt, CallbackResponse response) {
+void Engine::OnCallbackSent(const Job& job, CallbackResponse response) {
   --callbacks_in_flight_;
+  const int attempt = job.callback->attempts + 1;
   const CallbackPolicy& policy = options_.callbacks;
   const UnixMillis now = clock_.Now();
   const std::string& url = job.callback->url;
@@ -589,9 +586,7 @@ void Engine::OnCallbackSent(const Job& job, int attempt, CallbackResponse respon
                     attempt, why);
       record = CallbackAttempt::GaveUp(job.id, lease, now, status, std::move(response.error));
     } else {
-      static thread_local std::mt19937_64 rng{std::random_device{}()};
-      const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
-      const UnixMillis next = now + BackoffDelay(policy.backoff, attempt, u);
+      const UnixMillis next = now + BackoffDelay(policy.backoff, attempt);
       spdlog::warn("job={} callback to {} failed (attempt {}, {}); next attempt in {} ms",
                    job.id.ToHex(), url, attempt, why, next - now);
       record = CallbackAttempt::Retry(job.id, lease, now, status, std::move(response.error), next);

@@ -136,7 +136,8 @@ class Engine {
   void Notify(const Job& job, bool removed = false);
   // Claims due callback deliveries (up to the free concurrency) and sends them.
   void DispatchCallbacks();
-  void OnCallbackSent(const Job& job, int attempt, CallbackResponse response);
+  // `job` as claimed: this was attempt job.callback->attempts + 1.
+  void OnCallbackSent(const Job& job, CallbackResponse response);
   void ScheduleHousekeeping();
   void AddHousekeepingTasks();
   QueueState* FindQueueState(std::string_view name);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 
 namespace acceptd {
 
@@ -13,6 +14,12 @@ Millis BackoffDelay(const BackoffPolicy& policy, int failed_attempt, double unit
   const double factor = 1.0 + jitter * (2.0 * unit_random - 1.0);
   const double delay = std::clamp(capped * factor, 0.0, static_cast<double>(policy.max));
   return static_cast<Millis>(std::llround(delay));
+}
+
+Millis BackoffDelay(const BackoffPolicy& policy, int failed_attempt) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  return BackoffDelay(policy, failed_attempt,
+                      std::uniform_real_distribution<double>(0.0, 1.0)(rng));
 }
 
 }  // namespace acceptd

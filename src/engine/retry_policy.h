@@ -13,5 +13,8 @@ namespace acceptd {
 // `failed_attempt` is the attempt number that just failed (1-based);
 // `unit_random` is in [0, 1).
 Millis BackoffDelay(const BackoffPolicy& policy, int failed_attempt, double unit_random);
+// The same with a fresh random draw (a thread-local generator): what the
+// engine uses for job retries and callback redeliveries alike.
+Millis BackoffDelay(const BackoffPolicy& policy, int failed_attempt);
 
 }  // namespace acceptd

@@ -24,7 +24,7 @@ WebhookSender::~WebhookSender() {
   thread_.join();
 }
 
-void WebhookSender::Send(const Job& job, int, std::function<void(CallbackResponse)> done) {
+void WebhookSender::Send(const Job& job, std::function<void(CallbackResponse)> done) {
   asio::co_spawn(ctx_, Attempt(job),
                  [done = std::move(done)](std::exception_ptr e, CallbackResponse response) {
                    if (e) response = CallbackResponse{std::nullopt, "internal error"};

@@ -41,7 +41,7 @@ class WebhookSender final : public CallbackSender {
  public:
   WebhookSender(WebhookSigner signer, WebhookSenderOptions options);
   ~WebhookSender() override;
-  void Send(const Job& job, int attempt, std::function<void(CallbackResponse)> done) override;
+  void Send(const Job& job, std::function<void(CallbackResponse)> done) override;
 
  private:
   boost::asio::awaitable<CallbackResponse> Attempt(Job job);

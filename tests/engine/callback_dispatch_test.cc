@@ -21,11 +21,11 @@ using store_testing::TempDir;
 class ScriptedSender final : public CallbackSender {
  public:
   explicit ScriptedSender(std::deque<CallbackResponse> script) : script_(std::move(script)) {}
-  void Send(const Job& job, int attempt, std::function<void(CallbackResponse)> done) override {
+  void Send(const Job& job, std::function<void(CallbackResponse)> done) override {
     CallbackResponse r;
     {
       std::lock_guard lock(mu_);
-      sends_.emplace_back(job.id, attempt);
+      sends_.emplace_back(job.id, job.callback->attempts + 1);
       r = script_.size() > 1 ? script_.front() : script_.back();
       if (script_.size() > 1) script_.pop_front();
     }

@@ -7,9 +7,7 @@
 // loopback port, logging to a file in its own temp dir; the tests wait on
 // that log with deadlines, never with fixed sleeps. Without the example
 // (-DACCEPTD_EXAMPLES=OFF) the tests are skipped.
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -64,8 +62,7 @@ class ConsumerProcess {
       const auto deadline = SteadyClock::now() + kConsumerStartup;
       for (;;) {
         if (Stderr().find("greeting-consumer listening on") != std::string::npos) return;
-        int status = 0;
-        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        if (WaitPid(pid_, 0ms)) {
           pid_ = -1;
           if (attempt < 3 && Stderr().find("cannot listen") != std::string::npos) break;
           throw std::runtime_error("greeting-consumer exited early; stderr:\n" + Stderr());
@@ -117,51 +114,15 @@ class ConsumerProcess {
   // Sends `sig` and waits for the exit; the exit code, or -1 after `timeout`.
   int StopWith(int sig, Millis timeout = 10s) {
     ::kill(pid_, sig);
-    const auto deadline = SteadyClock::now() + timeout;
-    for (;;) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      if (SteadyClock::now() >= deadline) return -1;
-      std::this_thread::sleep_for(5ms);
-    }
+    const std::optional<int> code = WaitPid(pid_, timeout);
+    if (code) pid_ = -1;
+    return code.value_or(-1);
   }
 
  private:
-  void Spawn(std::vector<std::string> args) {
-    args.insert(args.begin(), kConsumerBinary);
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC;
-    const int in_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    const int out_fd = ::open(dir_.File("stdout.log").c_str(), flags, 0644);
-    const int err_fd = ::open(dir_.File("stderr.log").c_str(), flags, 0644);
-    if (in_fd < 0 || out_fd < 0 || err_fd < 0) {
-      for (int fd : {in_fd, out_fd, err_fd}) {
-        if (fd >= 0) ::close(fd);
-      }
-      throw std::runtime_error("opening log files in " + dir_.path());
-    }
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      // Only async-signal-safe calls from here on.
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(126);
-      if (::dup2(in_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0) ::_exit(126);
-      ::close_range(3, ~0U, 0);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
-    const int fork_errno = errno;
-    ::close(in_fd);
-    ::close(out_fd);
-    ::close(err_fd);
-    if (pid < 0) throw std::runtime_error("fork: " + std::string(std::strerror(fork_errno)));
-    pid_ = pid;
+  void Spawn(const std::vector<std::string>& args) {
+    pid_ = SpawnProcess(kConsumerBinary, args, dir_.path(), dir_.File("stdout.log"),
+                        dir_.File("stderr.log"));
   }
 
   TempDir dir_;

@@ -72,13 +72,17 @@ int ExitCode(int status) {
   return -1;
 }
 
-// fork + exec of ACCEPTD_BINARY with stdout/stderr appended to files. The
-// child dies with the test process (PR_SET_PDEATHSIG) and inherits no other
-// descriptors.
-pid_t Spawn(const std::vector<std::string>& args, const std::string& cwd,
-            const std::string& out_path, const std::string& err_path) {
+std::string Tail(const std::string& s, size_t n) {
+  return s.size() <= n ? s : "..." + s.substr(s.size() - n);
+}
+
+}  // namespace
+
+pid_t SpawnProcess(const std::string& binary, const std::vector<std::string>& args,
+                   const std::string& cwd, const std::string& out_path,
+                   const std::string& err_path) {
   std::vector<std::string> argv_storage;
-  argv_storage.push_back(ACCEPTD_BINARY);
+  argv_storage.push_back(binary);
   argv_storage.insert(argv_storage.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (std::string& a : argv_storage) argv.push_back(a.data());
@@ -114,7 +118,6 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& cwd,
   return pid;
 }
 
-// waitpid with a deadline; the exit code, or nullopt on timeout.
 std::optional<int> WaitPid(pid_t pid, Millis timeout) {
   const auto deadline = SteadyClock::now() + timeout;
   for (;;) {
@@ -128,12 +131,6 @@ std::optional<int> WaitPid(pid_t pid, Millis timeout) {
     std::this_thread::sleep_for(5ms);
   }
 }
-
-std::string Tail(const std::string& s, size_t n) {
-  return s.size() <= n ? s : "..." + s.substr(s.size() - n);
-}
-
-}  // namespace
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -457,7 +454,7 @@ ProcessResult RunAcceptd(const std::vector<std::string>& args, const std::string
                          Millis timeout) {
   TempDir io;
   const std::string dir = cwd.empty() ? io.path() : cwd;
-  pid_t pid = Spawn(args, dir, io.File("stdout"), io.File("stderr"));
+  pid_t pid = SpawnProcess(ACCEPTD_BINARY, args, dir, io.File("stdout"), io.File("stderr"));
   ProcessResult r;
   std::optional<int> code = WaitPid(pid, timeout);
   if (!code) {
@@ -517,7 +514,7 @@ void ServerProcess::Spawn() {
   args.insert(args.end(),
               {"--listen", "127.0.0.1:" + std::to_string(port_), "--store", store_url_});
   args.insert(args.end(), options_.args.begin(), options_.args.end());
-  pid_ = itest::Spawn(args, dir_.path(), dir_.File("stdout.log"), stderr_path_);
+  pid_ = SpawnProcess(ACCEPTD_BINARY, args, dir_.path(), dir_.File("stdout.log"), stderr_path_);
 }
 
 void ServerProcess::Start(bool may_change_port) {

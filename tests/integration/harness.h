@@ -132,6 +132,16 @@ struct ProcessResult {
 ProcessResult RunAcceptd(const std::vector<std::string>& args, const std::string& cwd = {},
                          Millis timeout = 20s);
 
+// fork + exec of `binary` with `args` in `cwd`, stdin from /dev/null and
+// stdout/stderr appended to the given files. The child dies with the test
+// process (PR_SET_PDEATHSIG) and inherits no other descriptors.
+pid_t SpawnProcess(const std::string& binary, const std::vector<std::string>& args,
+                   const std::string& cwd, const std::string& out_path,
+                   const std::string& err_path);
+// waitpid with a deadline: the exit code (128 + signal if killed), or nullopt
+// if the process is still running after `timeout` (0: just look).
+std::optional<int> WaitPid(pid_t pid, Millis timeout);
+
 // The whole content of a file ("" if it cannot be read).
 std::string ReadFile(const std::string& path);
 // A loopback port nobody listens on right now (the kernel picks it).
