@@ -10,7 +10,10 @@
 // listener's endpoint through).
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdio>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -21,6 +24,7 @@
 #include "webhooks/address_policy.h"
 #include "webhooks/http_post.h"
 #include "webhooks/resolver.h"
+#include "webhooks/webhook_sender.h"
 
 namespace acceptd::webhooks {
 namespace {
@@ -325,6 +329,52 @@ TEST_F(SsrfTableTest, ADeliveryConnectsToTheAddressItCheckedNotALaterAnswer) {
   EXPECT_NE(response.error.find("127.0.0.1 is a loopback address"), std::string::npos)
       << response.error;
   EXPECT_EQ(listener_.AcceptedBeforeNow(), 0);
+}
+
+// The production delivery path, WebhookSender on its own thread, takes the
+// same guard and seams: every default-policy row again, zero connections.
+TEST_F(SsrfTableTest, TheWebhookSenderRefusesEveryVariantToo) {
+  const std::vector<Row> rows = Rows();
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t done = 0, answered = 0, sent = 0;
+  std::atomic<int> attempts{0};
+  WebhookSenderOptions options;
+  options.timeout = kTimeout;
+  options.render = [](const Job&) { return std::string("{}"); };
+  options.net.resolver = &dns_;
+  options.net.before_connect = [&](const tcp::endpoint&) {
+    ++attempts;
+    return false;
+  };
+  WebhookSender sender(WebhookSigner::FromSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").value(),
+                       std::move(options));
+  for (const Row& row : rows) {
+    if (row.policy != &default_) continue;
+    // A rebinding name answers its public address to the submit check first.
+    if (row.passes_submit) {
+      ASSERT_TRUE(SubmitCheck(row.url, *row.policy).ok()) << row.url;
+    }
+    Job job;
+    job.id = JobId::Random();
+    job.state = JobState::kSucceeded;
+    job.callback.emplace();
+    job.callback->url = row.url;
+    sender.Send(job, [&](CallbackResponse r) {
+      std::lock_guard lock(mu);
+      ++done;
+      if (r.http_status) ++answered;
+      cv.notify_all();
+    });
+    ++sent;
+  }
+  std::unique_lock lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return done == sent; }));
+  EXPECT_EQ(attempts, 0);
+  EXPECT_EQ(answered, 0u);
+  EXPECT_EQ(listener_.AcceptedBeforeNow(), 0);
+  std::printf("SSRF table through WebhookSender: %zu deliveries, %d connection attempts\n", sent,
+              attempts.load());
 }
 
 }  // namespace
