@@ -53,7 +53,7 @@ class AddressPolicy {
 // A callback URL taken apart.
 struct CallbackTarget {
   bool tls = false;  // https
-  std::string host;  // a name, or an address literal (IPv6 without brackets)
+  std::string host;  // a name as written, or the literal's address (IPv6 without brackets)
   // Set iff the host is an IP literal: acceptd connects to exactly this
   // address, without a lookup. Otherwise `host` is a name to resolve.
   std::optional<boost::asio::ip::address> address;

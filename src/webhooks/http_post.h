@@ -1,10 +1,10 @@
 // PostJson: one outgoing HTTP(S) POST to a URL the SSRF guard allows, for
 // callbacks and the compatibility routes' redirects. The host is resolved
 // and checked (resolver.h) and acceptd connects only to the checked
-// addresses; https verifies the certificate and host name against the
-// system trust store. Reads the response's status line and headers only:
-// a 3xx is returned as it is, never followed (a redirect could point
-// anywhere, and the guard judged only this URL).
+// addresses, checking each once more as it connects; https verifies the certificate and host name
+// against the system trust store. Reads the response's status line and headers only: a 3xx is
+// returned as it is, never followed (a redirect could point anywhere, and the guard judged only
+// this URL).
 #pragma once
 
 #include <functional>
@@ -34,7 +34,7 @@ struct OutgoingPost {
 struct NetworkSeams {
   const HostResolver* resolver = nullptr;  // nullptr: SystemResolver()
   // Called with each endpoint just before acceptd connects to it (after the
-  // guard passed it); false skips that endpoint.
+  // guard passed it), on the connecting thread; false skips that endpoint.
   std::function<bool(const boost::asio::ip::tcp::endpoint&)> before_connect;
 };
 
