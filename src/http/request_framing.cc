@@ -228,6 +228,7 @@ HeaderScanner::State HeaderScanner::Scan(std::string_view bytes) {
           break;
         case Part::kRequestLine:
           part_ = Part::kFields;
+          request_line_end_ = pos_;
           break;
         case Part::kFields:
           if (empty_line) {
@@ -274,6 +275,21 @@ std::optional<Refusal> CheckRequestFraming(const RequestHeader& header) {
   if (auto r = CheckContentLength(header)) return r;
   if (auto r = CheckTransferEncoding(header)) return r;
   return std::nullopt;
+}
+
+Refusal RequestLineRefusal(std::string_view line) {
+  constexpr std::string_view kPrefix = " HTTP/";
+  const size_t n = kPrefix.size() + 3;  // " HTTP/" DIGIT "." DIGIT
+  if (line.size() > n) {
+    const std::string_view v = line.substr(line.size() - n);
+    if (v.substr(0, kPrefix.size()) == kPrefix && IsDigit(v[kPrefix.size()]) &&
+        v[kPrefix.size() + 1] == '.' && IsDigit(v[kPrefix.size() + 2]) &&
+        v.substr(kPrefix.size()) != "1.0" && v.substr(kPrefix.size()) != "1.1") {
+      return Refusal{Status::http_version_not_supported,
+                     "only HTTP/1.0 and HTTP/1.1 are supported"};
+    }
+  }
+  return Refusal{Status::bad_request, "malformed HTTP request"};
 }
 
 void NormalizeRequestTarget(RequestHeader& header) {

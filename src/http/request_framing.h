@@ -74,7 +74,9 @@ class HeaderScanner {
   State Scan(std::string_view bytes);
 
   size_t skip() const { return skip_; }  // empty lines before the request line
-  size_t end() const { return end_; }    // one past the empty line ending the block
+  // One past the request line's CRLF, once it was seen (else 0).
+  size_t request_line_end() const { return request_line_end_; }
+  size_t end() const { return end_; }  // one past the empty line ending the block
   size_t fields() const { return fields_; }
   const Refusal& refusal() const { return refusal_; }
 
@@ -88,6 +90,7 @@ class HeaderScanner {
   size_t pos_ = 0;         // next byte to look at
   size_t line_start_ = 0;  // first byte of the current line
   size_t skip_ = 0;
+  size_t request_line_end_ = 0;
   size_t end_ = 0;
   size_t fields_ = 0;
   Refusal refusal_;
@@ -119,6 +122,11 @@ class HeaderScanner {
 // are read as one list. `header` is what Beast parsed, so its values are
 // already trimmed of surrounding whitespace.
 std::optional<Refusal> CheckRequestFraming(const RequestHeader& header);
+
+// The refusal for a request line Beast could not parse (`request_line`
+// without its CRLF): 505 if it ends in a well-formed "HTTP/x.y" other than
+// 1.0 and 1.1 (Beast parses only those two), else 400.
+Refusal RequestLineRefusal(std::string_view request_line);
 
 // For a request CheckRequestFraming accepted: an absolute-form target
 // becomes origin-form ("http://h:1/a?b" -> "/a?b", "http://h" -> "/") and

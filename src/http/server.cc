@@ -34,6 +34,7 @@ constexpr std::chrono::seconds kErrorWriteTimeout{5};
 constexpr std::chrono::seconds kLingerTimeout{2};
 constexpr size_t kLingerBytes = 4 << 20;
 constexpr size_t kReadChunk = 4096;
+constexpr size_t kRequestLineTail = 15;  // fits std::string's small buffer: no allocation
 // Connections beyond max_connections: answered with 503 while fewer than
 // this many are being answered, each for at most kRefuseLinger after its
 // answer; closed unanswered beyond (see RefuseConnection).
@@ -207,6 +208,13 @@ asio::awaitable<void> Session(tcp::socket socket, const ServerLimits& limits,
       break;
     }
     buffer.consume(scanner.skip());  // empty lines before the request line
+    // Kept for the answer to a version Beast cannot parse: its last bytes.
+    std::string request_line;
+    if (const size_t line = scanner.request_line_end() - scanner.skip(); line >= 2) {
+      const auto data = buffer.data();
+      const std::string_view whole(static_cast<const char*>(data.data()), line - 2);
+      request_line = whole.substr(whole.size() - std::min<size_t>(whole.size(), kRequestLineTail));
+    }
     // The whole header block is in the buffer: this parses it without I/O.
     beast_http::request_parser<beast_http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(limits.header_limit));
@@ -226,6 +234,10 @@ asio::awaitable<void> Session(tcp::socket socket, const ServerLimits& limits,
     }
     if (ec == beast::error::timeout || ec == asio::error::eof ||
         ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
+      break;
+    }
+    if (ec == beast_http::error::bad_version) {  // maybe a version other than 1.0 and 1.1
+      co_await WriteAndClose(stream, Refused(RequestLineRefusal(request_line)), 11);
       break;
     }
     if (ec) {

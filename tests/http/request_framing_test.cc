@@ -145,6 +145,23 @@ TEST(HeaderScannerTest, StaysInItsFinalState) {
   EXPECT_EQ(s.Scan("GET / HTTP/1.1\nX\r\n\r\n"), State::kRefused);
 }
 
+TEST(RequestLineRefusalTest, UnsupportedVersionsAre505OtherGarbage400) {
+  EXPECT_EQ(RequestLineRefusal("GET / HTTP/2.0").status, Status::http_version_not_supported);
+  EXPECT_EQ(RequestLineRefusal("GET / HTTP/0.9").status, Status::http_version_not_supported);
+  EXPECT_EQ(RequestLineRefusal("GET / HTTP/1.2").status, Status::http_version_not_supported);
+  EXPECT_EQ(RequestLineRefusal("GET / HTTP/1.1").status, Status::bad_request);
+  EXPECT_EQ(RequestLineRefusal("GET / http/2.0").status, Status::bad_request);
+  EXPECT_EQ(RequestLineRefusal("GET / HTTP/20").status, Status::bad_request);
+  EXPECT_EQ(RequestLineRefusal("HTTP/2.0").status, Status::bad_request);
+  EXPECT_EQ(RequestLineRefusal("").status, Status::bad_request);
+}
+
+TEST(HeaderScannerTest, RemembersTheEndOfTheRequestLine) {
+  HeaderScanner s(kBytes, kFields);
+  ASSERT_EQ(s.Scan("\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"), State::kComplete);
+  EXPECT_EQ(s.request_line_end(), 2u + 16u);
+}
+
 // ---- CheckRequestFraming ----------------------------------------------------
 
 // A header as Beast parses it from `head` (which must end with the empty line).
@@ -235,7 +252,7 @@ TEST(CheckRequestFramingTest, ContentLength) {
             std::nullopt);
   EXPECT_EQ(StatusOf(Build(11, "/", {{Field::host, "x"}, {Field::content_length, "007"}})),
             std::nullopt);
-  for (const char* bad : {"", "5, 5", "5,5", "+5", "-1", "5 ", "0x5", "5;"}) {
+  for (const char* bad : {"", "5, 5", "5,5", "+5", "-1", "5 5", "0x5", "5;"}) {
     SCOPED_TRACE(bad);
     EXPECT_EQ(StatusOf(Build(11, "/", {{Field::host, "x"}, {Field::content_length, bad}})), 400u);
   }

@@ -32,7 +32,9 @@ void ExpectRefused(const ServerProcess& s, const std::string& bytes, int status)
   auto r = c.ReadResponse(10s);
   ASSERT_TRUE(r.has_value()) << "no response to a refused request";
   ExpectProblem(*r, status);
-  EXPECT_TRUE(boost::beast::iequals(r->Header("Connection"), "close")) << Describe(*r);
+  if (r->version == 11) {  // HTTP/1.0 closes by default
+    EXPECT_TRUE(boost::beast::iequals(r->Header("Connection"), "close")) << Describe(*r);
+  }
   EXPECT_TRUE(c.WaitClosed(10s)) << "the connection must close after a framing refusal";
   EXPECT_EQ(JobCount(s), jobs) << "a refused request must not create a job";
 }
@@ -112,7 +114,8 @@ TEST(FramingTest, MultipleTransferEncodingFieldsAreOneList) {
   ServerProcess s;
   ExpectRefused(s, Chunked("Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"), 501);
   ExpectRefused(s, Chunked("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"), 400);
-  ExpectRefused(s, Chunked("Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n"), 501);
+  // Beast refuses a coding after chunked itself.
+  ExpectRefused(s, Chunked("Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n"), 400);
 }
 
 TEST(FramingTest, TransferEncodingInHttp10Is400) {
@@ -397,6 +400,8 @@ TEST(FramingTest, UnsupportedHttpVersionIs505) {
   ServerProcess s;
   ExpectRefused(s, "GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505);
   ExpectRefused(s, "GET /healthz HTTP/0.9\r\nHost: x\r\n\r\n", 505);
+  ExpectRefused(s, "GET /healthz HTTP/1.2\r\nHost: x\r\n\r\n", 505);
+  ExpectRefused(s, "GET /healthz HTTP/11\r\nHost: x\r\n\r\n", 400);
 }
 
 TEST(FramingTest, MalformedRequestLineIs400) {
