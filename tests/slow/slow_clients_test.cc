@@ -43,9 +43,14 @@ constexpr int kConnectRate = 4000;       // per second, as fast as slowhttptest 
 constexpr int kDeadlineSeconds = 5;      // header_timeout and request_timeout of the server
 constexpr int kClosingSlackSeconds = 2;  // CSV rows are one per second, and CI is busy
 constexpr int kAttackLimitSeconds = 60;  // slowhttptest gives up after this (the old bug)
+// Between a slow connection's trickles. Shorter than the deadline, so that
+// trickling is seen not to buy time.
+constexpr int kFollowUpSeconds = 2;
 constexpr int kBaselineProbes = 300;
 constexpr double kMaxSlowdown = 3.0;
-constexpr double kLatencyFloorMs = 1.0;
+// One scheduling delay on a 2-core machine shared with slowhttptest is about a
+// millisecond or two; a smaller baseline would make that noise a failure.
+constexpr double kLatencyFloorMs = 2.0;
 constexpr double kMaxRssGrowthMiB = 128;
 constexpr auto kProbePacing = 5ms;  // a normal client, not a load generator
 
@@ -265,7 +270,9 @@ void RunSlowClients(Mode mode) {
     EXPECT_GE(r.closed, std::prev(earlier)->second)
         << "at second " << r.second << ", connections older than the deadline are still open";
   }
-  EXPECT_EQ(last.connected, 0) << "slow connections were still open when slowhttptest stopped";
+  // slowhttptest stops early once none of its connections is left open.
+  EXPECT_LT(attack_seconds, kAttackLimitSeconds - 1)
+      << "slow connections were still open at the end";
   EXPECT_GE(last.closed, kSlowConnections * 9 / 10)
       << "slowhttptest did not get its connections open";
 
