@@ -98,8 +98,10 @@ class HeaderScanner {
 
 // Checks a parsed request header against RFC 9112's framing rules; nullopt
 // if the request may be served. In order:
-//  - 505 unless HTTP/1.x. (A minor version above 1 is served as HTTP/1.1,
-//    RFC 9110 §6.2; NormalizeRequestTarget sets it.)
+//  - 505 unless HTTP/1.x. (Beast parses only 1.0 and 1.1 and refuses the
+//    rest itself, which RequestLineRefusal answers; this check and the
+//    1.x-as-1.1 rule in NormalizeRequestTarget keep the function right for
+//    headers built by other means, e.g. a fuzz target.)
 //  - 400 for more than one Host field, a Host value that is not
 //    uri-host[:port] (a comma is refused too: it is what two Host fields
 //    look like once a proxy combines them), and an HTTP/1.1 request without
