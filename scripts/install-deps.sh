@@ -9,6 +9,7 @@ PACKAGES=(
   libsqlite3-dev libpq-dev libssl-dev
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev
+  slowhttptest
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,5 +1,6 @@
 #include "cli/serve.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -55,6 +56,35 @@ std::string NodeId() {
   return fmt::format("{}:{}:{}", host, getpid(), JobId::Random().ToHex().substr(0, 8));
 }
 
+// File descriptors kept for everything but client connections: the store,
+// log files, callback deliveries, worker pipes, and connections being
+// refused beyond max_connections (see http/server.h).
+constexpr size_t kReservedFds = 512;
+
+// max_connections is only a promise if that many sockets fit under the
+// open-file limit (Debian's default soft limit is 1024). Raises the soft
+// limit as far as needed and allowed; if the hard limit is still too low,
+// serves fewer connections, so that the excess gets a 503 rather than accept()
+// failing with EMFILE and leaving clients in the listen backlog.
+size_t FitConnectionsToFdLimit(size_t max_connections) {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return max_connections;
+  const rlim_t wanted = static_cast<rlim_t>(max_connections + kReservedFds);
+  if (lim.rlim_cur < wanted) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max == RLIM_INFINITY ? wanted : std::min(lim.rlim_max, wanted);
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  if (lim.rlim_cur >= wanted) return max_connections;
+  const size_t fit =
+      lim.rlim_cur > 2 * kReservedFds ? lim.rlim_cur - kReservedFds : lim.rlim_cur / 2;
+  spdlog::warn(
+      "server.max_connections = {} needs {} file descriptors but the limit is {} (ulimit -n); "
+      "serving at most {} connections",
+      max_connections, wanted, lim.rlim_cur, fit);
+  return fit;
+}
+
 }  // namespace
 
 int RunServe(const ServerConfig& config) {
@@ -103,8 +133,10 @@ int RunServe(const ServerConfig& config) {
   compat_api.Register(router);
   const int threads =
       config.threads > 0 ? config.threads : static_cast<int>(std::thread::hardware_concurrency());
+  http::ServerLimits limits = config.limits;
+  limits.max_connections = FitConnectionsToFdLimit(limits.max_connections);
   http::HttpServer server(
-      config.limits, [&router](http::Request& req) { return router.Route(req); }, threads);
+      limits, [&router](http::Request& req) { return router.Route(req); }, threads);
   auto port = server.Listen(listen->first, listen->second);
   if (!port) {
     std::cerr << "acceptd: " << port.error().message << "\n";

@@ -248,8 +248,15 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
     v = static_cast<int64_t>(c.limits.header_limit);
     RETURN_IF_ERROR(s.Int("header_limit", 1024, 1 << 20, v));
     c.limits.header_limit = static_cast<size_t>(v);
+    v = static_cast<int64_t>(c.limits.max_header_count);
+    RETURN_IF_ERROR(s.Int("max_header_count", 1, 10'000, v));
+    c.limits.max_header_count = static_cast<size_t>(v);
+    RETURN_IF_ERROR(s.Seconds("header_timeout", false, c.limits.header_timeout));
     RETURN_IF_ERROR(s.Seconds("request_timeout", false, c.limits.request_timeout));
     RETURN_IF_ERROR(s.Seconds("idle_timeout", false, c.limits.idle_timeout));
+    v = static_cast<int64_t>(c.limits.max_connections);
+    RETURN_IF_ERROR(s.Int("max_connections", 1, 1'000'000, v));
+    c.limits.max_connections = static_cast<size_t>(v);
     RETURN_IF_ERROR(s.Seconds("shutdown_grace", true, c.engine.shutdown_grace));
     RETURN_IF_ERROR(s.Seconds("lease", false, c.engine.lease_duration));
     // Renewal runs every lease/3 but no more often than every 50 ms; a shorter
