@@ -69,8 +69,8 @@ constexpr int kDefaultRounds = 50;
 constexpr int kClientThreads = 4;
 // A round is killed after a random number of client operations in
 // [0, kMaxOpsPerRound] (0: right after /healthz answered).
-constexpr int kMaxOpsPerRound = 150;
-constexpr int kMaxSleepMs = 120;
+constexpr int kMaxOpsPerRound = 300;
+constexpr int kMaxSleepMs = 200;
 constexpr const char* kSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 int64_t EnvInt(const char* name, int64_t fallback) {
@@ -454,8 +454,8 @@ class CrashLoop {
     }
     std::set<std::string> called;
     const auto take_callbacks = [&] {
-      std::vector<ReceivedRequest> requests = receiver_->requests();
-      for (size_t i = callbacks_seen_; i < requests.size(); ++i) {
+      std::vector<ReceivedRequest> requests = receiver_->RequestsFrom(callbacks_seen_);
+      for (size_t i = 0; i < requests.size(); ++i) {
         boost::system::error_code ec;
         json::value doc = json::parse(requests[i].body, ec);
         if (ec || !doc.is_object()) {
@@ -466,8 +466,7 @@ class CrashLoop {
         Record(id, Observe(doc, round, 'c'));
         called.insert(id);
       }
-      callbacks_seen_ = requests.size();
-      ++callbacks_polls_;
+      callbacks_seen_ += requests.size();
     };
     WaitFor(
         [&] {
@@ -503,46 +502,52 @@ class CrashLoop {
     for (const auto& [id, obs] : history_) {
       const Observation* first_terminal = nullptr;
       const Observation* last_ordered = nullptr;
-      std::string problem;
+      auto owner = owner_.find(id);
+      const Submit* n = owner == owner_.end() ? nullptr : &submits_[owner->second];
+      std::vector<std::string> problems;
+      bool rolled_back = false, finished_again = false, wrong_result = false;
       for (const Observation& o : obs) {
         if (o.source != 'c') {  // polls and the final listing are ordered in time
-          if (last_ordered && o.attempts < last_ordered->attempts) {
-            problem = "attempts went down";
-            ++rollbacks_;
-          }
+          if (last_ordered && o.attempts < last_ordered->attempts) rolled_back = true;
           if (last_ordered && Terminal(last_ordered->state) && !Terminal(o.state)) {
-            problem = "pending again after terminal";
-            ++rollbacks_;
+            rolled_back = true;
           }
           last_ordered = &o;
+        }
+        // The final listing's result was checked (and counted) in Final.
+        if (o.source == 'p' && o.has_result && n && o.result != n->expected_result) {
+          wrong_result = true;
         }
         if (!Terminal(o.state)) continue;
         if (!first_terminal) {
           first_terminal = &o;
-          continue;
-        }
-        if (o.state != first_terminal->state || o.attempts != first_terminal->attempts ||
-            o.finished_at != first_terminal->finished_at) {
-          problem = "finished again";
-          ++reruns_;
+        } else if (o.state != first_terminal->state || o.attempts != first_terminal->attempts ||
+                   o.finished_at != first_terminal->finished_at) {
+          finished_again = true;
         }
       }
-      auto owner = owner_.find(id);
-      const Submit* n = owner == owner_.end() ? nullptr : &submits_[owner->second];
-      for (const Observation& o : obs) {
-        if (o.has_result && n && o.result != n->expected_result) {
-          problem = "a result that is not the job's own";
-          ++wrong_;
-        }
+      if (rolled_back) {
+        ++rollbacks_;
+        problems.push_back("ROLLBACK: a state it was seen in was undone");
       }
-      if (!problem.empty()) {
-        std::string where = !n ? ""
-                               : " (n=" + std::to_string(n->n) + ", " + n->queue +
-                                     ", submitted in round " + std::to_string(n->round) + ")";
-        std::string line = "job " + id + where + ": " + problem + "; history:";
-        for (const Observation& o : obs) line += " " + Format(o);
-        Unexpected(line);
+      if (finished_again) {
+        ++reruns_;
+        problems.push_back("RERUN: finished again after it was seen finished");
       }
+      if (wrong_result) {
+        ++wrong_;
+        problems.push_back("a poll read a result that is not the job's own");
+      }
+      if (problems.empty()) continue;
+      std::string line = "job " + id;
+      if (n) {
+        line += " (n=" + std::to_string(n->n) + ", " + n->queue + ", submitted in round " +
+                std::to_string(n->round) + ")";
+      }
+      for (const std::string& p : problems) line += "; " + p;
+      line += "; history:";
+      for (const Observation& o : obs) line += " " + Format(o);
+      Unexpected(line);
     }
   }
 
@@ -603,7 +608,7 @@ class CrashLoop {
 
   int64_t acknowledged_ = 0, unknown_ = 0, unknown_existed_ = 0, lost_ = 0, reruns_ = 0,
           rollbacks_ = 0, phantoms_ = 0, wrong_ = 0, reattempted_ = 0, callbacks_missing_ = 0;
-  size_t stored_ = 0, callbacks_seen_ = 0, callbacks_polls_ = 0;
+  size_t stored_ = 0, callbacks_seen_ = 0;
   double elapsed_s_ = 0;
   std::string summary_;
 };
