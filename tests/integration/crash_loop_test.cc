@@ -181,9 +181,11 @@ class CrashLoop {
     return options;
   }
 
+  // Each start on a new port: while acceptd is down, a connection of another
+  // test running in parallel may take the old port as its local port.
   void Restart(ServerProcess& server, int round) {
     try {
-      server.Restart();
+      server.RestartOnNewPort();
     } catch (const std::exception& e) {
       throw std::runtime_error("seed " + std::to_string(seed_) + ": restart before round " +
                                std::to_string(round) + " failed: " + e.what());
