@@ -206,6 +206,10 @@ class ServerProcess {
 
   // Starts again on the same config, store and port (must be stopped).
   void Restart();
+  // Starts again on the same config and store, on a new port (must be
+  // stopped): for restarting many times, when another process may have taken
+  // the old port meanwhile.
+  void RestartOnNewPort();
   // SIGTERM, then waits for the exit; returns the exit code.
   int Terminate(Millis timeout = 60s);
   void Signal(int sig);
