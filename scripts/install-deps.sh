@@ -9,6 +9,7 @@ PACKAGES=(
   libsqlite3-dev libpq-dev libssl-dev
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev
+  clang libclang-rt-dev  # scripts/fuzz.sh: libFuzzer and the sanitizers for clang
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

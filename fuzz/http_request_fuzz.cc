@@ -1,0 +1,238 @@
+// Fuzz target: raw bytes from a client -> Beast's request parser with the
+// server's limits -> the router (and the option parsers a handler would run).
+//
+// The bytes are read as one connection's stream, the way http/server.cc's
+// Session reads them: the header first, then the body (eager), request after
+// request while they keep the connection alive. The stream is parsed twice,
+// once in one piece and once in small slices (as a slow client would send
+// it), and both must give the same requests: parsing may not depend on how
+// the bytes arrive.
+//
+// Invariants: a body never exceeds the body limit; a body with a
+// Content-Length has exactly that length; the router answers 200 (a stub
+// handler), 404 or 405 with a non-empty Allow, and a problem body that is
+// valid JSON; the captures of a route are the path's segments.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <exception>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/json/parse.hpp>
+
+#include "api/event_id.h"
+#include "api/request_options.h"
+#include "fuzz_check.h"
+#include "http/router.h"
+#include "http/server.h"
+
+// After h-http's merge: #include "http/request_framing.h" and call
+// acceptd::http::CheckRequestFraming on each parsed request (see below).
+
+namespace {
+
+using namespace acceptd;
+using http::Request;
+using http::Response;
+using http::Verb;
+
+// The server's defaults (http/server.h); small enough that the fuzzer reaches them.
+const http::ServerLimits kLimits;
+
+// The routes of api/v1_api.cc and api/compat_api.cc, each answered by a stub
+// that says which pattern matched and checks its captures.
+struct Route {
+  Verb method;
+  const char* pattern;
+};
+constexpr Route kRoutes[] = {
+    {Verb::post, "/v1/queues/{queue}/jobs"},
+    {Verb::get, "/v1/jobs/{id}"},
+    {Verb::delete_, "/v1/jobs/{id}"},
+    {Verb::get, "/v1/jobs/{id}/result"},
+    {Verb::get, "/v1/jobs/{id}/events"},
+    {Verb::post, "/v1/jobs/{id}/cancel"},
+    {Verb::get, "/v1/jobs"},
+    {Verb::get, "/v1/queues"},
+    {Verb::get, "/healthz"},
+    {Verb::get, "/readyz"},
+    {Verb::post, "/v1/submit-job"},
+    {Verb::post, "/v1/pool-job"},
+};
+
+const http::Router& TheRouter() {
+  static const http::Router router = [] {
+    http::Router r;
+    for (const Route& route : kRoutes) {
+      const std::string pattern = route.pattern;
+      r.Add(route.method, pattern,
+            [pattern](Request& req,
+                      const http::PathParams& params) -> boost::asio::awaitable<Response> {
+              const auto parts = http::SplitPath(req.target());
+              const auto want = http::SplitPath(pattern);
+              FUZZ_CHECK(parts.size() == want.size());
+              size_t captured = 0;
+              for (size_t i = 0; i < want.size(); ++i) {
+                if (want[i].front() == '{') {
+                  FUZZ_CHECK(captured < params.values.size());
+                  FUZZ_CHECK(params.values[captured++].second == parts[i]);
+                } else {
+                  FUZZ_CHECK(want[i] == parts[i]);
+                }
+              }
+              FUZZ_CHECK(captured == params.values.size());
+              Response res{http::Status::ok, 11};
+              res.body() = pattern;
+              co_return res;
+            });
+    }
+    return r;
+  }();
+  return router;
+}
+
+Response RouteRequest(Request& req) {
+  static boost::asio::io_context ctx;
+  std::optional<Response> out;
+  std::exception_ptr error;
+  boost::asio::co_spawn(ctx, TheRouter().Route(req), [&](std::exception_ptr e, Response res) {
+    error = e;
+    out = std::move(res);
+  });
+  ctx.restart();
+  ctx.run();
+  if (error) std::rethrow_exception(error);  // handlers must not throw: a finding
+  FUZZ_CHECK(out.has_value());
+  return std::move(*out);
+}
+
+void CheckSplitPath(std::string_view target) {
+  for (std::string_view part : http::SplitPath(target)) {
+    FUZZ_CHECK(!part.empty());
+    FUZZ_CHECK(part.find('/') == std::string_view::npos);
+    FUZZ_CHECK(part.find('?') == std::string_view::npos);
+  }
+}
+
+// What a handler does with the request: route it, and read the options and
+// headers the v1 handlers read (their own targets fuzz them harder).
+std::string Handle(Request& req) {
+  // After h-http's merge, the server's framing check goes here, before routing:
+  //   if (auto st = http::CheckRequestFraming(req); !st) return "refused framing";
+  CheckSplitPath(req.target());
+  Response res = RouteRequest(req);
+  const auto status = res.result();
+  FUZZ_CHECK(status == http::Status::ok || status == http::Status::not_found ||
+             status == http::Status::method_not_allowed);
+  if (status == http::Status::method_not_allowed) FUZZ_CHECK(!res[http::Field::allow].empty());
+  if (status != http::Status::ok) {
+    boost::system::error_code ec;
+    boost::json::parse(res.body(), ec);  // the method's name is echoed in it
+    FUZZ_CHECK(!ec);
+  }
+  (void)api::QueryParams(req.target());
+  (void)api::RequestedWait(req.target(), req[http::Field::prefer]);
+  (void)api::ParseIdempotencyKey(req["Idempotency-Key"]);
+  (void)api::ParseEventId(req["Last-Event-ID"]);
+  return std::to_string(static_cast<unsigned>(status)) + " " + res.body();
+}
+
+// One request as the server saw it, or how the connection ended.
+struct Outcome {
+  std::string what;  // "request", "header_limit", "body_limit", "bad", "eof"
+  std::string method, target, body, handled;
+  unsigned version = 0;
+  bool operator==(const Outcome&) const = default;
+};
+
+// Parses `input` as one connection, handing the parser at most `slice` new
+// bytes at a time; stops where the server would close the connection.
+std::vector<Outcome> ParseConnection(std::string_view input, size_t slice) {
+  namespace beast_http = boost::beast::http;
+  std::vector<Outcome> out;
+  std::string buffer;  // received, not yet parsed
+  size_t fed = 0;
+  auto receive = [&] {
+    const size_t n = std::min(slice, input.size() - fed);
+    buffer.append(input.substr(fed, n));
+    fed += n;
+    return n > 0;
+  };
+  // Feeds the parser until `done()` or an error; false at the end of input.
+  auto parse_until = [&](beast_http::request_parser<beast_http::string_body>& parser, auto done,
+                         boost::system::error_code& ec) {
+    for (;;) {
+      if (!buffer.empty()) {
+        const size_t used = parser.put(boost::asio::buffer(buffer), ec);
+        buffer.erase(0, used);
+        if (!ec && done()) return;
+        if (ec && ec != beast_http::error::need_more) return;
+        ec = {};
+        if (used > 0 && !buffer.empty()) continue;
+      }
+      if (!receive()) {
+        parser.put_eof(ec);
+        if (!ec && !done()) ec = beast_http::error::partial_message;
+        return;
+      }
+    }
+  };
+  auto stop = [&out](const char* what) {
+    Outcome o;
+    o.what = what;
+    out.push_back(std::move(o));
+    return out;
+  };
+  for (;;) {
+    if (buffer.empty() && fed == input.size()) return stop("eof");  // closed between requests
+    beast_http::request_parser<beast_http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(kLimits.header_limit));
+    parser.body_limit(kLimits.body_limit);
+    boost::system::error_code ec;
+    parse_until(
+        parser, [&] { return parser.is_header_done(); }, ec);
+    if (ec == beast_http::error::header_limit) return stop("header_limit");
+    if (ec == beast_http::error::body_limit) return stop("body_limit");
+    if (ec) return stop("bad");
+    if (!parser.is_done()) {
+      parser.eager(true);
+      parse_until(
+          parser, [&] { return parser.is_done(); }, ec);
+      if (ec == beast_http::error::body_limit) return stop("body_limit");
+      if (ec) return stop("bad");
+    }
+    FUZZ_CHECK(parser.is_done());
+    const auto content_length = parser.content_length();
+    const bool chunked = parser.chunked();
+    Request req = parser.release();
+    FUZZ_CHECK(req.body().size() <= kLimits.body_limit);
+    if (content_length && !chunked) FUZZ_CHECK(req.body().size() == *content_length);
+    Outcome o;
+    o.what = "request";
+    o.method = req.method_string();
+    o.target = req.target();
+    o.body = req.body();
+    o.version = req.version();
+    const bool keep_alive = req.keep_alive();
+    o.handled = Handle(req);
+    out.push_back(std::move(o));
+    if (!keep_alive) return out;
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+  const auto whole = ParseConnection(input, input.size() + 1);
+  const auto sliced = ParseConnection(input, 7);
+  FUZZ_CHECK(whole == sliced);
+  return 0;
+}
