@@ -8,6 +8,9 @@
 // it), and both must give the same requests: parsing may not depend on how
 // the bytes arrive.
 //
+// With the smallest limits a config allows, the same stream must give the
+// same requests until a limit ends the connection.
+//
 // Invariants: a body never exceeds the body limit; a body with a
 // Content-Length has exactly that length; the router answers 200 (a stub
 // handler), 404 or 405 with a non-empty Allow, and a problem body that is
@@ -43,8 +46,10 @@ using http::Request;
 using http::Response;
 using http::Verb;
 
-// The server's defaults (http/server.h); small enough that the fuzzer reaches them.
-const http::ServerLimits kLimits;
+// The server's defaults (http/server.h), and the smallest a config allows
+// (cli/server_config.cc), which the fuzzer's short inputs do reach.
+const http::ServerLimits kDefaultLimits;
+const http::ServerLimits kSmallLimits{.body_limit = 1, .header_limit = 1024};
 
 // The routes of api/v1_api.cc and api/compat_api.cc, each answered by a stub
 // that says which pattern matched and checks its captures.
@@ -154,7 +159,8 @@ struct Outcome {
 
 // Parses `input` as one connection, handing the parser at most `slice` new
 // bytes at a time; stops where the server would close the connection.
-std::vector<Outcome> ParseConnection(std::string_view input, size_t slice) {
+std::vector<Outcome> ParseConnection(std::string_view input, size_t slice,
+                                     const http::ServerLimits& limits) {
   namespace beast_http = boost::beast::http;
   std::vector<Outcome> out;
   std::string buffer;  // received, not yet parsed
@@ -193,8 +199,8 @@ std::vector<Outcome> ParseConnection(std::string_view input, size_t slice) {
   for (;;) {
     if (buffer.empty() && fed == input.size()) return stop("eof");  // closed between requests
     beast_http::request_parser<beast_http::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(kLimits.header_limit));
-    parser.body_limit(kLimits.body_limit);
+    parser.header_limit(static_cast<std::uint32_t>(limits.header_limit));
+    parser.body_limit(limits.body_limit);
     boost::system::error_code ec;
     parse_until(
         parser, [&] { return parser.is_header_done(); }, ec);
@@ -212,7 +218,7 @@ std::vector<Outcome> ParseConnection(std::string_view input, size_t slice) {
     const auto content_length = parser.content_length();
     const bool chunked = parser.chunked();
     Request req = parser.release();
-    FUZZ_CHECK(req.body().size() <= kLimits.body_limit);
+    FUZZ_CHECK(req.body().size() <= limits.body_limit);
     if (content_length && !chunked) FUZZ_CHECK(req.body().size() == *content_length);
     Outcome o;
     o.what = "request";
@@ -231,8 +237,15 @@ std::vector<Outcome> ParseConnection(std::string_view input, size_t slice) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
-  const auto whole = ParseConnection(input, input.size() + 1);
-  const auto sliced = ParseConnection(input, 7);
+  const auto whole = ParseConnection(input, input.size() + 1, kDefaultLimits);
+  const auto sliced = ParseConnection(input, 7, kDefaultLimits);
   FUZZ_CHECK(whole == sliced);
+  // Smaller limits end the connection sooner, never differently before.
+  const auto small = ParseConnection(input, 3, kSmallLimits);
+  FUZZ_CHECK(!small.empty() && small.size() <= whole.size());
+  for (size_t i = 0; i + 1 < small.size(); ++i) FUZZ_CHECK(small[i] == whole[i]);
+  const Outcome& last = small.back();
+  FUZZ_CHECK(last == whole[small.size() - 1] || last.what == "header_limit" ||
+             last.what == "body_limit");
   return 0;
 }

@@ -33,9 +33,11 @@ mkdir -p build-fuzz/artifacts
 for t in "${targets[@]}"; do
   mkdir -p "build-fuzz/corpus/$t"
   echo "== fuzz_$t: ${seconds}s"
+  dict=()
+  if [ -f "fuzz/$t.dict" ]; then dict=(-dict="fuzz/$t.dict"); fi
   # The first directory receives new inputs; the seeds stay untouched.
   if ! build-fuzz/fuzz/"fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 -artifact_prefix="build-fuzz/artifacts/$t-" \
+    -print_final_stats=1 -artifact_prefix="build-fuzz/artifacts/$t-" "${dict[@]}" \
     "build-fuzz/corpus/$t" "fuzz/corpus/$t" >"build-fuzz/fuzz_$t.log" 2>&1; then
     tail -n 60 "build-fuzz/fuzz_$t.log"
     echo "fuzz_$t FAILED: the input is in build-fuzz/artifacts/ (see fuzz/README.md)" >&2
