@@ -3,7 +3,9 @@
 //
 // The bytes are read as one connection's stream, the way http/server.cc's
 // Session reads them: the header first, then the body (eager), request after
-// request while they keep the connection alive. The stream is parsed twice,
+// request while they keep the connection alive; with http/request_framing.h
+// present, the header block passes the HeaderScanner first and the parsed
+// header CheckRequestFraming, as in the server. The stream is parsed twice,
 // once in one piece and once in small slices (as a slow client would send
 // it), and both must give the same requests: parsing may not depend on how
 // the bytes arrive.
@@ -36,8 +38,14 @@
 #include "http/router.h"
 #include "http/server.h"
 
-// After h-http's merge: #include "http/request_framing.h" and call
-// acceptd::http::CheckRequestFraming on each parsed request (see below).
+// The framing checks (HeaderScanner, CheckRequestFraming) come with
+// http/request_framing.h; with them, the target reads as the server then does.
+#if __has_include("http/request_framing.h")
+#include "http/request_framing.h"
+#define ACCEPTD_FUZZ_FRAMING 1
+#else
+#define ACCEPTD_FUZZ_FRAMING 0
+#endif
 
 namespace {
 
@@ -129,8 +137,6 @@ void CheckSplitPath(std::string_view target) {
 // What a handler does with the request: route it, and read the options and
 // headers the v1 handlers read (their own targets fuzz them harder).
 std::string Handle(Request& req) {
-  // After h-http's merge, the server's framing check goes here, before routing:
-  //   if (auto st = http::CheckRequestFraming(req); !st) return "refused framing";
   CheckSplitPath(req.target());
   Response res = RouteRequest(req);
   const auto status = res.result();
@@ -151,7 +157,7 @@ std::string Handle(Request& req) {
 
 // One request as the server saw it, or how the connection ended.
 struct Outcome {
-  std::string what;  // "request", "header_limit", "body_limit", "bad", "eof"
+  std::string what;  // "request", "header_limit", "body_limit", "bad", "refused NNN", "eof"
   std::string method, target, body, handled;
   unsigned version = 0;
   bool operator==(const Outcome&) const = default;
@@ -190,14 +196,30 @@ std::vector<Outcome> ParseConnection(std::string_view input, size_t slice,
       }
     }
   };
-  auto stop = [&out](const char* what) {
+  auto stop = [&out](std::string what) {
     Outcome o;
-    o.what = what;
+    o.what = std::move(what);
     out.push_back(std::move(o));
     return out;
   };
   for (;;) {
     if (buffer.empty() && fed == input.size()) return stop("eof");  // closed between requests
+#if ACCEPTD_FUZZ_FRAMING
+    // The server first reads until the scanner has seen a whole header block.
+    http::HeaderScanner scanner(limits.header_limit, limits.max_header_count);
+    auto state = scanner.Scan(buffer);
+    while (state == http::HeaderScanner::State::kIncomplete) {
+      if (!receive()) return stop("closed");  // no answer to a partial header
+      state = scanner.Scan(buffer);
+    }
+    if (state == http::HeaderScanner::State::kRefused) {
+      FUZZ_CHECK(!scanner.refusal().detail.empty());
+      return stop("refused " + std::to_string(static_cast<unsigned>(scanner.refusal().status)));
+    }
+    FUZZ_CHECK(scanner.skip() <= scanner.end() && scanner.end() <= buffer.size());
+    FUZZ_CHECK(scanner.end() - scanner.skip() <= limits.header_limit);
+    buffer.erase(0, scanner.skip());
+#endif
     beast_http::request_parser<beast_http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(limits.header_limit));
     parser.body_limit(limits.body_limit);
@@ -207,6 +229,28 @@ std::vector<Outcome> ParseConnection(std::string_view input, size_t slice,
     if (ec == beast_http::error::header_limit) return stop("header_limit");
     if (ec == beast_http::error::body_limit) return stop("body_limit");
     if (ec) return stop("bad");
+#if ACCEPTD_FUZZ_FRAMING
+    if (auto refusal = http::CheckRequestFraming(parser.get())) {
+      const auto status = refusal->status;
+      FUZZ_CHECK(status == http::Status::bad_request || status == http::Status::not_implemented ||
+                 status == http::Status::http_version_not_supported);
+      FUZZ_CHECK(!refusal->detail.empty());
+      return stop("refused " + std::to_string(static_cast<unsigned>(status)));
+    }
+    {
+      // Accepted: one way to find where the body ends, one Host, a target the router reads.
+      const auto& h = parser.get();
+      FUZZ_CHECK(h.count(http::Field::host) <= 1);
+      FUZZ_CHECK(h.count(http::Field::content_length) <= 1);
+      FUZZ_CHECK(
+          !(h.count(http::Field::content_length) && h.count(http::Field::transfer_encoding)));
+    }
+    http::NormalizeRequestTarget(parser.get());
+    FUZZ_CHECK(parser.get().target().starts_with('/') || parser.get().target() == "*");
+    // The server puts the header back after a chunked body: trailers are dropped.
+    std::optional<http::RequestHeader> header;
+    if (!parser.is_done() && parser.chunked()) header.emplace(parser.get().base());
+#endif
     if (!parser.is_done()) {
       parser.eager(true);
       parse_until(
@@ -214,6 +258,9 @@ std::vector<Outcome> ParseConnection(std::string_view input, size_t slice,
       if (ec == beast_http::error::body_limit) return stop("body_limit");
       if (ec) return stop("bad");
     }
+#if ACCEPTD_FUZZ_FRAMING
+    if (header) parser.get().base() = std::move(*header);
+#endif
     FUZZ_CHECK(parser.is_done());
     const auto content_length = parser.content_length();
     const bool chunked = parser.chunked();
@@ -246,6 +293,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t i = 0; i + 1 < small.size(); ++i) FUZZ_CHECK(small[i] == whole[i]);
   const Outcome& last = small.back();
   FUZZ_CHECK(last == whole[small.size() - 1] || last.what == "header_limit" ||
-             last.what == "body_limit");
+             last.what == "body_limit" || last.what == "refused 431");
   return 0;
 }
