@@ -1,6 +1,5 @@
 #include "api/v1_api.h"
 
-#include <charconv>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -12,10 +11,10 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/serialize.hpp>
-#include <boost/url/parse.hpp>
 
 #include "api/await_engine.h"
 #include "api/job_document.h"
+#include "api/request_options.h"
 #include "http/problem.h"
 #include "webhooks/resolver.h"
 
@@ -33,74 +32,11 @@ namespace {
 
 constexpr int kDefaultListLimit = 50;
 constexpr int kMaxListLimit = 1000;
-constexpr int kMaxAttemptsLimit = 1000;
-constexpr Millis kMaxTimeout = 7LL * 24 * 3600 * 1000;
-constexpr Millis kMaxDelay = 365LL * 24 * 3600 * 1000;
-constexpr int64_t kMaxPriority = 1'000'000;
-
-std::optional<int64_t> ParseInt(std::string_view s) {
-  int64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
-// The decoded query parameters of a request target; nullopt if malformed.
-std::optional<std::vector<std::pair<std::string, std::string>>> QueryParams(const Request& req) {
-  if (req.target().find('?') == std::string_view::npos) {
-    return std::vector<std::pair<std::string, std::string>>();  // the common case, no parsing
-  }
-  auto url = boost::urls::parse_origin_form(req.target());
-  if (!url) return std::nullopt;
-  std::vector<std::pair<std::string, std::string>> out;
-  for (auto param : url->params()) out.emplace_back(param.key, param.value);
-  return out;
-}
 
 // Whole seconds as an integer, fractions as a number ("30", not "3E1").
 json::value SecondsValue(Millis ms) {
   if (ms % 1000 == 0) return json::value(ms / 1000);
   return json::value(static_cast<double>(ms) / 1000.0);
-}
-
-// The long-poll time asked for by `?wait=N` or `Prefer: wait=N`, in ms; 0
-// when none; nullopt when ?wait= is malformed. A malformed Prefer is ignored,
-// as RFC 7240 asks of preferences.
-// The `wait=N` preference of a Prefer header (RFC 7240), in ms; 0 if none.
-Millis PreferredWait(const Request& req) {
-  std::string_view prefer = req[Field::prefer];
-  for (size_t pos = prefer.find("wait="); pos != std::string_view::npos;
-       pos = prefer.find("wait=", pos + 1)) {
-    if (pos > 0 && prefer[pos - 1] != ' ' && prefer[pos - 1] != ',' && prefer[pos - 1] != ';') {
-      continue;
-    }
-    std::string_view rest = prefer.substr(pos + 5);
-    rest = rest.substr(0, rest.find_first_of(",; "));
-    if (auto v = ParseSeconds(rest)) return *v;
-  }
-  return 0;
-}
-
-std::optional<Millis> RequestedWait(const Request& req) {
-  auto params = QueryParams(req);
-  if (!params) return std::nullopt;
-  std::optional<std::string_view> wait;  // a repeated option takes its last value
-  for (const auto& [key, value] : *params) {
-    if (key == "wait") wait = value;
-  }
-  if (wait) return ParseSeconds(*wait);
-  return PreferredWait(req);
-}
-
-// An Idempotency-Key header value: a token or a quoted string (the IETF
-// draft's sf-string), 1..255 visible ASCII characters.
-std::optional<std::string> ParseIdempotencyKey(std::string_view v) {
-  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-  if (v.empty() || v.size() > 255) return std::nullopt;
-  for (char c : v) {
-    if (c < 0x21 || c > 0x7e) return std::nullopt;
-  }
-  return std::string(v);
 }
 
 // SHA-256 of what makes a submit the same request: content type, query and body.
@@ -158,53 +94,28 @@ awaitable<Response> V1Api::Submit(Request& req, const http::PathParams& p) {
   if (!engine_.FindQueue(s.queue)) {
     co_return http::Problem(http::Status::not_found, fmt::format("no queue named '{}'", s.queue));
   }
-  auto params = QueryParams(req);
+  auto params = QueryParams(req.target());
   if (!params) co_return http::Problem(http::Status::bad_request, "malformed query string");
-  for (const auto& [key, value] : *params) {
-    if (key == "max_attempts") {
-      auto v = ParseInt(value);
-      if (!v || *v < 1 || *v > kMaxAttemptsLimit) {
-        co_return BadOption(key, "must be an integer from 1 to 1000");
-      }
-      s.max_attempts = static_cast<int>(*v);
-    } else if (key == "timeout") {
-      auto v = ParseSeconds(value);
-      if (!v || *v <= 0 || *v > kMaxTimeout) {
-        co_return BadOption(key, "must be a positive number of seconds, at most 604800");
-      }
-      s.timeout = *v;
-    } else if (key == "delay") {
-      auto v = ParseSeconds(value);
-      if (!v || *v > kMaxDelay) {
-        co_return BadOption(key, "must be a number of seconds from 0 to 31536000");
-      }
-      s.delay = *v;
-    } else if (key == "priority") {
-      auto v = ParseInt(value);
-      if (!v || *v < -kMaxPriority || *v > kMaxPriority) {
-        co_return BadOption(key, "must be an integer from -1000000 to 1000000");
-      }
-      s.priority = static_cast<int>(*v);
-    } else if (key == "callback") {
-      if (!options_.callbacks_enabled) {
-        co_return BadOption(key, "callbacks are not enabled on this server ([callbacks] secret)");
-      }
-      auto target = webhooks::ParseCallbackUrl(value);
-      if (!target) co_return BadOption(key, target.error().detail);
-      // Checked now so the client hears of a refused address at once; the
-      // sender checks again at each delivery (DNS may have changed).
-      auto allowed = co_await webhooks::ResolveAllowed(*target, options_.callback_policy,
-                                                       options_.resolve_timeout);
-      if (!allowed && allowed.error().code == ErrorCode::kUnavailable) {
-        Response res = http::Problem(allowed.error(), json::object{{"option", key}});
-        res.set(Field::retry_after, "5");
-        co_return res;
-      }
-      if (!allowed) co_return BadOption(key, allowed.error().detail);
-      s.callback_url = value;
-    } else {
-      co_return BadOption(key, "unknown option");
+  SubmitOptions options;
+  if (auto bad = ParseSubmitOptions(*params, options_.callbacks_enabled, options)) {
+    co_return BadOption(bad->option, bad->why);
+  }
+  s.max_attempts = options.max_attempts;
+  s.timeout = options.timeout;
+  s.delay = options.delay;
+  s.priority = options.priority;
+  if (!options.callback_url.empty()) {
+    // Checked now so the client hears of a refused address at once; the
+    // sender checks again at each delivery (DNS may have changed).
+    auto allowed = co_await webhooks::ResolveAllowed(options.callback, options_.callback_policy,
+                                                     options_.resolve_timeout);
+    if (!allowed && allowed.error().code == ErrorCode::kUnavailable) {
+      Response res = http::Problem(allowed.error(), json::object{{"option", "callback"}});
+      res.set(Field::retry_after, "5");
+      co_return res;
     }
+    if (!allowed) co_return BadOption("callback", allowed.error().detail);
+    s.callback_url = std::move(options.callback_url);
   }
   auto ct = req[Field::content_type];
   s.content_type = ct.empty() ? "application/octet-stream" : std::string(ct);
@@ -235,7 +146,8 @@ awaitable<Response> V1Api::Submit(Request& req, const http::PathParams& p) {
   }
   // Prefer: wait=N (RFC 7240): answer synchronously if the job finishes in
   // time, as the status monitor would (but 303, the method changing to GET).
-  if (const Millis wait = std::min(PreferredWait(req), options_.max_wait); wait > 0) {
+  if (const Millis wait = std::min(PreferredWait(req[Field::prefer]), options_.max_wait);
+      wait > 0) {
     co_await WaitForTerminal(job->id, wait);
     auto now = engine_.Get(job->id);
     if (now && IsTerminal(now->state)) {
@@ -308,7 +220,7 @@ awaitable<void> V1Api::WaitForTerminal(const JobId& id, Millis wait) {
 awaitable<Response> V1Api::Status(Request& req, const http::PathParams& p) {
   auto id = JobId::Parse(p.Get("id"));
   if (!id) co_return http::Problem(http::Status::not_found, "no such job");
-  auto wait = RequestedWait(req);
+  auto wait = RequestedWait(req.target(), req[Field::prefer]);
   if (!wait) co_return BadOption("wait", "must be a number of seconds");
   if (*wait > 0) co_await WaitForTerminal(*id, std::min(*wait, options_.max_wait));
   auto job = engine_.Get(*id);
@@ -400,7 +312,7 @@ awaitable<Response> V1Api::Delete(Request&, const http::PathParams& p) {
 awaitable<Response> V1Api::List(Request& req, const http::PathParams&) {
   ListParams lp;
   lp.limit = kDefaultListLimit;
-  auto params = QueryParams(req);
+  auto params = QueryParams(req.target());
   if (!params) co_return http::Problem(http::Status::bad_request, "malformed query string");
   for (const auto& [key, value] : *params) {
     if (key == "queue") {

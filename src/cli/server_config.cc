@@ -222,15 +222,15 @@ Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& listen) 
   return std::make_pair(host, static_cast<uint16_t>(port));
 }
 
-Status LoadConfigFile(const std::string& path, ServerConfig& c) {
-  toml::table root;
-  try {
-    root = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    return Error::InvalidArgument(fmt::format("config file {}: {} (line {}, column {})", path,
-                                              e.description(), e.source().begin.line,
-                                              e.source().begin.column));
-  }
+namespace {
+
+Error ParseError(std::string_view source, const toml::parse_error& e) {
+  return Error::InvalidArgument(fmt::format("config file {}: {} (line {}, column {})", source,
+                                            e.description(), e.source().begin.line,
+                                            e.source().begin.column));
+}
+
+Status LoadConfigTable(const toml::table& root, ServerConfig& c) {
   TableReader r(root, "");
   if (r.Has("server")) {
     if (!r.IsTable("server")) return ConfigError("server", "must be a table");
@@ -325,6 +325,28 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
     }
   }
   return r.NoUnknownKeys();
+}
+
+}  // namespace
+
+Status LoadConfigFile(const std::string& path, ServerConfig& c) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return ParseError(path, e);
+  }
+  return LoadConfigTable(root, c);
+}
+
+Status LoadConfigText(std::string_view text, std::string_view source, ServerConfig& c) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    return ParseError(source, e);
+  }
+  return LoadConfigTable(root, c);
 }
 
 }  // namespace acceptd

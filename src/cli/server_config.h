@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "api/compat_api.h"
@@ -46,6 +47,9 @@ struct ServerConfig {
 
 // Parses a TOML file into `config` (keys not in the file keep their values).
 Status LoadConfigFile(const std::string& path, ServerConfig& config);
+// The same for a TOML document in memory; `source` names it in errors
+// (where LoadConfigFile says the path).
+Status LoadConfigText(std::string_view text, std::string_view source, ServerConfig& config);
 // One queue per built-in handler, named like it, with default settings.
 std::vector<QueueConfig> DefaultQueues();
 // Splits "HOST:PORT" ("[::1]:8000" for IPv6).

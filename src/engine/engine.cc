@@ -320,7 +320,7 @@ void Engine::Submit(SubmitRequest req, Callback<Job> done) {
   }
   const JobId new_id = n.id;
   Write<Job>(
-      [this, q, n = std::move(n)](WriteTx& tx) {
+      [q, n = std::move(n)](WriteTx& tx) {
         auto r = tx.Insert(n);
         // Read by ClaimDue in this same batch. Delayed jobs wait for the promoter.
         if (r && r->id == n.id && n.run_at <= n.now) q->may_have_work = true;

@@ -172,7 +172,6 @@ class Engine {
   // Engine-thread state.
   std::unordered_map<JobId, std::shared_ptr<RunningJob>, JobIdHash> running_;
   std::vector<Job> claimed_;  // claimed in the current batch, started after commit
-  bool dispatching_ = false;
   int callbacks_in_flight_ = 0;
   bool callback_claim_pending_ = false;
   bool callback_rerun_ = false;  // a dispatch was asked for while a claim was pending

@@ -264,6 +264,20 @@ TEST_F(ServerConfigTest, SyntaxErrorsAndMissingFilesAreErrors) {
       IsError(LoadConfigFile(dir_.path() + "/missing.toml", c), ErrorCode::kInvalidArgument));
 }
 
+TEST_F(ServerConfigTest, LoadsFromTextLikeFromAFile) {
+  ServerConfig c;
+  ASSERT_TRUE(IsOk(
+      LoadConfigText("[server]\nthreads = 3\n[queues.q]\nhandler = \"echo\"\n", "inline.toml", c)));
+  EXPECT_EQ(c.threads, 3);
+  ASSERT_EQ(c.queues.size(), 1u);
+  EXPECT_EQ(c.queues[0].name, "q");
+
+  Status st = LoadConfigText("[server\n", "inline.toml", c);
+  ASSERT_TRUE(IsError(st, ErrorCode::kInvalidArgument));
+  EXPECT_NE(st.error().detail.find("inline.toml"), std::string::npos) << st.error().detail;
+  EXPECT_NE(st.error().detail.find("line 1"), std::string::npos) << st.error().detail;
+}
+
 TEST_F(ServerConfigTest, CallbacksTableIsReadAndChecked) {
   ASSERT_TRUE(IsOk(Load(R"toml(
 [callbacks]
