@@ -49,10 +49,11 @@ Status LoadKey(const toml::table& t, const std::string& where, http::ApiKey& key
     const auto text = s.value<std::string>();
     const auto scope = s.is_string() && text ? http::ParseScope(*text) : std::nullopt;
     if (!scope) {
-      return KeyError(where + ".scopes",
-                      fmt::format("API key '{}': unknown scope {} (known: submit, read, cancel, "
-                                  "worker, admin)",
-                                  key.name, text ? "'" + *text + "'" : std::string("(not a string)")));
+      return KeyError(
+          where + ".scopes",
+          fmt::format("API key '{}': unknown scope {} (known: submit, read, cancel, "
+                      "worker, admin)",
+                      key.name, text ? "'" + *text + "'" : std::string("(not a string)")));
     }
     key.scopes.Add(*scope);
   }
@@ -132,9 +133,8 @@ std::string ApiKeyToml(const http::ApiKey& key) {
     if (!scopes.empty()) scopes += ", ";
     scopes += fmt::format("\"{}\"", http::ToString(s));
   }
-  std::string out = fmt::format(
-      "[[api_keys]]\nname = \"{}\"\nsha256 = \"{}\"\nscopes = [{}]\n", key.name,
-      http::ToHex(key.sha256), scopes);
+  std::string out = fmt::format("[[api_keys]]\nname = \"{}\"\nsha256 = \"{}\"\nscopes = [{}]\n",
+                                key.name, http::ToHex(key.sha256), scopes);
   if (!key.tenant.empty()) out += fmt::format("tenant = \"{}\"\n", key.tenant);
   return out;
 }

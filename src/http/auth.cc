@@ -79,8 +79,8 @@ Response Unauthorized(AuthFailure failure) {
   Response res = Problem(Status::unauthorized,
                          invalid ? "the API key is not valid"
                                  : "this server needs an API key: Authorization: Bearer <key>");
-  res.set(Field::www_authenticate,
-          invalid ? R"(Bearer realm="acceptd", error="invalid_token")" : R"(Bearer realm="acceptd")");
+  res.set(Field::www_authenticate, invalid ? R"(Bearer realm="acceptd", error="invalid_token")"
+                                           : R"(Bearer realm="acceptd")");
   return res;
 }
 
