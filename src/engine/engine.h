@@ -102,6 +102,8 @@ class Engine {
   void Cancel(const JobId& id, Callback<CancelOutcome> done);
   void Delete(const JobId& id, Callback<CancelOutcome> done);
 
+  // Reads. A job past its expires_at is kGone from that instant on (and is
+  // not listed), whether or not the retention purger has removed it yet.
   Result<Job> Get(const JobId& id);
   Result<StoredResult> GetResult(const JobId& id);
   Result<StoredPayload> GetPayload(const JobId& id);
@@ -135,6 +137,8 @@ class Engine {
   AttemptOutcome FailureOutcome(const Job& job, JobError error);
   void SignalCancel(const JobId& id);
   void Notify(const Job& job, bool removed = false);
+  // A queued job of this node's was claimed or canceled (queued_count).
+  void LeftQueue(const Job& job);
   // Claims due callback deliveries (up to the free concurrency) and sends them.
   void DispatchCallbacks();
   // `job` as claimed: this was attempt job.callback->attempts + 1.

@@ -57,6 +57,15 @@ Status SqliteDb::CheckpointPassive() {
   return {};
 }
 
+Status SqliteDb::CreateFunction(const char* name, int args,
+                                void (*fn)(sqlite3_context*, int, sqlite3_value**), void* arg) {
+  if (sqlite3_create_function_v2(db_, name, args, SQLITE_UTF8 | SQLITE_DETERMINISTIC, arg, fn,
+                                 nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return LastError(fmt::format("create function {}", name));
+  }
+  return {};
+}
+
 Error SqliteDb::LastError(std::string_view what) const {
   int code = sqlite3_errcode(db_);
   std::string msg = fmt::format("sqlite: {}: {} (code {})", what, sqlite3_errmsg(db_),

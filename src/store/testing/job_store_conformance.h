@@ -29,9 +29,11 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -101,13 +103,31 @@ inline void ExpectSameJob(const Job& a, const Job& b) {
 template <typename Factory>
 class JobStoreConformanceTest : public ::testing::Test {
  protected:
-  void SetUp() override { store_ = Must(factory_.Open(), "open store"); }
-  void TearDown() override { store_.reset(); }
+  void SetUp() override { OpenObserved("open store"); }
+  // Every state change any test made the store attempt must have been legal
+  // by core's transition table (the store refuses illegal ones; this catches
+  // a store statement that tries one, even where the test did not look).
+  void TearDown() override {
+    store_.reset();
+    std::lock_guard lock(transitions_mu_);
+    for (const StateTransition& t : transitions_) {
+      EXPECT_TRUE(t.legal) << "illegal state change attempted: "
+                           << (t.from ? ToString(*t.from) : "(new)") << " -> " << ToString(t.to);
+      const bool legal = t.from ? IsLegalTransition(*t.from, t.to) : IsLegalInitialState(t.to);
+      EXPECT_EQ(t.legal, legal) << "the store misreported a transition's legality";
+    }
+  }
 
   // Closes the store object and opens the same database again.
   void Reopen() {
     store_.reset();
-    store_ = Must(factory_.Open(), "reopen store");
+    OpenObserved("reopen store");
+  }
+
+  // The state changes the store reported so far, in order.
+  std::vector<StateTransition> Transitions() {
+    std::lock_guard lock(transitions_mu_);
+    return transitions_;
   }
 
   JobStore& store() { return *store_; }
@@ -292,11 +312,44 @@ class JobStoreConformanceTest : public ::testing::Test {
     }
   }
 
+  void OpenObserved(std::string_view what) {
+    store_ = Must(factory_.Open(), what);
+    store_->SetTransitionObserver([this](const StateTransition& t) {
+      std::lock_guard lock(transitions_mu_);
+      transitions_.push_back(t);
+    });
+  }
+
   Factory factory_;
   std::unique_ptr<JobStore> store_;
+  std::mutex transitions_mu_;
+  std::vector<StateTransition> transitions_;  // guarded by transitions_mu_
 };
 
 TYPED_TEST_SUITE_P(JobStoreConformanceTest);
+
+// ---------------------------------------------------------------------------
+// The transition table is the authority
+
+TYPED_TEST_P(JobStoreConformanceTest, EveryStateChangeIsReportedAndCheckedAgainstTheTable) {
+  auto& t = *this;
+  Job done = t.Running("q", kT0);
+  t.MustFinish(AttemptOutcome::Succeeded(done.id, done.lease_token, kT0 + 1, "r", "text/plain"));
+  Job queued = t.Submit();
+  ASSERT_TRUE(IsOk(t.Cancel(queued.id, kT0 + 2)));
+  using S = JobState;
+  std::vector<std::pair<std::optional<S>, S>> seen;
+  for (const StateTransition& tr : t.Transitions()) {
+    EXPECT_TRUE(tr.legal);
+    seen.emplace_back(tr.from, tr.to);
+  }
+  const std::vector<std::pair<std::optional<S>, S>> expected = {{std::nullopt, S::kQueued},
+                                                                {S::kQueued, S::kRunning},
+                                                                {S::kRunning, S::kSucceeded},
+                                                                {std::nullopt, S::kQueued},
+                                                                {S::kQueued, S::kCanceled}};
+  EXPECT_EQ(seen, expected);
+}
 
 // ---------------------------------------------------------------------------
 // Insert and Get
@@ -766,6 +819,39 @@ TYPED_TEST_P(JobStoreConformanceTest, FinishRetryRequeuesTheJobUntilRetryAt) {
       t.Finish(AttemptOutcome::Succeeded(c.id, c.lease_token, kT0 + 5'001, "late", "text/plain")),
       ErrorCode::kStaleLease));
   EXPECT_EQ(t.Get(c.id).state, JobState::kRunning);
+}
+
+// Regression (cancel lost on retry): a cancel requested while the attempt
+// ran (here or through another process) must win over a retry.
+TYPED_TEST_P(JobStoreConformanceTest, CancelLostOnRetryFinishRetryAfterCancelRequestCancels) {
+  auto& t = *this;
+  Job c = t.Running("q", kT0);
+  ASSERT_EQ(Must(t.Cancel(c.id, kT0 + 1), "Cancel").kind, CancelOutcome::Kind::kSignalled);
+  Job out = t.MustFinish(
+      AttemptOutcome::Retry(c.id, c.lease_token, kT0 + 100, kT0 + 5'000, {"timeout", "slow"}));
+  EXPECT_EQ(out.state, JobState::kCanceled);
+  Job got = t.Get(c.id);
+  EXPECT_EQ(got.state, JobState::kCanceled);
+  EXPECT_TRUE(got.cancel_requested);
+  EXPECT_EQ(got.attempts, 1);
+  EXPECT_EQ(got.finished_at, kT0 + 100);
+  EXPECT_EQ(got.expires_at, kT0 + 100 + kRetention);
+  EXPECT_EQ(got.lease_owner, "");
+  EXPECT_TRUE(t.Promote(kT0 + 10'000).empty());
+  EXPECT_TRUE(t.Claim("q", 10, kT0 + 10'000).empty()) << "a canceled job never runs again";
+  EXPECT_EQ(t.CountsOf("q"), Tally({{JobState::kCanceled, 1}}));
+  t.ExpectCountsMatchJobs("retry after cancel request");
+}
+
+TYPED_TEST_P(JobStoreConformanceTest, CancelLostOnRetryFinishRetryAfterDeleteRequestRemoves) {
+  auto& t = *this;
+  Job c = t.Running("q", kT0);
+  ASSERT_EQ(Must(t.Delete(c.id, kT0 + 1), "Delete").kind, CancelOutcome::Kind::kSignalled);
+  Job out = t.MustFinish(
+      AttemptOutcome::Retry(c.id, c.lease_token, kT0 + 100, kT0 + 100, {"handler_error", "x"}));
+  EXPECT_EQ(out.state, JobState::kCanceled);
+  EXPECT_FALSE(t.Exists(c.id)) << "a job whose delete was requested is removed once terminal";
+  EXPECT_TRUE(t.Claim("q", 10, kT0 + 200).empty());
 }
 
 TYPED_TEST_P(JobStoreConformanceTest, FinishCanceledEndsTheJob) {
@@ -1789,7 +1875,9 @@ TYPED_TEST_P(JobStoreConformanceTest, PendingCallbackSurvivesReopen) {
 }
 
 REGISTER_TYPED_TEST_SUITE_P(
-    JobStoreConformanceTest, InsertThenGetRoundTripsEveryField,
+    JobStoreConformanceTest, EveryStateChangeIsReportedAndCheckedAgainstTheTable,
+    CancelLostOnRetryFinishRetryAfterCancelRequestCancels,
+    CancelLostOnRetryFinishRetryAfterDeleteRequestRemoves, InsertThenGetRoundTripsEveryField,
     PayloadBytesRoundTripIncludingNulAndEmpty, GetAndGetResultOfUnknownIdAreNotFound,
     DuplicateIdIsConflictAndLeavesTxUsable, IdempotencyKeyReplaysOrRefuses,
     IdempotencyKeysAreScopedPerTenant, TenantRoundTripsAndListFiltersByIt,
