@@ -64,24 +64,52 @@ Response BadOption(std::string_view name, std::string_view why) {
                        json::object{{"option", name}});
 }
 
+// The tenant a caller is confined to; empty: none (sees every job).
+std::string_view TenantOf(const http::Principal* caller) {
+  return caller ? std::string_view(caller->tenant) : std::string_view();
+}
+
 }  // namespace
 
+Error NoSuchJob() { return Error::NotFound("no such job"); }
+
+Error VisibleError(Error error, const http::Principal* caller) {
+  if (!TenantOf(caller).empty() &&
+      (error.code == ErrorCode::kNotFound || error.code == ErrorCode::kGone)) {
+    return NoSuchJob();
+  }
+  return error;
+}
+
+Result<Job> GetVisibleJob(Engine& engine, const JobId& id, const http::Principal* caller) {
+  auto job = engine.Get(id);
+  if (!job) return VisibleError(std::move(job).error(), caller);
+  const std::string_view tenant = TenantOf(caller);
+  if (!tenant.empty() && job->tenant != tenant) return NoSuchJob();
+  return job;
+}
+
 void V1Api::Register(http::Router& r) {
+  using http::Access;
+  using http::Scope;
   using http::Verb;
   auto bind = [this](auto method) {
     return
         [this, method](Request& req, const http::PathParams& p) { return (this->*method)(req, p); };
   };
-  r.Add(Verb::post, "/v1/queues/{queue}/jobs", bind(&V1Api::Submit));
-  r.Add(Verb::get, "/v1/jobs/{id}", bind(&V1Api::Status));
-  r.Add(Verb::delete_, "/v1/jobs/{id}", bind(&V1Api::Delete));
-  r.Add(Verb::get, "/v1/jobs/{id}/result", bind(&V1Api::Result));
-  r.Add(Verb::get, "/v1/jobs/{id}/events", bind(&V1Api::Events));
-  r.Add(Verb::post, "/v1/jobs/{id}/cancel", bind(&V1Api::Cancel));
-  r.Add(Verb::get, "/v1/jobs", bind(&V1Api::List));
-  r.Add(Verb::get, "/v1/queues", bind(&V1Api::Queues));
-  r.Add(Verb::get, "/healthz", bind(&V1Api::Health));
-  r.Add(Verb::get, "/readyz", bind(&V1Api::Ready));
+  // The route table, with the scope each route needs when API keys are set.
+  r.Add(Verb::post, "/v1/queues/{queue}/jobs", Access::Need(Scope::kSubmit), bind(&V1Api::Submit));
+  r.Add(Verb::get, "/v1/jobs/{id}", Access::Need(Scope::kRead), bind(&V1Api::Status));
+  r.Add(Verb::delete_, "/v1/jobs/{id}", Access::Need(Scope::kCancel), bind(&V1Api::Delete));
+  r.Add(Verb::get, "/v1/jobs/{id}/result", Access::Need(Scope::kRead), bind(&V1Api::Result));
+  r.Add(Verb::get, "/v1/jobs/{id}/events", Access::Need(Scope::kRead), bind(&V1Api::Events));
+  r.Add(Verb::post, "/v1/jobs/{id}/cancel", Access::Need(Scope::kCancel), bind(&V1Api::Cancel));
+  r.Add(Verb::get, "/v1/jobs", Access::Need(Scope::kRead), bind(&V1Api::List));
+  r.Add(Verb::get, "/v1/queues", Access::Need(Scope::kRead), bind(&V1Api::Queues));
+  // Liveness stays open to probes; readiness says whether the store answers,
+  // which is the operator's business: any valid key.
+  r.Add(Verb::get, "/healthz", Access::Public(), bind(&V1Api::Health));
+  r.Add(Verb::get, "/readyz", Access::AnyKey(), bind(&V1Api::Ready));
 }
 
 int64_t V1Api::RetryAfterSeconds(const Job& job) const {
@@ -91,6 +119,7 @@ int64_t V1Api::RetryAfterSeconds(const Job& job) const {
 awaitable<Response> V1Api::Submit(Request& req, const http::PathParams& p) {
   SubmitRequest s;
   s.queue = std::string(p.Get("queue"));
+  s.tenant = std::string(TenantOf(p.principal));
   if (!engine_.FindQueue(s.queue)) {
     co_return http::Problem(http::Status::not_found, fmt::format("no queue named '{}'", s.queue));
   }
@@ -219,20 +248,31 @@ awaitable<void> V1Api::WaitForTerminal(const JobId& id, Millis wait) {
 
 awaitable<Response> V1Api::Status(Request& req, const http::PathParams& p) {
   auto id = JobId::Parse(p.Get("id"));
-  if (!id) co_return http::Problem(http::Status::not_found, "no such job");
+  if (!id) co_return http::Problem(NoSuchJob());
   auto wait = RequestedWait(req.target(), req[Field::prefer]);
   if (!wait) co_return BadOption("wait", "must be a number of seconds");
-  if (*wait > 0) co_await WaitForTerminal(*id, std::min(*wait, options_.max_wait));
-  auto job = engine_.Get(*id);
+  auto job = GetVisibleJob(engine_, *id, p.principal);
+  // A job the caller may not see answers at once, as an unknown id does:
+  // waiting for it would tell that it exists.
+  if (job && *wait > 0 && !IsTerminal(job->state)) {
+    co_await WaitForTerminal(*id, std::min(*wait, options_.max_wait));
+    job = GetVisibleJob(engine_, *id, p.principal);
+  }
   if (!job) co_return http::Problem(job.error());
   co_return StatusResponse(*job, http::Status::found);
 }
 
 awaitable<Response> V1Api::Result(Request&, const http::PathParams& p) {
   auto id = JobId::Parse(p.Get("id"));
-  if (!id) co_return http::Problem(http::Status::not_found, "no such job");
+  if (!id) co_return http::Problem(NoSuchJob());
+  if (!TenantOf(p.principal).empty()) {
+    // The result carries no tenant: check the job first.
+    if (auto job = GetVisibleJob(engine_, *id, p.principal); !job) {
+      co_return http::Problem(job.error());
+    }
+  }
   auto result = engine_.GetResult(*id);
-  if (!result) co_return http::Problem(result.error());
+  if (!result) co_return http::Problem(VisibleError(result.error(), p.principal));
   if (!result->has_result) {
     co_return http::Problem(http::Status::conflict,
                             fmt::format("the job has no result; it is {}", ToString(result->state)),
@@ -247,8 +287,8 @@ awaitable<Response> V1Api::Result(Request&, const http::PathParams& p) {
 
 awaitable<Response> V1Api::Events(Request& req, const http::PathParams& p) {
   auto id = JobId::Parse(p.Get("id"));
-  if (!id) co_return http::Problem(http::Status::not_found, "no such job");
-  auto job = engine_.Get(*id);
+  if (!id) co_return http::Problem(NoSuchJob());
+  auto job = GetVisibleJob(engine_, *id, p.principal);
   if (!job) co_return http::Problem(job.error());
   EventCursor cursor(ParseEventId(req["Last-Event-ID"]));  // malformed: start afresh
   // Seen the end already: 204 tells an EventSource to stop reconnecting.
@@ -282,7 +322,13 @@ awaitable<Response> V1Api::Events(Request& req, const http::PathParams& p) {
 
 awaitable<Response> V1Api::Cancel(Request&, const http::PathParams& p) {
   auto id = JobId::Parse(p.Get("id"));
-  if (!id) co_return http::Problem(http::Status::not_found, "no such job");
+  if (!id) co_return http::Problem(NoSuchJob());
+  if (!TenantOf(p.principal).empty()) {
+    // A job's tenant never changes, so checking before the write is enough.
+    if (auto job = GetVisibleJob(engine_, *id, p.principal); !job) {
+      co_return http::Problem(job.error());
+    }
+  }
   auto outcome = co_await AwaitEngine<CancelOutcome>(
       [&](Engine::Callback<CancelOutcome> cb) { engine_.Cancel(*id, std::move(cb)); });
   if (!outcome) {
@@ -290,7 +336,7 @@ awaitable<Response> V1Api::Cancel(Request&, const http::PathParams& p) {
     if (outcome.error().code == ErrorCode::kConflict) {
       if (auto job = engine_.Get(*id)) extra["state"] = ToString(job->state);
     }
-    co_return http::Problem(outcome.error(), std::move(extra));
+    co_return http::Problem(VisibleError(outcome.error(), p.principal), std::move(extra));
   }
   const bool immediate = outcome->kind == CancelOutcome::Kind::kCanceled;
   co_return JsonResponse(immediate ? http::Status::ok : http::Status::accepted,
@@ -299,19 +345,27 @@ awaitable<Response> V1Api::Cancel(Request&, const http::PathParams& p) {
 
 awaitable<Response> V1Api::Delete(Request&, const http::PathParams& p) {
   auto id = JobId::Parse(p.Get("id"));
-  if (!id) co_return http::Problem(http::Status::not_found, "no such job");
+  if (!id) co_return http::Problem(NoSuchJob());
+  if (!TenantOf(p.principal).empty()) {
+    if (auto job = GetVisibleJob(engine_, *id, p.principal); !job) {
+      co_return http::Problem(job.error());
+    }
+  }
   auto outcome = co_await AwaitEngine<CancelOutcome>(
       [&](Engine::Callback<CancelOutcome> cb) { engine_.Delete(*id, std::move(cb)); });
-  if (!outcome) co_return http::Problem(outcome.error());
+  if (!outcome) co_return http::Problem(VisibleError(outcome.error(), p.principal));
   if (outcome->kind == CancelOutcome::Kind::kDeleted) {
     co_return Response{http::Status::no_content, 11};
   }
   co_return JsonResponse(http::Status::accepted, JobDocument(outcome->job));
 }
 
-awaitable<Response> V1Api::List(Request& req, const http::PathParams&) {
+awaitable<Response> V1Api::List(Request& req, const http::PathParams& p) {
   ListParams lp;
   lp.limit = kDefaultListLimit;
+  if (const std::string_view tenant = TenantOf(p.principal); !tenant.empty()) {
+    lp.tenant = std::string(tenant);
+  }
   auto params = QueryParams(req.target());
   if (!params) co_return http::Problem(http::Status::bad_request, "malformed query string");
   for (const auto& [key, value] : *params) {

@@ -11,12 +11,14 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include "api/compat_api.h"
 #include "api/job_document.h"
 #include "api/v1_api.h"
 #include "engine/engine.h"
+#include "http/auth.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "store/job_store.h"
@@ -85,6 +87,14 @@ size_t FitConnectionsToFdLimit(size_t max_connections) {
   return fit;
 }
 
+// True for loopback listen hosts (only local processes can connect).
+bool IsLoopback(const std::string& host) {
+  boost::system::error_code ec;
+  const auto address = boost::asio::ip::make_address(host, ec);
+  if (ec) return host == "localhost";
+  return address.is_loopback();
+}
+
 }  // namespace
 
 int RunServe(const ServerConfig& config) {
@@ -125,6 +135,18 @@ int RunServe(const ServerConfig& config) {
   }
 
   http::Router router;
+  const http::Authenticator auth(config.api_keys);
+  router.SetAuthenticator(&auth);
+  if (auth.enabled()) {
+    spdlog::info("API keys: {} configured; every route but /healthz needs one",
+                 config.api_keys.size());
+  } else if (!IsLoopback(listen->first)) {
+    spdlog::warn(
+        "no API keys are configured and acceptd listens on {}: anyone who can reach it may submit, "
+        "read and cancel jobs. Configure [[api_keys]], bind to loopback, or put it behind a "
+        "gateway that authenticates (docs/operations.md)",
+        listen->first);
+  }
   api::V1Api api(engine, api_options);
   api.Register(router);
   api::CompatOptions compat = config.compat;

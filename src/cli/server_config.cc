@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <set>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "cli/api_keys_config.h"
 #include "webhooks/signature.h"
 #include "workers/registry.h"
 
@@ -323,6 +325,19 @@ Status LoadConfigTable(const toml::table& root, ServerConfig& c) {
                      [&](const QueueConfig& q) { return q.name == c.compat.queue; })) {
       return ConfigError("compat.queue", fmt::format("no queue named '{}'", c.compat.queue));
     }
+  }
+  if (r.Has("api_keys") || r.Has("api_keys_file")) {
+    std::vector<http::ApiKey> keys;  // both sources together, checked for duplicates
+    if (r.Has("api_keys")) RETURN_IF_ERROR(LoadApiKeys(*r.Node("api_keys"), "api_keys", keys));
+    std::string file;
+    RETURN_IF_ERROR(r.String("api_keys_file", file));
+    if (r.Has("api_keys_file")) {
+      if (file.empty()) return ConfigError("api_keys_file", "must name a file");
+      std::filesystem::path p(file);
+      if (p.is_relative()) p = std::filesystem::path(path).parent_path() / p;
+      RETURN_IF_ERROR(LoadApiKeysFile(p.string(), keys));
+    }
+    c.api_keys = std::move(keys);
   }
   return r.NoUnknownKeys();
 }

@@ -12,6 +12,7 @@
 #include "api/v1_api.h"
 #include "core/error.h"
 #include "engine/queue_config.h"
+#include "http/auth.h"
 #include "http/server.h"
 #include "webhooks/address_policy.h"
 
@@ -43,6 +44,9 @@ struct ServerConfig {
   std::string callback_secret;
   std::vector<webhooks::AddressRange> callback_allow;
   std::vector<QueueConfig> queues;  // empty after loading: one per built-in handler
+  // [[api_keys]] and those of `api_keys_file` (a path relative to the config
+  // file's directory); none: authentication is off.
+  std::vector<http::ApiKey> api_keys;
 };
 
 // Parses a TOML file into `config` (keys not in the file keep their values).
