@@ -232,7 +232,9 @@ Error ParseError(std::string_view source, const toml::parse_error& e) {
                                             e.source().begin.column));
 }
 
-Status LoadConfigTable(const toml::table& root, ServerConfig& c) {
+// `path`: the file's path (or the name of a text), against which a relative
+// api_keys_file is resolved.
+Status LoadConfigTable(const toml::table& root, std::string_view path, ServerConfig& c) {
   TableReader r(root, "");
   if (r.Has("server")) {
     if (!r.IsTable("server")) return ConfigError("server", "must be a table");
@@ -351,7 +353,7 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
   } catch (const toml::parse_error& e) {
     return ParseError(path, e);
   }
-  return LoadConfigTable(root, c);
+  return LoadConfigTable(root, path, c);
 }
 
 Status LoadConfigText(std::string_view text, std::string_view source, ServerConfig& c) {
@@ -361,7 +363,7 @@ Status LoadConfigText(std::string_view text, std::string_view source, ServerConf
   } catch (const toml::parse_error& e) {
     return ParseError(source, e);
   }
-  return LoadConfigTable(root, c);
+  return LoadConfigTable(root, source, c);
 }
 
 }  // namespace acceptd

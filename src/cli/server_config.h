@@ -51,8 +51,9 @@ struct ServerConfig {
 
 // Parses a TOML file into `config` (keys not in the file keep their values).
 Status LoadConfigFile(const std::string& path, ServerConfig& config);
-// The same for a TOML document in memory; `source` names it in errors
-// (where LoadConfigFile says the path).
+// The same for a TOML document in memory; `source` stands for the file's
+// path: errors name it, and a relative api_keys_file is resolved against
+// its directory.
 Status LoadConfigText(std::string_view text, std::string_view source, ServerConfig& config);
 // One queue per built-in handler, named like it, with default settings.
 std::vector<QueueConfig> DefaultQueues();
