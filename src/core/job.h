@@ -84,6 +84,7 @@ struct Job {
   int64_t seq = 0;  // store-assigned insertion order; list cursor
   JobId id;
   std::string queue;
+  std::string tenant;  // who submitted it (the API key's tenant); empty: no tenant
   JobState state = JobState::kQueued;
   int priority = 0;
   std::string content_type;  // of the payload

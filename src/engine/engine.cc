@@ -287,6 +287,7 @@ void Engine::Submit(SubmitRequest req, Callback<Job> done) {
   NewJob n;
   n.id = req.id.value_or(JobId::Random());
   n.queue = std::move(req.queue);
+  n.tenant = std::move(req.tenant);
   n.payload = std::move(req.payload);
   n.content_type = std::move(req.content_type);
   n.priority = req.priority.value_or(0);
@@ -302,7 +303,7 @@ void Engine::Submit(SubmitRequest req, Callback<Job> done) {
   if (!n.idempotency_key.empty()) {
     // The store sees the key only inside the transaction that commits it; a
     // second request racing the first would otherwise both miss and insert.
-    std::string slot = n.queue + '\0' + n.idempotency_key;
+    std::string slot = n.tenant + '\0' + n.queue + '\0' + n.idempotency_key;
     {
       std::lock_guard lock(idempotency_mu_);
       if (!idempotency_in_flight_.insert(slot).second) {
@@ -320,7 +321,7 @@ void Engine::Submit(SubmitRequest req, Callback<Job> done) {
   }
   const JobId new_id = n.id;
   Write<Job>(
-      [this, q, n = std::move(n)](WriteTx& tx) {
+      [q, n = std::move(n)](WriteTx& tx) {
         auto r = tx.Insert(n);
         // Read by ClaimDue in this same batch. Delayed jobs wait for the promoter.
         if (r && r->id == n.id && n.run_at <= n.now) q->may_have_work = true;

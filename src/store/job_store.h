@@ -47,7 +47,9 @@ struct NewJob {
   UnixMillis now = 0;
   UnixMillis run_at = 0;
   int64_t max_depth = 0;  // refuse with kQueueFull when queued+running >= this
-  // Idempotent submit (empty: none). If a job of this queue already carries
+  // The tenant the job belongs to (empty: none). Immutable; readers scope by it.
+  std::string tenant;
+  // Idempotent submit (empty: none). If a job of this tenant and queue already carries
   // the key, nothing is inserted: Insert returns that job (its id differs from
   // `id`) when `request_digest` matches, else kIdempotencyMismatch.
   std::string idempotency_key;
@@ -134,6 +136,7 @@ struct ListParams {
   std::optional<JobState> state;
   int limit = 50;
   std::optional<int64_t> before_seq;  // cursor: only jobs with seq < this
+  std::optional<std::string> tenant;  // only this tenant's jobs ("": those of no tenant)
 };
 
 struct JobPage {

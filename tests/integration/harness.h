@@ -219,6 +219,7 @@ class ServerProcess {
   void Kill();
 
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }  // -1 when not running
   uint16_t port() const { return port_; }
   const std::string& dir() const { return dir_.path(); }
   std::string Stderr() const;

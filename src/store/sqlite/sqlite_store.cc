@@ -17,7 +17,7 @@ using sqlite::StateColumn;
 using sqlite::StateFromColumn;
 using sqlite::Stmt;
 
-// Schema version 3. States are stored as state_encoding.h says.
+// Schema version 4. States are stored as state_encoding.h says.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS jobs (
   seq INTEGER PRIMARY KEY,
@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS jobs (
   callback_status INTEGER,
   callback_error TEXT,
   callback_delivered_at INTEGER,
-  callback_next_at INTEGER
+  callback_next_at INTEGER,
+  tenant TEXT NOT NULL DEFAULT ''
 );
 -- Queued jobs are either claimable (scheduled = 0) or waiting for run_at
 -- (scheduled = 1): claims never scan jobs that are not due yet.
@@ -86,7 +87,8 @@ END;
 CREATE TRIGGER IF NOT EXISTS jobs_count_delete AFTER DELETE ON jobs BEGIN
   UPDATE queue_counts SET n = n - 1 WHERE queue = old.queue AND state = old.state;
 END;
-CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs(queue, idempotency_key)
+-- Idempotency keys are scoped per tenant ('' : no tenant) and queue.
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs(tenant, queue, idempotency_key)
   WHERE idempotency_key IS NOT NULL;
 -- Jobs purged after their retention: their status URL answers 410, not 404.
 CREATE TABLE IF NOT EXISTS tombstones (
@@ -106,7 +108,7 @@ WHEN new.state IN )sql" ACCEPTD_SQL_TERMINAL R"sql( AND old.state NOT IN )sql" A
 END;
 CREATE INDEX IF NOT EXISTS jobs_callbacks ON jobs(callback_next_at)
   WHERE callback_next_at IS NOT NULL;
-PRAGMA user_version = 3;
+PRAGMA user_version = 4;
 )sql";
 
 // Each migration is one transaction that also bumps user_version, so a crash
@@ -131,7 +133,17 @@ ALTER TABLE jobs ADD COLUMN callback_next_at INTEGER;
 PRAGMA user_version = 3;
 COMMIT;
 )sql";
-constexpr int kSchemaVersion = 3;
+// Version 3 stores lack the tenant; their jobs belong to no tenant ('').
+constexpr const char* kMigrateV3ToV4 = R"sql(
+BEGIN;
+ALTER TABLE jobs ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+DROP INDEX IF EXISTS jobs_idempotency;
+CREATE UNIQUE INDEX jobs_idempotency ON jobs(tenant, queue, idempotency_key)
+  WHERE idempotency_key IS NOT NULL;
+PRAGMA user_version = 4;
+COMMIT;
+)sql";
+constexpr int kSchemaVersion = 4;
 
 // The writer connection's own (TEMP) triggers: every state change and every
 // insert passes through acceptd_transition(), i.e. core's transition table.
@@ -155,8 +167,8 @@ END;
   "progress_percent, progress_message, error_type, error_message, cancel_requested, "           \
   "delete_requested, result IS NOT NULL, lease_owner, lease_token, lease_expires_at, "          \
   "callback_url, callback_attempts, callback_status, callback_error, callback_delivered_at, "   \
-  "callback_next_at"
-constexpr int kFirstExtraCol = 32;
+  "callback_next_at, tenant"
+constexpr int kFirstExtraCol = 33;
 
 std::optional<int64_t> OptInt(const Stmt& s, int col) {
   if (s.IsNull(col)) return std::nullopt;
@@ -198,6 +210,7 @@ Job ReadJob(const Stmt& s) {
     c.delivered_at = OptInt(s, 30);
     c.next_attempt_at = OptInt(s, 31);
   }
+  j.tenant = s.Text(32);
   return j;
 }
 
@@ -275,8 +288,8 @@ class SqliteStore::Tx final : public WriteTx {
     if (!n.idempotency_key.empty()) {
       auto s = db_.Prepare("SELECT " JOB_COLUMNS
                            ", request_digest FROM jobs "
-                           "WHERE queue = ?1 AND idempotency_key = ?2");
-      s->Bind(1, n.queue).Bind(2, n.idempotency_key);
+                           "WHERE tenant = ?3 AND queue = ?1 AND idempotency_key = ?2");
+      s->Bind(1, n.queue).Bind(2, n.idempotency_key).Bind(3, n.tenant);
       int rc = s->Step();
       if (rc == SQLITE_ROW) {
         if (s->Blob(kFirstExtraCol) != n.request_digest) {
@@ -301,9 +314,9 @@ class SqliteStore::Tx final : public WriteTx {
     auto s = db_.Prepare(
         "INSERT INTO jobs (id, queue, state, priority, payload, content_type, created_at, "
         "updated_at, run_at, max_attempts, timeout_ms, retention_ms, scheduled, "
-        "idempotency_key, request_digest, callback_url) "
+        "idempotency_key, request_digest, callback_url, tenant) "
         "VALUES (?1, ?2, " ACCEPTD_SQL_QUEUED
-        ", ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?7 > ?6, ?11, ?12, ?13)");
+        ", ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?7 > ?6, ?11, ?12, ?13, ?14)");
     BindId(*s, 1, n.id);
     s->Bind(2, n.queue).Bind(3, n.priority).BindBlob(4, n.payload.data(), n.payload.size());
     s->Bind(5, n.content_type).Bind(6, n.now).Bind(7, n.run_at).Bind(8, n.max_attempts);
@@ -312,6 +325,7 @@ class SqliteStore::Tx final : public WriteTx {
       s->Bind(11, n.idempotency_key).BindBlob(12, n.request_digest.data(), n.request_digest.size());
     }
     if (!n.callback_url.empty()) s->Bind(13, n.callback_url);
+    s->Bind(14, n.tenant);
     if (s->Step() != SQLITE_DONE) {
       Error e = db_.LastError("insert job");
       if (e.message.find("UNIQUE") != std::string::npos) return Error::Conflict("duplicate id");
@@ -330,6 +344,7 @@ class SqliteStore::Tx final : public WriteTx {
     j.timeout = n.timeout;
     j.retention = n.retention;
     if (!n.callback_url.empty()) j.callback.emplace().url = n.callback_url;
+    j.tenant = n.tenant;
     return j;
   }
 
@@ -701,6 +716,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) 
   if (version == 1 || version == 2) {
     if (auto st = (*db)->Exec(kMigrateV2ToV3); !st) return std::move(st).error();
   }
+  if (version >= 1 && version <= 3) {
+    if (auto st = (*db)->Exec(kMigrateV3ToV4); !st) return std::move(st).error();
+  }
   if (auto st = (*db)->Exec(kSchema); !st) return std::move(st).error();
   auto checkpointer = SqliteDb::Open(path);
   if (!checkpointer) return std::move(checkpointer).error();
@@ -869,11 +887,13 @@ Result<JobPage> SqliteStore::List(const ListParams& p) {
   auto s = db.Prepare("SELECT " JOB_COLUMNS
                       " FROM jobs WHERE (?1 IS NULL OR queue = ?1) "
                       "AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR seq < ?3) "
+                      "AND (?5 IS NULL OR tenant = ?5) "
                       "ORDER BY seq DESC LIMIT ?4");
   if (p.queue) s->Bind(1, *p.queue);
   if (p.state) s->Bind(2, StateColumn(*p.state));
   if (p.before_seq) s->Bind(3, *p.before_seq);
   s->Bind(4, p.limit + 1);
+  if (p.tenant) s->Bind(5, *p.tenant);
   auto jobs = CollectJobs(db, *s, "list jobs");
   if (!jobs) return std::move(jobs).error();
   JobPage page;

@@ -59,6 +59,7 @@ inline void ExpectSameJob(const Job& a, const Job& b) {
   EXPECT_EQ(a.seq, b.seq);
   EXPECT_EQ(a.id, b.id);
   EXPECT_EQ(a.queue, b.queue);
+  EXPECT_EQ(a.tenant, b.tenant);
   EXPECT_EQ(a.state, b.state);
   EXPECT_EQ(a.priority, b.priority);
   EXPECT_EQ(a.content_type, b.content_type);
@@ -362,9 +363,11 @@ TYPED_TEST_P(JobStoreConformanceTest, InsertThenGetRoundTripsEveryField) {
   n.timeout = 1'234;
   n.retention = 98'765;
   n.run_at = kT0 + 4'000;
+  n.tenant = "acme";
   Job inserted = t.Insert(n);
 
   EXPECT_GT(inserted.seq, 0);
+  EXPECT_EQ(inserted.tenant, "acme");
   EXPECT_EQ(inserted.id, n.id);
   EXPECT_EQ(inserted.queue, "emails");
   EXPECT_EQ(inserted.state, JobState::kQueued);
@@ -466,6 +469,67 @@ TYPED_TEST_P(JobStoreConformanceTest, IdempotencyKeyReplaysOrRefuses) {
   EXPECT_EQ(t.Insert(other_queue).id, other_queue.id) << "keys are per queue";
   EXPECT_EQ(t.CountsOf("q"), Tally({{JobState::kQueued, 1}}));
   t.ExpectCountsMatchJobs("idempotent inserts");
+}
+
+// Idempotency keys are scoped per tenant: two tenants using the same key (and
+// the same request) get two jobs; within a tenant the key still replays.
+TYPED_TEST_P(JobStoreConformanceTest, IdempotencyKeysAreScopedPerTenant) {
+  auto& t = *this;
+  NewJob acme = t.MakeJob("q", kT0);
+  acme.tenant = "acme";
+  acme.idempotency_key = "order-1";
+  acme.request_digest = "same request";
+  NewJob globex = t.MakeJob("q", kT0 + 1);
+  globex.tenant = "globex";
+  globex.idempotency_key = acme.idempotency_key;
+  globex.request_digest = acme.request_digest;
+  NewJob none = t.MakeJob("q", kT0 + 2);
+  none.idempotency_key = acme.idempotency_key;
+  none.request_digest = acme.request_digest;
+  EXPECT_EQ(t.Insert(acme).id, acme.id);
+  EXPECT_EQ(t.Insert(globex).id, globex.id) << "another tenant's key does not collide";
+  EXPECT_EQ(t.Insert(none).id, none.id) << "nor does the same key without a tenant";
+
+  NewJob again = t.MakeJob("q", kT0 + 3);
+  again.tenant = "globex";
+  again.idempotency_key = acme.idempotency_key;
+  again.request_digest = acme.request_digest;
+  Job replayed = t.Insert(again);
+  EXPECT_EQ(replayed.id, globex.id) << "within a tenant, the key replays its own job";
+  EXPECT_EQ(replayed.tenant, "globex");
+  EXPECT_FALSE(t.Exists(again.id));
+  EXPECT_EQ(t.CountsOf("q"), Tally({{JobState::kQueued, 3}}));
+}
+
+// A job's tenant is stored and returned by every read, and List can filter by it.
+TYPED_TEST_P(JobStoreConformanceTest, TenantRoundTripsAndListFiltersByIt) {
+  auto& t = *this;
+  NewJob a1 = t.MakeJob("q", kT0);
+  a1.tenant = "acme";
+  NewJob b1 = t.MakeJob("q", kT0 + 1);
+  b1.tenant = "globex";
+  NewJob n1 = t.MakeJob("r", kT0 + 2);
+  NewJob a2 = t.MakeJob("r", kT0 + 3);
+  a2.tenant = "acme";
+  for (const NewJob* n : {&a1, &b1, &n1, &a2}) EXPECT_EQ(t.Insert(*n).tenant, n->tenant);
+  t.Reopen();
+  EXPECT_EQ(Must(t.store().Get(a1.id), "Get").tenant, "acme");
+  EXPECT_EQ(Must(t.store().Get(n1.id), "Get").tenant, "");
+
+  auto ids = [&](std::optional<std::string> tenant, std::optional<std::string> queue = {}) {
+    ListParams p;
+    p.tenant = std::move(tenant);
+    p.queue = std::move(queue);
+    std::vector<JobId> out;
+    for (const Job& j : t.ListAll(p)) out.push_back(j.id);
+    return out;
+  };
+  EXPECT_EQ(ids("acme"), (std::vector<JobId>{a2.id, a1.id}));
+  EXPECT_EQ(ids("globex"), (std::vector<JobId>{b1.id}));
+  EXPECT_EQ(ids(""), (std::vector<JobId>{n1.id})) << "\"\" lists the jobs of no tenant";
+  EXPECT_EQ(ids("acme", "r"), (std::vector<JobId>{a2.id}));
+  EXPECT_TRUE(ids("initech").empty());
+  EXPECT_EQ(ids(std::nullopt).size(), 4u) << "no filter: every tenant's jobs";
 }
 
 TYPED_TEST_P(JobStoreConformanceTest, DuplicateIdIsConflictAndLeavesTxUsable) {
@@ -1816,6 +1880,7 @@ REGISTER_TYPED_TEST_SUITE_P(
     CancelLostOnRetryFinishRetryAfterDeleteRequestRemoves, InsertThenGetRoundTripsEveryField,
     PayloadBytesRoundTripIncludingNulAndEmpty, GetAndGetResultOfUnknownIdAreNotFound,
     DuplicateIdIsConflictAndLeavesTxUsable, IdempotencyKeyReplaysOrRefuses,
+    IdempotencyKeysAreScopedPerTenant, TenantRoundTripsAndListFiltersByIt,
     MaxDepthCountsQueuedAndRunningOnly, ClaimOrderIsPriorityThenRunAtThenInsertion,
     ClaimWithLimitTakesTheFirstJobsInClaimOrder, DelayedJobIsClaimableOnlyAfterPromotion,
     ClaimLeasesTheJob, LeaseTokenGrowsOnEveryClaim, FinishSucceededStoresTheResult,
