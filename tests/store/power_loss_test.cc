@@ -6,13 +6,14 @@
 // the engine reported must be there, and PRAGMA integrity_check must say ok.
 //
 // One database lives through all the cuts, so each round also recovers from
-// the previous one. A third of the cuts are placed on a write of the main
-// database file, which in WAL mode only a checkpoint does: the power fails
-// mid-checkpoint. The seed is printed; ACCEPTD_POWER_LOSS_SEED replays a run.
+// the previous one. A third of the cuts are placed on a write (or sync) of
+// the main database file, which in WAL mode only a checkpoint does: the power
+// fails mid-checkpoint. The seed is printed; ACCEPTD_POWER_LOSS_SEED replays a run.
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
+#include <array>
 #include <atomic>
 #include <cstdlib>
 #include <map>

@@ -65,8 +65,8 @@ Error SqliteDb::LastError(std::string_view what) const {
                                 sqlite3_extended_errcode(db_));
   int primary = code & 0xff;
   if (primary == SQLITE_FULL) return Error::Unavailable(std::move(msg), "the store's disk is full");
-  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_FULL ||
-      primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN) {
+  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_IOERR ||
+      primary == SQLITE_CANTOPEN) {
     return Error::Unavailable(std::move(msg), "store unavailable");
   }
   return Error::Internal(std::move(msg));

@@ -63,33 +63,14 @@ class FaultyStore final : public JobStore {
     for (int i = 0; i <= static_cast<int>(Op::kCommit); ++i) ops.push_back(static_cast<Op>(i));
     return ops;
   }
-  static std::vector<Op> ReadOps() {
-    std::vector<Op> ops;
-    for (int i = static_cast<int>(Op::kGet); i < kOpCount; ++i) ops.push_back(static_cast<Op>(i));
-    return ops;
-  }
   static std::string_view Name(Op op) {
-    static constexpr std::array<std::string_view, kOpCount> kNames = {"BeginWrite",
-                                                                      "Insert",
-                                                                      "Claim",
-                                                                      "Finish",
-                                                                      "Cancel",
-                                                                      "Delete",
-                                                                      "SetProgress",
-                                                                      "ExtendLeases",
-                                                                      "RescueExpiredLeases",
-                                                                      "ReleaseLeases",
-                                                                      "PromoteDueJobs",
-                                                                      "PurgeExpired",
-                                                                      "ClaimCallbacks",
-                                                                      "RecordCallbackAttempt",
-                                                                      "Commit",
-                                                                      "Get",
-                                                                      "GetResult",
-                                                                      "GetPayload",
-                                                                      "List",
-                                                                      "Counts",
-                                                                      "Ping"};
+    // clang-format off
+    static constexpr std::array<std::string_view, kOpCount> kNames = {
+        "BeginWrite", "Insert", "Claim", "Finish", "Cancel", "Delete", "SetProgress",
+        "ExtendLeases", "RescueExpiredLeases", "ReleaseLeases", "PromoteDueJobs", "PurgeExpired",
+        "ClaimCallbacks", "RecordCallbackAttempt", "Commit", "Get", "GetResult", "GetPayload",
+        "List", "Counts", "Ping"};
+    // clang-format on
     return kNames[static_cast<size_t>(op)];
   }
   // The error a fault of this kind returns: what a backend reports when the
