@@ -9,6 +9,8 @@ PACKAGES=(
   libsqlite3-dev libpq-dev libssl-dev
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev
+  slowhttptest  # tests/slow: the slow-client suite
+  clang libclang-rt-dev  # scripts/fuzz.sh: libFuzzer and the sanitizers for clang
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -123,6 +123,7 @@ acceptd::client::ClientOptions Consumer::ClientOptionsFor() const {
   o.base_url = options_.producer;
   o.timeout = options_.producer_timeout;
   o.user_agent = "greeting-consumer/0.1";
+  o.api_key = options_.api_key;
   return o;
 }
 

@@ -69,6 +69,7 @@ struct ConsumerOptions {
   std::string service_name = std::string(kDefaultServiceName);
   Millis poll_interval = kDefaultPollInterval;
   Millis producer_timeout = kDefaultProducerTimeout;
+  std::string api_key;  // for an acceptd with API keys: scopes submit and read
 };
 
 // The message tokens submitted and not yet seen complete. Thread-safe.

@@ -54,6 +54,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--service-name", options.service_name, "service_name sent to the producer")
       ->capture_default_str();
+  app.add_option("--api-key", options.api_key,
+                 "acceptd API key with scopes submit and read, if the producer needs one")
+      ->envname("ACCEPTD_API_KEY");
   app.add_option("--timeout", timeout, "Seconds allowed for each request to the producer")
       ->check(CLI::Range(0.1, 3600.0))
       ->capture_default_str();

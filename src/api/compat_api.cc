@@ -68,13 +68,14 @@ json::value ResultValue(const StoredResult& result) {
 }  // namespace
 
 void CompatApi::Register(http::Router& r) {
-  r.Add(http::Verb::post, "/v1/submit-job",
+  // A submit, and a status poll (whose redirect POST is the result's delivery).
+  r.Add(http::Verb::post, "/v1/submit-job", http::Access::Need(http::Scope::kSubmit),
         [this](Request& req, const http::PathParams& p) { return SubmitJob(req, p); });
-  r.Add(http::Verb::post, "/v1/pool-job",
+  r.Add(http::Verb::post, "/v1/pool-job", http::Access::Need(http::Scope::kRead),
         [this](Request& req, const http::PathParams& p) { return PoolJob(req, p); });
 }
 
-awaitable<Response> CompatApi::SubmitJob(Request& req, const http::PathParams&) {
+awaitable<Response> CompatApi::SubmitJob(Request& req, const http::PathParams& p) {
   Response error;
   auto body = BodyObject(req, error);
   if (!body) co_return error;
@@ -95,6 +96,7 @@ awaitable<Response> CompatApi::SubmitJob(Request& req, const http::PathParams&) 
   }
   SubmitRequest s;
   s.queue = options_.queue;
+  if (p.principal) s.tenant = p.principal->tenant;
   s.payload = std::move(req.body());  // kept verbatim: pool-job sends it back with the result
   s.content_type = "application/json";
   auto job = co_await AwaitEngine<Job>(
@@ -106,7 +108,7 @@ awaitable<Response> CompatApi::SubmitJob(Request& req, const http::PathParams&) 
   co_return res;
 }
 
-awaitable<Response> CompatApi::PoolJob(Request& req, const http::PathParams&) {
+awaitable<Response> CompatApi::PoolJob(Request& req, const http::PathParams& p) {
   Response error;
   auto body = BodyObject(req, error);
   if (!body) co_return error;
@@ -117,8 +119,8 @@ awaitable<Response> CompatApi::PoolJob(Request& req, const http::PathParams&) {
                             "the body needs \"massage_token\" (or \"message_token\")");
   }
   auto id = JobId::Parse(token->as_string());
-  if (!id) co_return http::Problem(http::Status::not_found, "no such job");
-  auto job = engine_.Get(*id);
+  if (!id) co_return http::Problem(NoSuchJob());
+  auto job = GetVisibleJob(engine_, *id, p.principal);
   if (!job) co_return http::Problem(job.error());
   if (!IsTerminal(job->state)) {
     co_return JsonResponse(http::Status::accepted, json::object{{"message_token", id->ToHex()},
@@ -131,8 +133,8 @@ awaitable<Response> CompatApi::PoolJob(Request& req, const http::PathParams&) {
   }
   auto payload = engine_.GetPayload(*id);
   auto result = engine_.GetResult(*id);
-  if (!payload) co_return http::Problem(payload.error());
-  if (!result) co_return http::Problem(result.error());
+  if (!payload) co_return http::Problem(VisibleError(payload.error(), p.principal));
+  if (!result) co_return http::Problem(VisibleError(result.error(), p.principal));
 
   // The job data as the original producer sent it: the submitted fields plus
   // the token, the status and the result.

@@ -33,6 +33,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "api/event_id.h"
 #include "core/job.h"
 #include "engine/engine.h"
 #include "http/types.h"
@@ -44,20 +45,6 @@ namespace acceptd::api {
 // store wake no local listener).
 inline constexpr Millis kDefaultEventsHeartbeat = 15'000;
 inline constexpr std::string_view kHeartbeatComment = ": keep-alive\n\n";
-
-enum class EventKind : uint8_t { kState, kProgress };
-
-struct EventId {
-  JobState state = JobState::kQueued;
-  int attempts = 0;
-  UnixMillis millis = 0;
-  EventKind kind = EventKind::kState;
-  friend bool operator==(const EventId&, const EventId&) = default;
-};
-
-std::string FormatEventId(const EventId& id);
-// The id FormatEventId wrote; nullopt if `text` is anything else.
-std::optional<EventId> ParseEventId(std::string_view text);
 
 // Appends one SSE event: "event: <event>\nid: <id>\ndata: ...\n\n" (no id
 // line if `id` is empty; one data line per line of `data`).

@@ -1,6 +1,5 @@
 #include "api/v1_api.h"
 
-#include <charconv>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -12,10 +11,10 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/serialize.hpp>
-#include <boost/url/parse.hpp>
 
 #include "api/await_engine.h"
 #include "api/job_document.h"
+#include "api/request_options.h"
 #include "http/problem.h"
 #include "webhooks/resolver.h"
 
@@ -33,74 +32,11 @@ namespace {
 
 constexpr int kDefaultListLimit = 50;
 constexpr int kMaxListLimit = 1000;
-constexpr int kMaxAttemptsLimit = 1000;
-constexpr Millis kMaxTimeout = 7LL * 24 * 3600 * 1000;
-constexpr Millis kMaxDelay = 365LL * 24 * 3600 * 1000;
-constexpr int64_t kMaxPriority = 1'000'000;
-
-std::optional<int64_t> ParseInt(std::string_view s) {
-  int64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
-// The decoded query parameters of a request target; nullopt if malformed.
-std::optional<std::vector<std::pair<std::string, std::string>>> QueryParams(const Request& req) {
-  if (req.target().find('?') == std::string_view::npos) {
-    return std::vector<std::pair<std::string, std::string>>();  // the common case, no parsing
-  }
-  auto url = boost::urls::parse_origin_form(req.target());
-  if (!url) return std::nullopt;
-  std::vector<std::pair<std::string, std::string>> out;
-  for (auto param : url->params()) out.emplace_back(param.key, param.value);
-  return out;
-}
 
 // Whole seconds as an integer, fractions as a number ("30", not "3E1").
 json::value SecondsValue(Millis ms) {
   if (ms % 1000 == 0) return json::value(ms / 1000);
   return json::value(static_cast<double>(ms) / 1000.0);
-}
-
-// The long-poll time asked for by `?wait=N` or `Prefer: wait=N`, in ms; 0
-// when none; nullopt when ?wait= is malformed. A malformed Prefer is ignored,
-// as RFC 7240 asks of preferences.
-// The `wait=N` preference of a Prefer header (RFC 7240), in ms; 0 if none.
-Millis PreferredWait(const Request& req) {
-  std::string_view prefer = req[Field::prefer];
-  for (size_t pos = prefer.find("wait="); pos != std::string_view::npos;
-       pos = prefer.find("wait=", pos + 1)) {
-    if (pos > 0 && prefer[pos - 1] != ' ' && prefer[pos - 1] != ',' && prefer[pos - 1] != ';') {
-      continue;
-    }
-    std::string_view rest = prefer.substr(pos + 5);
-    rest = rest.substr(0, rest.find_first_of(",; "));
-    if (auto v = ParseSeconds(rest)) return *v;
-  }
-  return 0;
-}
-
-std::optional<Millis> RequestedWait(const Request& req) {
-  auto params = QueryParams(req);
-  if (!params) return std::nullopt;
-  std::optional<std::string_view> wait;  // a repeated option takes its last value
-  for (const auto& [key, value] : *params) {
-    if (key == "wait") wait = value;
-  }
-  if (wait) return ParseSeconds(*wait);
-  return PreferredWait(req);
-}
-
-// An Idempotency-Key header value: a token or a quoted string (the IETF
-// draft's sf-string), 1..255 visible ASCII characters.
-std::optional<std::string> ParseIdempotencyKey(std::string_view v) {
-  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-  if (v.empty() || v.size() > 255) return std::nullopt;
-  for (char c : v) {
-    if (c < 0x21 || c > 0x7e) return std::nullopt;
-  }
-  return std::string(v);
 }
 
 // SHA-256 of what makes a submit the same request: content type, query and body.
@@ -128,24 +64,52 @@ Response BadOption(std::string_view name, std::string_view why) {
                        json::object{{"option", name}});
 }
 
+// The tenant a caller is confined to; empty: none (sees every job).
+std::string_view TenantOf(const http::Principal* caller) {
+  return caller ? std::string_view(caller->tenant) : std::string_view();
+}
+
 }  // namespace
 
+Error NoSuchJob() { return Error::NotFound("no such job"); }
+
+Error VisibleError(Error error, const http::Principal* caller) {
+  if (!TenantOf(caller).empty() &&
+      (error.code == ErrorCode::kNotFound || error.code == ErrorCode::kGone)) {
+    return NoSuchJob();
+  }
+  return error;
+}
+
+Result<Job> GetVisibleJob(Engine& engine, const JobId& id, const http::Principal* caller) {
+  auto job = engine.Get(id);
+  if (!job) return VisibleError(std::move(job).error(), caller);
+  const std::string_view tenant = TenantOf(caller);
+  if (!tenant.empty() && job->tenant != tenant) return NoSuchJob();
+  return job;
+}
+
 void V1Api::Register(http::Router& r) {
+  using http::Access;
+  using http::Scope;
   using http::Verb;
   auto bind = [this](auto method) {
     return
         [this, method](Request& req, const http::PathParams& p) { return (this->*method)(req, p); };
   };
-  r.Add(Verb::post, "/v1/queues/{queue}/jobs", bind(&V1Api::Submit));
-  r.Add(Verb::get, "/v1/jobs/{id}", bind(&V1Api::Status));
-  r.Add(Verb::delete_, "/v1/jobs/{id}", bind(&V1Api::Delete));
-  r.Add(Verb::get, "/v1/jobs/{id}/result", bind(&V1Api::Result));
-  r.Add(Verb::get, "/v1/jobs/{id}/events", bind(&V1Api::Events));
-  r.Add(Verb::post, "/v1/jobs/{id}/cancel", bind(&V1Api::Cancel));
-  r.Add(Verb::get, "/v1/jobs", bind(&V1Api::List));
-  r.Add(Verb::get, "/v1/queues", bind(&V1Api::Queues));
-  r.Add(Verb::get, "/healthz", bind(&V1Api::Health));
-  r.Add(Verb::get, "/readyz", bind(&V1Api::Ready));
+  // The route table, with the scope each route needs when API keys are set.
+  r.Add(Verb::post, "/v1/queues/{queue}/jobs", Access::Need(Scope::kSubmit), bind(&V1Api::Submit));
+  r.Add(Verb::get, "/v1/jobs/{id}", Access::Need(Scope::kRead), bind(&V1Api::Status));
+  r.Add(Verb::delete_, "/v1/jobs/{id}", Access::Need(Scope::kCancel), bind(&V1Api::Delete));
+  r.Add(Verb::get, "/v1/jobs/{id}/result", Access::Need(Scope::kRead), bind(&V1Api::Result));
+  r.Add(Verb::get, "/v1/jobs/{id}/events", Access::Need(Scope::kRead), bind(&V1Api::Events));
+  r.Add(Verb::post, "/v1/jobs/{id}/cancel", Access::Need(Scope::kCancel), bind(&V1Api::Cancel));
+  r.Add(Verb::get, "/v1/jobs", Access::Need(Scope::kRead), bind(&V1Api::List));
+  r.Add(Verb::get, "/v1/queues", Access::Need(Scope::kRead), bind(&V1Api::Queues));
+  // Liveness stays open to probes; readiness says whether the store answers,
+  // which is the operator's business: any valid key.
+  r.Add(Verb::get, "/healthz", Access::Public(), bind(&V1Api::Health));
+  r.Add(Verb::get, "/readyz", Access::AnyKey(), bind(&V1Api::Ready));
 }
 
 int64_t V1Api::RetryAfterSeconds(const Job& job) const {
@@ -155,56 +119,32 @@ int64_t V1Api::RetryAfterSeconds(const Job& job) const {
 awaitable<Response> V1Api::Submit(Request& req, const http::PathParams& p) {
   SubmitRequest s;
   s.queue = std::string(p.Get("queue"));
+  s.tenant = std::string(TenantOf(p.principal));
   if (!engine_.FindQueue(s.queue)) {
     co_return http::Problem(http::Status::not_found, fmt::format("no queue named '{}'", s.queue));
   }
-  auto params = QueryParams(req);
+  auto params = QueryParams(req.target());
   if (!params) co_return http::Problem(http::Status::bad_request, "malformed query string");
-  for (const auto& [key, value] : *params) {
-    if (key == "max_attempts") {
-      auto v = ParseInt(value);
-      if (!v || *v < 1 || *v > kMaxAttemptsLimit) {
-        co_return BadOption(key, "must be an integer from 1 to 1000");
-      }
-      s.max_attempts = static_cast<int>(*v);
-    } else if (key == "timeout") {
-      auto v = ParseSeconds(value);
-      if (!v || *v <= 0 || *v > kMaxTimeout) {
-        co_return BadOption(key, "must be a positive number of seconds, at most 604800");
-      }
-      s.timeout = *v;
-    } else if (key == "delay") {
-      auto v = ParseSeconds(value);
-      if (!v || *v > kMaxDelay) {
-        co_return BadOption(key, "must be a number of seconds from 0 to 31536000");
-      }
-      s.delay = *v;
-    } else if (key == "priority") {
-      auto v = ParseInt(value);
-      if (!v || *v < -kMaxPriority || *v > kMaxPriority) {
-        co_return BadOption(key, "must be an integer from -1000000 to 1000000");
-      }
-      s.priority = static_cast<int>(*v);
-    } else if (key == "callback") {
-      if (!options_.callbacks_enabled) {
-        co_return BadOption(key, "callbacks are not enabled on this server ([callbacks] secret)");
-      }
-      auto target = webhooks::ParseCallbackUrl(value);
-      if (!target) co_return BadOption(key, target.error().detail);
-      // Checked now so the client hears of a refused address at once; the
-      // sender checks again at each delivery (DNS may have changed).
-      auto allowed = co_await webhooks::ResolveAllowed(*target, options_.callback_policy,
-                                                       options_.resolve_timeout);
-      if (!allowed && allowed.error().code == ErrorCode::kUnavailable) {
-        Response res = http::Problem(allowed.error(), json::object{{"option", key}});
-        res.set(Field::retry_after, "5");
-        co_return res;
-      }
-      if (!allowed) co_return BadOption(key, allowed.error().detail);
-      s.callback_url = value;
-    } else {
-      co_return BadOption(key, "unknown option");
+  SubmitOptions options;
+  if (auto bad = ParseSubmitOptions(*params, options_.callbacks_enabled, options)) {
+    co_return BadOption(bad->option, bad->why);
+  }
+  s.max_attempts = options.max_attempts;
+  s.timeout = options.timeout;
+  s.delay = options.delay;
+  s.priority = options.priority;
+  if (!options.callback_url.empty()) {
+    // Checked now so the client hears of a refused address at once; the
+    // sender checks again at each delivery (DNS may have changed).
+    auto allowed = co_await webhooks::ResolveAllowed(options.callback, options_.callback_policy,
+                                                     options_.resolve_timeout);
+    if (!allowed && allowed.error().code == ErrorCode::kUnavailable) {
+      Response res = http::Problem(allowed.error(), json::object{{"option", "callback"}});
+      res.set(Field::retry_after, "5");
+      co_return res;
     }
+    if (!allowed) co_return BadOption("callback", allowed.error().detail);
+    s.callback_url = std::move(options.callback_url);
   }
   auto ct = req[Field::content_type];
   s.content_type = ct.empty() ? "application/octet-stream" : std::string(ct);
@@ -235,7 +175,8 @@ awaitable<Response> V1Api::Submit(Request& req, const http::PathParams& p) {
   }
   // Prefer: wait=N (RFC 7240): answer synchronously if the job finishes in
   // time, as the status monitor would (but 303, the method changing to GET).
-  if (const Millis wait = std::min(PreferredWait(req), options_.max_wait); wait > 0) {
+  if (const Millis wait = std::min(PreferredWait(req[Field::prefer]), options_.max_wait);
+      wait > 0) {
     co_await WaitForTerminal(job->id, wait);
     auto now = engine_.Get(job->id);
     if (now && IsTerminal(now->state)) {
@@ -307,20 +248,31 @@ awaitable<void> V1Api::WaitForTerminal(const JobId& id, Millis wait) {
 
 awaitable<Response> V1Api::Status(Request& req, const http::PathParams& p) {
   auto id = JobId::Parse(p.Get("id"));
-  if (!id) co_return http::Problem(http::Status::not_found, "no such job");
-  auto wait = RequestedWait(req);
+  if (!id) co_return http::Problem(NoSuchJob());
+  auto wait = RequestedWait(req.target(), req[Field::prefer]);
   if (!wait) co_return BadOption("wait", "must be a number of seconds");
-  if (*wait > 0) co_await WaitForTerminal(*id, std::min(*wait, options_.max_wait));
-  auto job = engine_.Get(*id);
+  auto job = GetVisibleJob(engine_, *id, p.principal);
+  // A job the caller may not see answers at once, as an unknown id does:
+  // waiting for it would tell that it exists.
+  if (job && *wait > 0 && !IsTerminal(job->state)) {
+    co_await WaitForTerminal(*id, std::min(*wait, options_.max_wait));
+    job = GetVisibleJob(engine_, *id, p.principal);
+  }
   if (!job) co_return http::Problem(job.error());
   co_return StatusResponse(*job, http::Status::found);
 }
 
 awaitable<Response> V1Api::Result(Request&, const http::PathParams& p) {
   auto id = JobId::Parse(p.Get("id"));
-  if (!id) co_return http::Problem(http::Status::not_found, "no such job");
+  if (!id) co_return http::Problem(NoSuchJob());
+  if (!TenantOf(p.principal).empty()) {
+    // The result carries no tenant: check the job first.
+    if (auto job = GetVisibleJob(engine_, *id, p.principal); !job) {
+      co_return http::Problem(job.error());
+    }
+  }
   auto result = engine_.GetResult(*id);
-  if (!result) co_return http::Problem(result.error());
+  if (!result) co_return http::Problem(VisibleError(result.error(), p.principal));
   if (!result->has_result) {
     co_return http::Problem(http::Status::conflict,
                             fmt::format("the job has no result; it is {}", ToString(result->state)),
@@ -335,8 +287,8 @@ awaitable<Response> V1Api::Result(Request&, const http::PathParams& p) {
 
 awaitable<Response> V1Api::Events(Request& req, const http::PathParams& p) {
   auto id = JobId::Parse(p.Get("id"));
-  if (!id) co_return http::Problem(http::Status::not_found, "no such job");
-  auto job = engine_.Get(*id);
+  if (!id) co_return http::Problem(NoSuchJob());
+  auto job = GetVisibleJob(engine_, *id, p.principal);
   if (!job) co_return http::Problem(job.error());
   EventCursor cursor(ParseEventId(req["Last-Event-ID"]));  // malformed: start afresh
   // Seen the end already: 204 tells an EventSource to stop reconnecting.
@@ -370,7 +322,13 @@ awaitable<Response> V1Api::Events(Request& req, const http::PathParams& p) {
 
 awaitable<Response> V1Api::Cancel(Request&, const http::PathParams& p) {
   auto id = JobId::Parse(p.Get("id"));
-  if (!id) co_return http::Problem(http::Status::not_found, "no such job");
+  if (!id) co_return http::Problem(NoSuchJob());
+  if (!TenantOf(p.principal).empty()) {
+    // A job's tenant never changes, so checking before the write is enough.
+    if (auto job = GetVisibleJob(engine_, *id, p.principal); !job) {
+      co_return http::Problem(job.error());
+    }
+  }
   auto outcome = co_await AwaitEngine<CancelOutcome>(
       [&](Engine::Callback<CancelOutcome> cb) { engine_.Cancel(*id, std::move(cb)); });
   if (!outcome) {
@@ -378,7 +336,7 @@ awaitable<Response> V1Api::Cancel(Request&, const http::PathParams& p) {
     if (outcome.error().code == ErrorCode::kConflict) {
       if (auto job = engine_.Get(*id)) extra["state"] = ToString(job->state);
     }
-    co_return http::Problem(outcome.error(), std::move(extra));
+    co_return http::Problem(VisibleError(outcome.error(), p.principal), std::move(extra));
   }
   const bool immediate = outcome->kind == CancelOutcome::Kind::kCanceled;
   co_return JsonResponse(immediate ? http::Status::ok : http::Status::accepted,
@@ -387,20 +345,28 @@ awaitable<Response> V1Api::Cancel(Request&, const http::PathParams& p) {
 
 awaitable<Response> V1Api::Delete(Request&, const http::PathParams& p) {
   auto id = JobId::Parse(p.Get("id"));
-  if (!id) co_return http::Problem(http::Status::not_found, "no such job");
+  if (!id) co_return http::Problem(NoSuchJob());
+  if (!TenantOf(p.principal).empty()) {
+    if (auto job = GetVisibleJob(engine_, *id, p.principal); !job) {
+      co_return http::Problem(job.error());
+    }
+  }
   auto outcome = co_await AwaitEngine<CancelOutcome>(
       [&](Engine::Callback<CancelOutcome> cb) { engine_.Delete(*id, std::move(cb)); });
-  if (!outcome) co_return http::Problem(outcome.error());
+  if (!outcome) co_return http::Problem(VisibleError(outcome.error(), p.principal));
   if (outcome->kind == CancelOutcome::Kind::kDeleted) {
     co_return Response{http::Status::no_content, 11};
   }
   co_return JsonResponse(http::Status::accepted, JobDocument(outcome->job));
 }
 
-awaitable<Response> V1Api::List(Request& req, const http::PathParams&) {
+awaitable<Response> V1Api::List(Request& req, const http::PathParams& p) {
   ListParams lp;
   lp.limit = kDefaultListLimit;
-  auto params = QueryParams(req);
+  if (const std::string_view tenant = TenantOf(p.principal); !tenant.empty()) {
+    lp.tenant = std::string(tenant);
+  }
+  auto params = QueryParams(req.target());
   if (!params) co_return http::Problem(http::Status::bad_request, "malformed query string");
   for (const auto& [key, value] : *params) {
     if (key == "queue") {

@@ -3,6 +3,13 @@
 // Handlers are pure functions of a parsed request and the engine: no sockets,
 // so they are unit-testable by calling the router directly. Errors become
 // RFC 9457 problem documents through http/problem.h.
+//
+// Each route declares its scope in Register() (the one table; docs/api.md,
+// "Authentication"). Tenancy: a job belongs to the tenant of the key that
+// submitted it. A key with a tenant sees only that tenant's jobs; any other
+// job, and an id that never existed, get the same 404 (NoSuchJob(), after
+// the same store read), for every route that takes a job id. A key without
+// a tenant (and every request when authentication is off) sees all jobs.
 #pragma once
 
 #include <atomic>
@@ -29,6 +36,18 @@ struct ApiOptions {
   webhooks::AddressPolicy callback_policy;
   Millis resolve_timeout = kDefaultResolveTimeout;  // the DNS lookup of a callback's host
 };
+
+// The error of a job the caller may not see: an unknown id, or (for a
+// tenant's key) a job of another tenant, purged or not. One value, so that
+// both answers are byte-identical.
+Error NoSuchJob();
+// `error` as `caller` may see it: for a tenant's key, kNotFound and kGone
+// become NoSuchJob() (tombstones do not record the tenant, so a purged job
+// cannot be told apart from another tenant's). `caller` null: no keys.
+Error VisibleError(Error error, const http::Principal* caller);
+// The job `id` if `caller` may see it, else VisibleError's answer. One store
+// read whether the job exists, belongs to another tenant, or not.
+Result<Job> GetVisibleJob(Engine& engine, const JobId& id, const http::Principal* caller);
 
 class V1Api {
  public:

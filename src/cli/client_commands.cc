@@ -226,6 +226,7 @@ struct ClientCommands::Flags {
 
   std::string server = std::string(client::kDefaultServer);
   std::string cacert;
+  std::string api_key;
   bool insecure = false;
   std::string queue, job, content_type, idempotency_key, callback, state;
   std::optional<std::string> data, output, cursor;
@@ -238,7 +239,8 @@ namespace {
 
 // The options every client subcommand shares: where the server is, and how
 // its https certificate is checked.
-void AddServer(CLI::App* cmd, std::string& server, std::string& cacert, bool& insecure) {
+void AddServer(CLI::App* cmd, std::string& server, std::string& cacert, bool& insecure,
+               std::string& api_key) {
   cmd->add_option("--server", server,
                   "Server URL, http[s]://HOST[:PORT][/PREFIX] (env ACCEPTD_SERVER; default " +
                       std::string(client::kDefaultServer) + ")")
@@ -250,6 +252,10 @@ void AddServer(CLI::App* cmd, std::string& server, std::string& cacert, bool& in
       ->check(CLI::ExistingFile);
   cmd->add_flag("--insecure", insecure,
                 "Do not verify the https server's certificate (for testing only)");
+  cmd->add_option("--api-key", api_key,
+                  "API key, sent as Authorization: Bearer (env ACCEPTD_API_KEY; prefer the "
+                  "variable: a flag shows in the process list)")
+      ->envname("ACCEPTD_API_KEY");
 }
 
 }  // namespace
@@ -275,13 +281,13 @@ ClientCommands::ClientCommands(CLI::App& app) : flags_(std::make_unique<Flags>()
   f.submit->add_option("--priority", f.priority, "Higher runs first within the queue");
   f.submit->add_option("--timeout", f.attempt_timeout, "Seconds allowed for each attempt");
   f.submit->add_option("--delay", f.delay, "Seconds before the job may run");
-  AddServer(f.submit, f.server, f.cacert, f.insecure);
+  AddServer(f.submit, f.server, f.cacert, f.insecure, f.api_key);
 
   f.status = app.add_subcommand(
       "status",
       "Print a job's status document (exit 0 succeeded, queued or running; 1 failed or canceled)");
   f.status->add_option("job", f.job, "Job id or status URL")->required();
-  AddServer(f.status, f.server, f.cacert, f.insecure);
+  AddServer(f.status, f.server, f.cacert, f.insecure, f.api_key);
 
   f.wait = app.add_subcommand(
       "wait",
@@ -289,18 +295,18 @@ ClientCommands::ClientCommands(CLI::App& app) : flags_(std::make_unique<Flags>()
       "(exit 0 succeeded, 1 failed or canceled)");
   f.wait->add_option("job", f.job, "Job id or status URL")->required();
   f.wait->add_option("--timeout", f.wait_timeout, "Give up after this many seconds (exit 2)");
-  AddServer(f.wait, f.server, f.cacert, f.insecure);
+  AddServer(f.wait, f.server, f.cacert, f.insecure, f.api_key);
 
   f.result = app.add_subcommand(
       "result", "Write a succeeded job's result to stdout or FILE (exit 1 if it failed)");
   f.result->add_option("job", f.job, "Job id or status URL")->required();
   f.result->add_option("--output,-o", f.output, "Write the result bytes to FILE");
-  AddServer(f.result, f.server, f.cacert, f.insecure);
+  AddServer(f.result, f.server, f.cacert, f.insecure, f.api_key);
 
   f.cancel = app.add_subcommand(
       "cancel", "Cancel a job (exit 0 canceled or cancel requested, 1 already finished)");
   f.cancel->add_option("job", f.job, "Job id or status URL")->required();
-  AddServer(f.cancel, f.server, f.cacert, f.insecure);
+  AddServer(f.cancel, f.server, f.cacert, f.insecure, f.api_key);
 
   f.list = app.add_subcommand("list", "List jobs, newest first (one page of JSON)");
   f.list->add_option("--queue", f.queue, "Only this queue");
@@ -308,10 +314,10 @@ ClientCommands::ClientCommands(CLI::App& app) : flags_(std::make_unique<Flags>()
       ->check(CLI::IsMember({"queued", "running", "succeeded", "failed", "canceled"}));
   f.list->add_option("--limit", f.limit, "Page size (1..1000, default 50)");
   f.list->add_option("--cursor", f.cursor, "next_cursor of the previous page");
-  AddServer(f.list, f.server, f.cacert, f.insecure);
+  AddServer(f.list, f.server, f.cacert, f.insecure, f.api_key);
 
   f.queues = app.add_subcommand("queues", "List queues with their settings and counts (JSON)");
-  AddServer(f.queues, f.server, f.cacert, f.insecure);
+  AddServer(f.queues, f.server, f.cacert, f.insecure, f.api_key);
 }
 
 ClientCommands::~ClientCommands() = default;
@@ -329,6 +335,7 @@ std::optional<int> ClientCommands::Run() {
   options.base_url = f.server;
   options.ca_file = f.cacert;
   options.insecure_skip_verify = f.insecure;
+  options.api_key = f.api_key;
   Client c(std::move(options));
 
   if (f.submit->parsed()) {

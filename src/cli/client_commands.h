@@ -6,6 +6,8 @@
 // against the system trust store plus --cacert FILE (else $ACCEPTD_CACERT);
 // --insecure skips the verification (for testing only). A failed handshake
 // is exit 2 with one line, "acceptd: TLS handshake with ... failed: ...".
+// API key: --api-key KEY, else $ACCEPTD_API_KEY; sent as `Authorization:
+// Bearer KEY` to the server's origin only.
 //
 // Exit codes (every command):
 //   0  succeeded: the job succeeded, or the command did what it was asked

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/api_keys_config.h"
 #include "cli/client_commands.h"
 #include "cli/serve.h"
 #include "cli/server_config.h"
@@ -22,6 +23,16 @@ int main(int argc, char** argv) {
                     "Also write rotating log files (acceptd.log) to this directory");
   serve->add_option("--log-level", log_level,
                     "trace, debug, info, warn, error, critical or off (default info)");
+  std::string key_name = acceptd::kDefaultKeygenName;
+  std::string key_scopes = acceptd::kDefaultKeygenScopes;
+  std::string key_tenant;
+  auto* keygen = app.add_subcommand(
+      "keygen", "Print a new random API key and the [[api_keys]] lines for the server config");
+  keygen->add_option("--name", key_name, "The key's name, shown in logs (default client)");
+  keygen->add_option("--scopes", key_scopes,
+                     "Comma-separated: submit, read, cancel, worker, admin "
+                     "(default submit,read,cancel)");
+  keygen->add_option("--tenant", key_tenant, "The tenant whose jobs the key sees (default none)");
   acceptd::cli::ClientCommands client_commands(app);
 
   try {
@@ -48,6 +59,9 @@ int main(int argc, char** argv) {
       return 2;
     }
     return acceptd::RunServe(config);
+  }
+  if (keygen->parsed()) {
+    return acceptd::RunKeygen(key_name, key_scopes, key_tenant, std::cout, std::cerr);
   }
   if (auto code = client_commands.Run()) return *code;
   return 2;

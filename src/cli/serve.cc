@@ -1,5 +1,6 @@
 #include "cli/serve.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -10,12 +11,14 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include "api/compat_api.h"
 #include "api/job_document.h"
 #include "api/v1_api.h"
 #include "engine/engine.h"
+#include "http/auth.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "store/job_store.h"
@@ -53,6 +56,43 @@ std::string NodeId() {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   return fmt::format("{}:{}:{}", host, getpid(), JobId::Random().ToHex().substr(0, 8));
+}
+
+// File descriptors kept for everything but client connections: the store,
+// log files, callback deliveries, worker pipes, and connections being
+// refused beyond max_connections (see http/server.h).
+constexpr size_t kReservedFds = 512;
+
+// max_connections is only a promise if that many sockets fit under the
+// open-file limit (Debian's default soft limit is 1024). Raises the soft
+// limit as far as needed and allowed; if the hard limit is still too low,
+// serves fewer connections, so that the excess gets a 503 rather than accept()
+// failing with EMFILE and leaving clients in the listen backlog.
+size_t FitConnectionsToFdLimit(size_t max_connections) {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY) return max_connections;
+  const rlim_t wanted = static_cast<rlim_t>(max_connections + kReservedFds);
+  if (lim.rlim_cur < wanted) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max == RLIM_INFINITY ? wanted : std::min(lim.rlim_max, wanted);
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  if (lim.rlim_cur >= wanted) return max_connections;
+  const size_t fit =
+      lim.rlim_cur > 2 * kReservedFds ? lim.rlim_cur - kReservedFds : lim.rlim_cur / 2;
+  spdlog::warn(
+      "server.max_connections = {} needs {} file descriptors but the limit is {} (ulimit -n); "
+      "serving at most {} connections",
+      max_connections, wanted, lim.rlim_cur, fit);
+  return fit;
+}
+
+// True for loopback listen hosts (only local processes can connect).
+bool IsLoopback(const std::string& host) {
+  boost::system::error_code ec;
+  const auto address = boost::asio::ip::make_address(host, ec);
+  if (ec) return host == "localhost";
+  return address.is_loopback();
 }
 
 }  // namespace
@@ -95,6 +135,18 @@ int RunServe(const ServerConfig& config) {
   }
 
   http::Router router;
+  const http::Authenticator auth(config.api_keys);
+  router.SetAuthenticator(&auth);
+  if (auth.enabled()) {
+    spdlog::info("API keys: {} configured; every route but /healthz needs one",
+                 config.api_keys.size());
+  } else if (!IsLoopback(listen->first)) {
+    spdlog::warn(
+        "no API keys are configured and acceptd listens on {}: anyone who can reach it may submit, "
+        "read and cancel jobs. Configure [[api_keys]], bind to loopback, or put it behind a "
+        "gateway that authenticates (docs/operations.md)",
+        listen->first);
+  }
   api::V1Api api(engine, api_options);
   api.Register(router);
   api::CompatOptions compat = config.compat;
@@ -103,8 +155,10 @@ int RunServe(const ServerConfig& config) {
   compat_api.Register(router);
   const int threads =
       config.threads > 0 ? config.threads : static_cast<int>(std::thread::hardware_concurrency());
+  http::ServerLimits limits = config.limits;
+  limits.max_connections = FitConnectionsToFdLimit(limits.max_connections);
   http::HttpServer server(
-      config.limits, [&router](http::Request& req) { return router.Route(req); }, threads);
+      limits, [&router](http::Request& req) { return router.Route(req); }, threads);
   auto port = server.Listen(listen->first, listen->second);
   if (!port) {
     std::cerr << "acceptd: " << port.error().message << "\n";

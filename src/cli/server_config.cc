@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <set>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "cli/api_keys_config.h"
 #include "webhooks/signature.h"
 #include "workers/registry.h"
 
@@ -222,15 +224,15 @@ Result<std::pair<std::string, uint16_t>> ParseListen(const std::string& listen) 
   return std::make_pair(host, static_cast<uint16_t>(port));
 }
 
-Status LoadConfigFile(const std::string& path, ServerConfig& c) {
-  toml::table root;
-  try {
-    root = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    return Error::InvalidArgument(fmt::format("config file {}: {} (line {}, column {})", path,
-                                              e.description(), e.source().begin.line,
-                                              e.source().begin.column));
-  }
+namespace {
+
+Error ParseError(std::string_view source, const toml::parse_error& e) {
+  return Error::InvalidArgument(fmt::format("config file {}: {} (line {}, column {})", source,
+                                            e.description(), e.source().begin.line,
+                                            e.source().begin.column));
+}
+
+Status LoadConfigTable(const toml::table& root, ServerConfig& c) {
   TableReader r(root, "");
   if (r.Has("server")) {
     if (!r.IsTable("server")) return ConfigError("server", "must be a table");
@@ -248,8 +250,15 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
     v = static_cast<int64_t>(c.limits.header_limit);
     RETURN_IF_ERROR(s.Int("header_limit", 1024, 1 << 20, v));
     c.limits.header_limit = static_cast<size_t>(v);
+    v = static_cast<int64_t>(c.limits.max_header_count);
+    RETURN_IF_ERROR(s.Int("max_header_count", 1, 10'000, v));
+    c.limits.max_header_count = static_cast<size_t>(v);
+    RETURN_IF_ERROR(s.Seconds("header_timeout", false, c.limits.header_timeout));
     RETURN_IF_ERROR(s.Seconds("request_timeout", false, c.limits.request_timeout));
     RETURN_IF_ERROR(s.Seconds("idle_timeout", false, c.limits.idle_timeout));
+    v = static_cast<int64_t>(c.limits.max_connections);
+    RETURN_IF_ERROR(s.Int("max_connections", 1, 1'000'000, v));
+    c.limits.max_connections = static_cast<size_t>(v);
     RETURN_IF_ERROR(s.Seconds("shutdown_grace", true, c.engine.shutdown_grace));
     RETURN_IF_ERROR(s.Seconds("lease", false, c.engine.lease_duration));
     // Renewal runs every lease/3 but no more often than every 50 ms; a shorter
@@ -317,7 +326,42 @@ Status LoadConfigFile(const std::string& path, ServerConfig& c) {
       return ConfigError("compat.queue", fmt::format("no queue named '{}'", c.compat.queue));
     }
   }
+  if (r.Has("api_keys") || r.Has("api_keys_file")) {
+    std::vector<http::ApiKey> keys;  // both sources together, checked for duplicates
+    if (r.Has("api_keys")) RETURN_IF_ERROR(LoadApiKeys(*r.Node("api_keys"), "api_keys", keys));
+    std::string file;
+    RETURN_IF_ERROR(r.String("api_keys_file", file));
+    if (r.Has("api_keys_file")) {
+      if (file.empty()) return ConfigError("api_keys_file", "must name a file");
+      std::filesystem::path p(file);
+      if (p.is_relative()) p = std::filesystem::path(path).parent_path() / p;
+      RETURN_IF_ERROR(LoadApiKeysFile(p.string(), keys));
+    }
+    c.api_keys = std::move(keys);
+  }
   return r.NoUnknownKeys();
+}
+
+}  // namespace
+
+Status LoadConfigFile(const std::string& path, ServerConfig& c) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return ParseError(path, e);
+  }
+  return LoadConfigTable(root, c);
+}
+
+Status LoadConfigText(std::string_view text, std::string_view source, ServerConfig& c) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    return ParseError(source, e);
+  }
+  return LoadConfigTable(root, c);
 }
 
 }  // namespace acceptd

@@ -5,12 +5,14 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "api/compat_api.h"
 #include "api/v1_api.h"
 #include "core/error.h"
 #include "engine/queue_config.h"
+#include "http/auth.h"
 #include "http/server.h"
 #include "webhooks/address_policy.h"
 
@@ -42,10 +44,16 @@ struct ServerConfig {
   std::string callback_secret;
   std::vector<webhooks::AddressRange> callback_allow;
   std::vector<QueueConfig> queues;  // empty after loading: one per built-in handler
+  // [[api_keys]] and those of `api_keys_file` (a path relative to the config
+  // file's directory); none: authentication is off.
+  std::vector<http::ApiKey> api_keys;
 };
 
 // Parses a TOML file into `config` (keys not in the file keep their values).
 Status LoadConfigFile(const std::string& path, ServerConfig& config);
+// The same for a TOML document in memory; `source` names it in errors
+// (where LoadConfigFile says the path).
+Status LoadConfigText(std::string_view text, std::string_view source, ServerConfig& config);
 // One queue per built-in handler, named like it, with default settings.
 std::vector<QueueConfig> DefaultQueues();
 // Splits "HOST:PORT" ("[::1]:8000" for IPv6).

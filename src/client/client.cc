@@ -528,6 +528,11 @@ Result<HttpResponse> Client::Send(std::string_view method, std::string_view url_
   req.set(bhttp::field::host, url->encoded_host_and_port());
   req.set(bhttp::field::user_agent, options_.user_agent);
   for (const auto& [k, v] : headers) req.set(k, v);
+  if (!options_.api_key.empty()) {
+    auto base = ParseHttpUrl(options_.base_url);
+    if (base && Origin(*base) == origin)
+      req.set(bhttp::field::authorization, "Bearer " + options_.api_key);
+  }
   req.body() = std::move(body);
   req.prepare_payload();
   const Millis timeout = options_.timeout + extra_timeout;

@@ -99,6 +99,10 @@ struct ClientOptions {
   // host-name check). The connection is still encrypted but not
   // authenticated, so anyone on the path can read and alter it.
   bool insecure_skip_verify = false;
+  // An acceptd API key, sent as `Authorization: Bearer <key>` on requests to
+  // base_url's origin only (scheme, host and port): a Location pointing
+  // elsewhere never receives it. Empty: no Authorization header.
+  std::string api_key;
   // How Wait sleeps (the fallback when a server does not hold a long-poll).
   // Injected so tests can observe the sleeps without taking them.
   std::function<void(Millis)> sleep;  // empty: std::this_thread::sleep_for

@@ -49,9 +49,16 @@ inline constexpr int kJobStateCount = 5;
 
 std::string_view ToString(JobState state);
 std::optional<JobState> ParseJobState(std::string_view text);
-bool IsTerminal(JobState state);
-// The one transition table: true iff `from -> to` is legal.
+constexpr bool IsTerminal(JobState state) {
+  return state == JobState::kSucceeded || state == JobState::kFailed ||
+         state == JobState::kCanceled;
+}
+// The one transition table (job_state.cc): true iff `from -> to` is legal.
+// A new job is created queued (see IsLegalInitialState); no other place
+// decides which state changes may happen, and every store checks each change
+// it makes against this function (see store/job_store.h).
 bool IsLegalTransition(JobState from, JobState to);
+constexpr bool IsLegalInitialState(JobState state) { return state == JobState::kQueued; }
 
 struct Progress {
   int percent = 0;  // 0..100
@@ -77,6 +84,7 @@ struct Job {
   int64_t seq = 0;  // store-assigned insertion order; list cursor
   JobId id;
   std::string queue;
+  std::string tenant;  // who submitted it (the API key's tenant); empty: no tenant
   JobState state = JobState::kQueued;
   int priority = 0;
   std::string content_type;  // of the payload

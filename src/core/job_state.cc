@@ -37,11 +37,6 @@ std::optional<JobState> ParseJobState(std::string_view text) {
   return std::nullopt;
 }
 
-bool IsTerminal(JobState state) {
-  return state == JobState::kSucceeded || state == JobState::kFailed ||
-         state == JobState::kCanceled;
-}
-
 bool IsLegalTransition(JobState from, JobState to) {
   return kLegal[static_cast<int>(from)][static_cast<int>(to)];
 }

@@ -32,8 +32,13 @@ struct Engine::QueueState {
   // False only after a claim found fewer due jobs than it asked for; set again
   // by submits, freed slots and the delayed-job promoter.
   bool may_have_work = true;
-  RunTimeAverage run_time;               // of this node's attempts
-  std::atomic<int64_t> queued_count{0};  // from the store, refreshed by the promoter
+  RunTimeAverage run_time;  // of this node's attempts
+  // Queued jobs, for the Retry-After estimate: set from the store by the
+  // promoter (which sees other nodes' work too) and kept current in between
+  // by this node's own commits, so that a submit's 202 and the job's first
+  // poll give the same estimate. Written on the engine thread only.
+  std::atomic<int64_t> queued_count{0};
+  void AddQueued(int64_t n) { queued_count.store(std::max<int64_t>(0, queued_count.load() + n)); }
 };
 
 // The JobContext of one attempt, shared by the engine thread and the worker
@@ -282,6 +287,7 @@ void Engine::Submit(SubmitRequest req, Callback<Job> done) {
   NewJob n;
   n.id = req.id.value_or(JobId::Random());
   n.queue = std::move(req.queue);
+  n.tenant = std::move(req.tenant);
   n.payload = std::move(req.payload);
   n.content_type = std::move(req.content_type);
   n.priority = req.priority.value_or(0);
@@ -297,7 +303,7 @@ void Engine::Submit(SubmitRequest req, Callback<Job> done) {
   if (!n.idempotency_key.empty()) {
     // The store sees the key only inside the transaction that commits it; a
     // second request racing the first would otherwise both miss and insert.
-    std::string slot = n.queue + '\0' + n.idempotency_key;
+    std::string slot = n.tenant + '\0' + n.queue + '\0' + n.idempotency_key;
     {
       std::lock_guard lock(idempotency_mu_);
       if (!idempotency_in_flight_.insert(slot).second) {
@@ -313,14 +319,19 @@ void Engine::Submit(SubmitRequest req, Callback<Job> done) {
       done(std::move(r));
     };
   }
+  const JobId new_id = n.id;
   Write<Job>(
-      [this, q, n = std::move(n)](WriteTx& tx) {
+      [q, n = std::move(n)](WriteTx& tx) {
         auto r = tx.Insert(n);
         // Read by ClaimDue in this same batch. Delayed jobs wait for the promoter.
         if (r && r->id == n.id && n.run_at <= n.now) q->may_have_work = true;
         return r;
       },
-      std::move(done));
+      Callback<Job>([q, new_id, done = std::move(done)](Result<Job> r) {
+        // Committed: counted before the caller's Retry-After (a replay is not new).
+        if (r && r->id == new_id) q->AddQueued(1);
+        done(std::move(r));
+      }));
 }
 
 void Engine::Cancel(const JobId& id, Callback<CancelOutcome> done) {
@@ -328,6 +339,7 @@ void Engine::Cancel(const JobId& id, Callback<CancelOutcome> done) {
                        Callback<CancelOutcome>([this, done](Result<CancelOutcome> r) {
                          if (r) {
                            if (r->kind == CancelOutcome::Kind::kSignalled) SignalCancel(r->job.id);
+                           if (r->kind == CancelOutcome::Kind::kCanceled) LeftQueue(r->job);
                            Notify(r->job);
                          }
                          done(std::move(r));
@@ -340,17 +352,48 @@ void Engine::Delete(const JobId& id, Callback<CancelOutcome> done) {
                          if (r) {
                            const bool signalled = r->kind == CancelOutcome::Kind::kSignalled;
                            if (signalled) SignalCancel(r->job.id);
+                           if (r->kind == CancelOutcome::Kind::kCanceled) LeftQueue(r->job);
                            Notify(r->job, /*removed=*/!signalled);
                          }
                          done(std::move(r));
                        }));
 }
 
-Result<Job> Engine::Get(const JobId& id) { return store_->Get(id); }
-Result<StoredPayload> Engine::GetPayload(const JobId& id) { return store_->GetPayload(id); }
+namespace {
+// A finished job's document says when it expires: from that instant on it is
+// gone, even while the retention purger has not removed it yet.
+bool Expired(const std::optional<UnixMillis>& expires_at, UnixMillis now) {
+  return expires_at && *expires_at <= now;
+}
+}  // namespace
 
-Result<StoredResult> Engine::GetResult(const JobId& id) { return store_->GetResult(id); }
-Result<JobPage> Engine::List(const ListParams& params) { return store_->List(params); }
+Result<Job> Engine::Get(const JobId& id) {
+  auto job = store_->Get(id);
+  if (job && Expired(job->expires_at, clock_.Now())) return JobExpired();
+  return job;
+}
+
+Result<StoredPayload> Engine::GetPayload(const JobId& id) {
+  auto payload = store_->GetPayload(id);
+  if (payload && Expired(payload->expires_at, clock_.Now())) return JobExpired();
+  return payload;
+}
+
+Result<StoredResult> Engine::GetResult(const JobId& id) {
+  auto result = store_->GetResult(id);
+  if (result && Expired(result->expires_at, clock_.Now())) return JobExpired();
+  return result;
+}
+
+Result<JobPage> Engine::List(const ListParams& params) {
+  auto page = store_->List(params);
+  if (page) {
+    // Expired jobs are not listed; the cursor (the last row read) stays valid.
+    const UnixMillis now = clock_.Now();
+    std::erase_if(page->jobs, [now](const Job& j) { return Expired(j.expires_at, now); });
+  }
+  return page;
+}
 Status Engine::Ready() { return store_->Ping(); }
 
 Result<std::vector<QueueStatus>> Engine::Queues() {
@@ -389,6 +432,7 @@ void Engine::AfterCommit(bool committed) {
   claimed.swap(claimed_);
   for (Job& job : claimed) {
     if (committed) {
+      LeftQueue(job);
       StartJob(std::move(job));
     } else if (QueueState* q = FindQueueState(job.queue)) {
       --q->in_use;  // the claim was rolled back
@@ -520,7 +564,15 @@ void Engine::SignalCancel(const JobId& id) {
   it->second->ctx->Cancel();
 }
 
+void Engine::LeftQueue(const Job& job) {
+  if (QueueState* q = FindQueueState(job.queue)) q->AddQueued(-1);
+}
+
 void Engine::Notify(const Job& job, bool removed) {
+  // Retried or rescued: queued again (see QueueState::queued_count).
+  if (job.state == JobState::kQueued) {
+    if (QueueState* q = FindQueueState(job.queue)) q->AddQueued(1);
+  }
   watchers_.OnChange(job, removed);
   if (observer_) observer_(job);
   // Just turned terminal with a callback: its delivery became due in this commit.

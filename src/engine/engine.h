@@ -48,6 +48,7 @@ struct QueueSpec {
 struct SubmitRequest {
   std::optional<JobId> id;  // the new job's id; a fresh random one if unset
   std::string queue;
+  std::string tenant;  // the submitting key's tenant (empty: none)
   std::string payload;
   std::string content_type;
   std::optional<int> max_attempts;
@@ -94,13 +95,15 @@ class Engine {
   // Completes after the job is durably committed. kNotFound: unknown queue;
   // kQueueFull: load leveling; kUnavailable: shutting down or store down.
   // With an idempotency key: the earlier job if the key was used on this
-  // queue for the same request digest (its id differs from the new one's),
+  // tenant and queue for the same request digest (its id differs from the new one's),
   // kIdempotencyMismatch for another digest, kConflict while a submit with
   // the same key is still being committed by this process.
   void Submit(SubmitRequest request, Callback<Job> done);
   void Cancel(const JobId& id, Callback<CancelOutcome> done);
   void Delete(const JobId& id, Callback<CancelOutcome> done);
 
+  // Reads. A job past its expires_at is kGone from that instant on (and is
+  // not listed), whether or not the retention purger has removed it yet.
   Result<Job> Get(const JobId& id);
   Result<StoredResult> GetResult(const JobId& id);
   Result<StoredPayload> GetPayload(const JobId& id);
@@ -134,6 +137,8 @@ class Engine {
   AttemptOutcome FailureOutcome(const Job& job, JobError error);
   void SignalCancel(const JobId& id);
   void Notify(const Job& job, bool removed = false);
+  // A queued job of this node's was claimed or canceled (queued_count).
+  void LeftQueue(const Job& job);
   // Claims due callback deliveries (up to the free concurrency) and sends them.
   void DispatchCallbacks();
   // `job` as claimed: this was attempt job.callback->attempts + 1.
@@ -152,7 +157,7 @@ class Engine {
   const Clock& clock_;
   std::vector<std::unique_ptr<QueueState>> queues_;
   std::mutex idempotency_mu_;
-  std::set<std::string> idempotency_in_flight_;  // "queue\0key", guarded by the mutex
+  std::set<std::string> idempotency_in_flight_;  // "tenant\0queue\0key", guarded by the mutex
   Observer observer_;
   JobWatchers watchers_;
   std::unique_ptr<CallbackSender> callback_sender_;
@@ -168,7 +173,6 @@ class Engine {
   // Engine-thread state.
   std::unordered_map<JobId, std::shared_ptr<RunningJob>, JobIdHash> running_;
   std::vector<Job> claimed_;  // claimed in the current batch, started after commit
-  bool dispatching_ = false;
   int callbacks_in_flight_ = 0;
   bool callback_claim_pending_ = false;
   bool callback_rerun_ = false;  // a dispatch was asked for while a claim was pending

@@ -1,5 +1,7 @@
 #include "http/router.h"
 
+#include <spdlog/spdlog.h>
+
 #include "http/problem.h"
 
 namespace acceptd::http {
@@ -28,16 +30,16 @@ std::vector<std::string_view> SplitPath(std::string_view target) {
   return parts;
 }
 
-void Router::Add(Verb method, std::string_view pattern, RouteHandler handler) {
+void Router::Add(Verb method, std::string_view pattern, Access access, RouteHandler handler) {
   std::vector<std::string> segments;
   for (auto s : SplitPath(pattern)) segments.emplace_back(s);
   for (RouteEntry& r : routes_) {
     if (r.segments == segments) {
-      r.methods.emplace_back(method, std::move(handler));
+      r.methods.push_back({method, access, std::move(handler)});
       return;
     }
   }
-  routes_.push_back(RouteEntry{std::move(segments), {{method, std::move(handler)}}});
+  routes_.push_back(RouteEntry{std::move(segments), {{method, access, std::move(handler)}}});
 }
 
 bool Router::Match(const RouteEntry& r, const std::vector<std::string_view>& parts,
@@ -59,17 +61,44 @@ boost::asio::awaitable<Response> Router::Route(Request& req) const {
   const auto parts = SplitPath(req.target());
   PathParams params;
   std::string allow;
+  const RouteEntry::Method* found = nullptr;
   for (const RouteEntry& r : routes_) {
     if (!Match(r, parts, &params)) continue;
-    for (const auto& [method, handler] : r.methods) {
-      if (method == req.method()) co_return co_await handler(req, params);
+    for (const RouteEntry::Method& m : r.methods) {
+      if (m.verb == req.method()) {
+        found = &m;
+        break;
+      }
     }
+    if (found) break;
     // Another route may still match with this method; remember what this one allows.
-    for (const auto& [method, handler] : r.methods) {
+    for (const RouteEntry::Method& m : r.methods) {
       if (!allow.empty()) allow += ", ";
-      allow += std::string(beast_http::to_string(method));
+      allow += std::string(beast_http::to_string(m.verb));
     }
   }
+  std::optional<Principal> principal;
+  if (auth_ && auth_->enabled() && !(found && found->access.is_public())) {
+    auto who = auth_->Authenticate(req[Field::authorization]);
+    const std::string_view path = req.target().substr(0, req.target().find('?'));
+    if (const auto* failure = std::get_if<AuthFailure>(&who)) {
+      // Never log the presented key; the request line is enough to investigate.
+      if (*failure == AuthFailure::kInvalid) {
+        spdlog::info("refused {} {}: invalid API key", req.method_string(), path);
+      }
+      co_return Unauthorized(*failure);
+    }
+    principal = std::move(std::get<Principal>(who));
+    if (found) {
+      if (auto scope = found->access.scope(); scope && !principal->scopes.Allows(*scope)) {
+        spdlog::info("refused {} {}: key '{}' lacks scope '{}'", req.method_string(), path,
+                     principal->name, ToString(*scope));
+        co_return Forbidden(*scope);
+      }
+    }
+    params.principal = &*principal;
+  }
+  if (found) co_return co_await found->handler(req, params);
   if (allow.empty()) co_return Problem(Status::not_found, "no such resource");
   Response res = Problem(Status::method_not_allowed,
                          "method " + std::string(req.method_string()) + " is not allowed here");

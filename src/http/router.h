@@ -2,6 +2,14 @@
 // `{name}` captures ("/v1/jobs/{id}/result"). An unknown path gets a 404
 // problem; a known path with another method gets 405 with `Allow`.
 // Routes are added before serving; Route() is then thread-safe (read-only).
+//
+// Each route declares its Access (http/auth.h). With an Authenticator that
+// has keys, Route() authenticates every request before dispatch: 401 without
+// a valid key (also for unknown paths, so that the route table is not
+// probed anonymously), 403 when the key lacks the route's scope; public
+// routes are served without looking at credentials. The handler then finds
+// the caller in PathParams::principal. Without keys, nothing is checked and
+// `principal` is null.
 #pragma once
 
 #include <string>
@@ -9,12 +17,17 @@
 #include <unordered_map>
 #include <vector>
 
+#include "http/auth.h"
 #include "http/types.h"
 
 namespace acceptd::http {
 
+// What the router learned about a request: the path's captures, and who sent it.
 struct PathParams {
   std::vector<std::pair<std::string, std::string>> values;
+  // The authenticated caller; null when authentication is off (no keys) or
+  // the route is public.
+  const Principal* principal = nullptr;
   std::string_view Get(std::string_view name) const;
 };
 
@@ -22,18 +35,30 @@ using RouteHandler = std::function<boost::asio::awaitable<Response>(Request&, co
 
 class Router {
  public:
-  void Add(Verb method, std::string_view pattern, RouteHandler handler);
+  void Add(Verb method, std::string_view pattern, Access access, RouteHandler handler);
+  // A route that does not declare its access is for admin keys only.
+  void Add(Verb method, std::string_view pattern, RouteHandler handler) {
+    Add(method, pattern, Access::Need(Scope::kAdmin), std::move(handler));
+  }
+  // Checks requests against `auth` (must outlive the router). Before serving.
+  void SetAuthenticator(const Authenticator* auth) { auth_ = auth; }
   // Dispatches a request (the path is the target without its query).
   boost::asio::awaitable<Response> Route(Request& req) const;
 
  private:
   struct RouteEntry {
     std::vector<std::string> segments;  // "{x}" captures
-    std::vector<std::pair<Verb, RouteHandler>> methods;
+    struct Method {
+      Verb verb;
+      Access access;
+      RouteHandler handler;
+    };
+    std::vector<Method> methods;
   };
   static bool Match(const RouteEntry& r, const std::vector<std::string_view>& parts,
                     PathParams* params);
   std::vector<RouteEntry> routes_;
+  const Authenticator* auth_ = nullptr;
 };
 
 // Splits "/a/b" into {"a", "b"}; the query, if any, is ignored.

@@ -21,6 +21,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "http/problem.h"
+#include "http/request_framing.h"
 
 namespace acceptd::http {
 
@@ -32,6 +33,13 @@ constexpr auto kNoThrow = asio::as_tuple(use_awaitable);
 constexpr std::chrono::seconds kErrorWriteTimeout{5};
 constexpr std::chrono::seconds kLingerTimeout{2};
 constexpr size_t kLingerBytes = 4 << 20;
+constexpr size_t kReadChunk = 4096;
+constexpr size_t kRequestLineTail = 15;  // fits std::string's small buffer: no allocation
+// Connections beyond max_connections: answered with 503 while fewer than
+// this many are being answered, each for at most kRefuseLinger after its
+// answer; closed unanswered beyond (see RefuseConnection).
+constexpr size_t kMaxRefusing = 256;
+constexpr std::chrono::seconds kRefuseLinger{1};
 
 struct HttpServer::Loop {
   asio::io_context ctx{1};
@@ -39,12 +47,12 @@ struct HttpServer::Loop {
 
 namespace {
 
-// Writes an error response and tells the caller to close the connection.
 // Writes an error response, then closes gracefully: the client may still be
 // sending the request we refused (a body over the limit), and closing with
 // unread bytes makes the kernel send a reset that can destroy the response
-// before the client reads it. So: half-close, then drain briefly.
-asio::awaitable<void> WriteAndClose(beast::tcp_stream& stream, Response res, unsigned version) {
+// before the client reads it. So: half-close, then drain for up to `linger`.
+asio::awaitable<void> WriteAndClose(beast::tcp_stream& stream, Response res, unsigned version,
+                                    std::chrono::seconds linger = kLingerTimeout) {
   res.version(version == 10 ? 10 : 11);
   res.keep_alive(false);
   res.prepare_payload();
@@ -52,7 +60,7 @@ asio::awaitable<void> WriteAndClose(beast::tcp_stream& stream, Response res, uns
   auto [ec, n] = co_await beast_http::async_write(stream, res, kNoThrow);
   if (ec) co_return;
   stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-  stream.expires_after(kLingerTimeout);
+  stream.expires_after(linger);
   std::array<char, 4096> sink;
   for (size_t drained = 0; drained < kLingerBytes;) {
     auto [rec, got] = co_await stream.async_read_some(asio::buffer(sink), kNoThrow);
@@ -140,20 +148,79 @@ Response BodyTooLarge(const ServerLimits& limits) {
                  fmt::format("request body exceeds the limit of {} bytes", limits.body_limit));
 }
 
+Response Refused(const Refusal& refusal) { return Problem(refusal.status, refusal.detail); }
+
+// Decrements a connection count when the connection's coroutine ends (or is
+// destroyed with its loop).
+class CountedConnection {
+ public:
+  explicit CountedConnection(std::atomic<size_t>& count) : count_(count) {}
+  ~CountedConnection() { count_.fetch_sub(1, std::memory_order_relaxed); }
+  CountedConnection(const CountedConnection&) = delete;
+  CountedConnection& operator=(const CountedConnection&) = delete;
+
+ private:
+  std::atomic<size_t>& count_;
+};
+
+// Reads until `buffer` holds a whole request header block, as `scanner`
+// sees it; nullopt if the connection ended or a deadline passed first (the
+// caller then closes it without an answer). The header deadline runs from
+// `header_deadline_now` (a fresh connection: counted from the accept) or
+// else from the first byte of the request; before that byte, a keep-alive
+// connection may idle for idle_timeout.
+asio::awaitable<std::optional<HeaderScanner::State>> ReadHeaderBlock(beast::tcp_stream& stream,
+                                                                     beast::flat_buffer& buffer,
+                                                                     HeaderScanner& scanner,
+                                                                     const ServerLimits& limits,
+                                                                     bool header_deadline_now) {
+  bool deadline_running = header_deadline_now || buffer.size() > 0;
+  stream.expires_after(
+      std::chrono::milliseconds(deadline_running ? limits.header_timeout : limits.idle_timeout));
+  for (;;) {
+    const auto data = buffer.data();
+    const auto state =
+        scanner.Scan(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    if (state != HeaderScanner::State::kIncomplete) co_return state;
+    auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kReadChunk), kNoThrow);
+    if (ec) co_return std::nullopt;  // closed, reset, or the deadline (Beast closed the socket)
+    buffer.commit(n);
+    if (!deadline_running) {
+      // Its first byte: from now on the request has header_timeout, however
+      // slowly the rest arrives.
+      stream.expires_after(std::chrono::milliseconds(limits.header_timeout));
+      deadline_running = true;
+    }
+  }
+}
+
 asio::awaitable<void> Session(tcp::socket socket, const ServerLimits& limits,
-                              const RequestHandler& handler) {
+                              const RequestHandler& handler, std::atomic<size_t>& open) {
+  CountedConnection counted(open);
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
-  for (;;) {
+  for (bool first_request = true;; first_request = false) {
+    HeaderScanner scanner(limits.header_limit, limits.max_header_count);
+    auto scanned = co_await ReadHeaderBlock(stream, buffer, scanner, limits, first_request);
+    if (!scanned) break;
+    if (*scanned == HeaderScanner::State::kRefused) {
+      co_await WriteAndClose(stream, Refused(scanner.refusal()), 11);
+      break;
+    }
+    buffer.consume(scanner.skip());  // empty lines before the request line
+    // Kept for the answer to a version Beast cannot parse: its last bytes.
+    std::string request_line;
+    if (const size_t line = scanner.request_line_end() - scanner.skip(); line >= 2) {
+      const auto data = buffer.data();
+      const std::string_view whole(static_cast<const char*>(data.data()), line - 2);
+      request_line = whole.substr(whole.size() - std::min<size_t>(whole.size(), kRequestLineTail));
+    }
+    // The whole header block is in the buffer: this parses it without I/O.
     beast_http::request_parser<beast_http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(limits.header_limit));
     parser.body_limit(limits.body_limit);
-    // A connection may wait idle for its next request, but once bytes arrive
-    // the whole request must come within request_timeout (slow clients).
-    stream.expires_after(std::chrono::milliseconds(buffer.size() > 0 ? limits.request_timeout
-                                                                     : limits.idle_timeout));
     auto [ec, n] = co_await beast_http::async_read_header(stream, buffer, parser, kNoThrow);
-    if (ec == beast_http::error::header_limit) {
+    if (ec == beast_http::error::header_limit) {  // the scanner should have refused it already
       co_await WriteAndClose(
           stream,
           Problem(Status::request_header_fields_too_large,
@@ -165,21 +232,35 @@ asio::awaitable<void> Session(tcp::socket socket, const ServerLimits& limits,
       co_await WriteAndClose(stream, BodyTooLarge(limits), parser.get().version());
       break;
     }
-    if (ec == beast_http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == asio::error::eof || ec == asio::error::connection_reset ||
-        ec == asio::error::operation_aborted) {
+    if (ec == beast::error::timeout || ec == asio::error::eof ||
+        ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
+      break;
+    }
+    if (ec == beast_http::error::bad_version) {  // maybe a version other than 1.0 and 1.1
+      co_await WriteAndClose(stream, Refused(RequestLineRefusal(request_line)), 11);
       break;
     }
     if (ec) {
       co_await WriteAndClose(stream, Problem(Status::bad_request, "malformed HTTP request"), 11);
       break;
     }
+    if (auto refusal = CheckRequestFraming(parser.get())) {
+      co_await WriteAndClose(stream, Refused(*refusal), parser.get().version());
+      break;
+    }
+    NormalizeRequestTarget(parser.get());
     const unsigned version = parser.get().version();
     if (beast::iequals(parser.get()[Field::expect], "100-continue") && version == 11) {
       beast_http::response<beast_http::empty_body> cont{Status::continue_, 11};
       co_await beast_http::async_write(stream, cont, kNoThrow);
     }
     if (!parser.is_done()) {  // a body follows; a GET's request is complete already
+      // Beast merges the trailer fields of a chunked body into the header,
+      // where they would pass for fields checked above (Host, say). RFC 9110
+      // §6.5.1 lets a recipient discard trailers: acceptd has no use for
+      // them, so the header as received is put back after the body.
+      std::optional<RequestHeader> header;
+      if (parser.chunked()) header.emplace(parser.get().base());
       stream.expires_after(std::chrono::milliseconds(limits.request_timeout));
       std::tie(ec, n) = co_await beast_http::async_read(stream, buffer, parser, kNoThrow);
       if (ec == beast_http::error::body_limit) {  // chunked body over the limit
@@ -196,6 +277,7 @@ asio::awaitable<void> Session(tcp::socket socket, const ServerLimits& limits,
         }
         break;
       }
+      if (header) parser.get().base() = std::move(*header);
     }
     Request req = parser.release();
     const bool keep_alive = req.keep_alive();
@@ -226,12 +308,25 @@ asio::awaitable<void> Session(tcp::socket socket, const ServerLimits& limits,
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
+// Answers a connection accepted beyond max_connections with 503 and closes
+// it. These are counted apart: past kMaxRefusing at once (a flood), further
+// ones are closed unanswered, so refusing costs a bounded number of sockets.
+asio::awaitable<void> RefuseConnection(tcp::socket socket, std::atomic<size_t>& refusing) {
+  CountedConnection counted(refusing);
+  beast::tcp_stream stream(std::move(socket));
+  Response res =
+      Problem(Status::service_unavailable, "the server has too many open connections; retry later");
+  res.set(Field::retry_after, std::to_string(kOverloadRetryAfterSeconds));
+  co_await WriteAndClose(stream, std::move(res), 11, kRefuseLinger);
+}
+
 // One acceptor; accepted connections are dealt round-robin to the loops, each
 // then served entirely by its own loop. (SO_REUSEPORT would spread accepts
 // too, but it would also let a second server silently share the port.)
 asio::awaitable<void> AcceptLoop(tcp::acceptor& acceptor,
                                  const std::vector<asio::io_context*>& loops,
-                                 const ServerLimits& limits, const RequestHandler& handler) {
+                                 const ServerLimits& limits, const RequestHandler& handler,
+                                 std::atomic<size_t>& open, std::atomic<size_t>& refusing) {
   size_t next = 0;
   for (;;) {
     asio::io_context& target = *loops[next];
@@ -246,7 +341,19 @@ asio::awaitable<void> AcceptLoop(tcp::acceptor& acceptor,
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);
-    asio::co_spawn(target, Session(std::move(socket), limits, handler), asio::detached);
+    // Only this coroutine increments the counts, so checking then adding
+    // cannot overshoot; sessions ending meanwhile only make room.
+    if (open.load(std::memory_order_relaxed) >= limits.max_connections) {
+      if (refusing.load(std::memory_order_relaxed) >= kMaxRefusing) {
+        socket.close(ec);
+        continue;
+      }
+      refusing.fetch_add(1, std::memory_order_relaxed);
+      asio::co_spawn(target, RefuseConnection(std::move(socket), refusing), asio::detached);
+      continue;
+    }
+    open.fetch_add(1, std::memory_order_relaxed);
+    asio::co_spawn(target, Session(std::move(socket), limits, handler, open), asio::detached);
   }
 }
 
@@ -283,7 +390,9 @@ void HttpServer::Start() {
   for (auto& loop : loops_) contexts.push_back(&loop->ctx);
   contexts_ = std::move(contexts);
   if (acceptor_) {
-    asio::co_spawn(loops_.front()->ctx, AcceptLoop(*acceptor_, contexts_, limits_, handler_),
+    asio::co_spawn(loops_.front()->ctx,
+                   AcceptLoop(*acceptor_, contexts_, limits_, handler_, open_connections_,
+                              refusing_connections_),
                    asio::detached);
   }
   for (auto& loop : loops_) {

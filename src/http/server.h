@@ -2,11 +2,27 @@
 // request to a RequestHandler. I/O only: no business logic here.
 //
 // One event loop (io_context) per thread; each accepted connection lives on
-// one loop, so connections spread across cores with no shared lock. Every
-// read has a deadline and a size limit (a client too slow to send its request
-// within request_timeout is disconnected); requests on a connection are
-// handled one at a time (pipelined requests queue in the socket), so only one
-// write is ever in flight.
+// one loop, so connections spread across cores with no shared lock. Requests
+// on a connection are handled one at a time (pipelined requests queue in the
+// socket), so only one write is ever in flight.
+//
+// Limits, for a server exposed to clients that are slow or hostile (see
+// ServerLimits; docs/operations.md):
+//  - Deadlines. A new connection's first request header must arrive within
+//    header_timeout of the accept; on a keep-alive connection the next
+//    request may take idle_timeout to start, and its header must then arrive
+//    within header_timeout of its first byte. The body must arrive within
+//    request_timeout of the header's end. Expiry closes the connection
+//    without an answer (a client that trickles bytes gets no more time).
+//  - Sizes. Header blocks over header_limit bytes or max_header_count
+//    fields get 431, bodies over body_limit 413.
+//  - Connections. At most max_connections are served at once; a connection
+//    accepted beyond that is answered 503 with Retry-After and closed at
+//    once, rather than left waiting in the listen backlog, so that a client
+//    learns at once that it should retry (slots free up as slow connections
+//    hit their deadlines).
+//  - Framing. Every request header passes request_framing.h before a handler
+//    sees it; a refusal is a problem document and closes the connection.
 //
 // A response with a body stream (types.h) is written as it is produced:
 // headers first, then each StreamWriter::Write as one chunk (HTTP/1.1) or as
@@ -17,6 +33,7 @@
 // serves its next request.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +45,7 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "http/request_framing.h"
 #include "http/types.h"
 
 namespace acceptd::http {
@@ -36,12 +54,19 @@ inline constexpr size_t kDefaultBodyLimit = 1 << 20;
 inline constexpr size_t kDefaultHeaderLimit = 16 << 10;
 inline constexpr Millis kDefaultRequestTimeout = 30'000;
 inline constexpr Millis kDefaultIdleTimeout = 60'000;
+inline constexpr Millis kDefaultHeaderTimeout = 10'000;
+inline constexpr size_t kDefaultMaxConnections = 10'000;
+inline constexpr int kOverloadRetryAfterSeconds =
+    1;  // Retry-After of the 503 beyond max_connections
 
 struct ServerLimits {
-  size_t body_limit = kDefaultBodyLimit;            // larger bodies get 413
-  size_t header_limit = kDefaultHeaderLimit;        // larger header blocks get 431
-  Millis request_timeout = kDefaultRequestTimeout;  // to receive one whole request
-  Millis idle_timeout = kDefaultIdleTimeout;        // keep-alive connection with no request
+  size_t body_limit = kDefaultBodyLimit;             // larger bodies get 413
+  size_t header_limit = kDefaultHeaderLimit;         // larger header blocks get 431
+  size_t max_header_count = kDefaultMaxHeaderCount;  // more header fields get 431
+  Millis header_timeout = kDefaultHeaderTimeout;     // to receive a request's header
+  Millis request_timeout = kDefaultRequestTimeout;   // to receive its body; to write a response
+  Millis idle_timeout = kDefaultIdleTimeout;         // keep-alive connection with no request
+  size_t max_connections = kDefaultMaxConnections;   // open at once; 503 beyond
 };
 
 class HttpServer {
@@ -60,6 +85,11 @@ class HttpServer {
   struct Loop;
   ServerLimits limits_;
   RequestHandler handler_;
+  // Connections being served, and over-limit ones being refused; shared by
+  // the acceptor and every loop. Declared before loops_ so that they outlive
+  // the sessions destroyed with the loops.
+  std::atomic<size_t> open_connections_{0};
+  std::atomic<size_t> refusing_connections_{0};
   std::vector<std::unique_ptr<Loop>> loops_;
   std::vector<boost::asio::io_context*> contexts_;
   std::optional<boost::asio::ip::tcp::acceptor> acceptor_;

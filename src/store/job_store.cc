@@ -4,6 +4,8 @@
 
 namespace acceptd {
 
+Error JobExpired() { return Error::Gone("the job expired and was removed after its retention"); }
+
 AttemptOutcome AttemptOutcome::Succeeded(JobId id, int64_t token, UnixMillis now, std::string body,
                                          std::string content_type) {
   AttemptOutcome o;

@@ -15,8 +15,16 @@
 // Inside a WriteTx, an operation that fails with kNotFound, kConflict,
 // kQueueFull or kStaleLease changed nothing and leaves the transaction usable;
 // kInternal or kUnavailable means the transaction must be abandoned.
+//
+// The transition table in core/job_state.cc is the authority over states:
+// every state change a store makes (and the state of every inserted job) is
+// checked against IsLegalTransition / IsLegalInitialState in the statement
+// that makes it, and an illegal one fails the operation with kInternal,
+// changing nothing. How a backend encodes states is its own business; no
+// layer above the store knows it.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,7 +47,9 @@ struct NewJob {
   UnixMillis now = 0;
   UnixMillis run_at = 0;
   int64_t max_depth = 0;  // refuse with kQueueFull when queued+running >= this
-  // Idempotent submit (empty: none). If a job of this queue already carries
+  // The tenant the job belongs to (empty: none). Immutable; readers scope by it.
+  std::string tenant;
+  // Idempotent submit (empty: none). If a job of this tenant and queue already carries
   // the key, nothing is inserted: Insert returns that job (its id differs from
   // `id`) when `request_digest` matches, else kIdempotencyMismatch.
   std::string idempotency_key;
@@ -126,6 +136,7 @@ struct ListParams {
   std::optional<JobState> state;
   int limit = 50;
   std::optional<int64_t> before_seq;  // cursor: only jobs with seq < this
+  std::optional<std::string> tenant;  // only this tenant's jobs ("": those of no tenant)
 };
 
 struct JobPage {
@@ -143,12 +154,23 @@ struct StoredResult {
   bool has_result = false;
   std::string body;
   std::string content_type;
+  std::optional<UnixMillis> expires_at;  // as Job::expires_at
 };
 
 struct StoredPayload {
   std::string body;
   std::string content_type;
+  std::optional<UnixMillis> expires_at;  // as Job::expires_at
 };
+
+// One state change as the store is about to make it: `from` is empty for an
+// inserted job. See JobStore::SetTransitionObserver.
+struct StateTransition {
+  std::optional<JobState> from;
+  JobState to = JobState::kQueued;
+  bool legal = false;  // IsLegalTransition (or IsLegalInitialState) said yes
+};
+using TransitionObserver = std::function<void(const StateTransition&)>;
 
 class WriteTx {
  public:
@@ -164,8 +186,10 @@ class WriteTx {
   // their payload.
   virtual Result<std::vector<Job>> Claim(const ClaimParams& params) = 0;
   // Applies an attempt outcome. kStaleLease if the job is not running under
-  // that token, kNotFound if it is gone. A job with delete_requested is
-  // removed once terminal.
+  // that token, kNotFound if it is gone. A requested cancel wins over a
+  // retry: kRetry of a job whose cancel_requested is set (by any process
+  // sharing the store) ends it canceled instead of queued. A job with
+  // delete_requested is removed once terminal.
   virtual Result<Job> Finish(const AttemptOutcome& outcome) = 0;
   // queued -> canceled; running -> cancel_requested. kConflict (detail names
   // the state) for terminal jobs, kNotFound for unknown ids.
@@ -218,6 +242,13 @@ class JobStore {
  public:
   virtual ~JobStore() = default;
 
+  // Reports every state change this store object's writes attempt, legal or
+  // not, before it is applied (an illegal one is then refused, see above), on
+  // the writing thread, inside the transaction (which may still roll back).
+  // For tests (the conformance suite asserts that each observed change is
+  // legal). Set it before the first write; it must not call into the store.
+  virtual void SetTransitionObserver(TransitionObserver observer) = 0;
+
   virtual Result<std::unique_ptr<WriteTx>> BeginWrite() = 0;
 
   // The job without payload or result. kGone if it was purged after its
@@ -232,6 +263,11 @@ class JobStore {
   // Answers iff the store is usable (for /readyz).
   virtual Status Ping() = 0;
 };
+
+// The kGone error of a job past its expires_at: from that instant on, whether
+// or not PurgeExpired has removed it yet (the engine's reads check the time,
+// the store's the tombstone), with one detail for both.
+Error JobExpired();
 
 // Opens a store from a URL: "sqlite:PATH" (the directory is created).
 Result<std::unique_ptr<JobStore>> OpenStore(const std::string& url);

@@ -1,8 +1,8 @@
 #include "webhooks/address_policy.h"
 
-#include <arpa/inet.h>
-
+#include <algorithm>
 #include <charconv>
+#include <optional>
 
 #include <fmt/format.h>
 #include <boost/url/parse.hpp>
@@ -127,8 +127,11 @@ Status AddressPolicy::Check(const ip::address& original) const {
   if (address.is_v6()) {
     if (auto v4 = EmbeddedV4(address.to_v6())) address = *v4;
   }
+  // The allow-list applies to the address connected: an allowed IPv4 range
+  // admits its IPv4-mapped form (the same socket address), but not the NAT64
+  // or 6to4 addresses embedding it, which lead to a translator or relay.
   for (const AddressRange& allowed : allow_) {
-    if (allowed.Contains(address) || allowed.Contains(original)) return {};
+    if (allowed.Contains(original)) return {};
   }
   for (const auto& [range, what] : ForbiddenRanges(address.is_v4())) {
     if (range.Contains(address)) {
@@ -140,48 +143,216 @@ Status AddressPolicy::Check(const ip::address& original) const {
   return {};
 }
 
+namespace {
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsHexDigit(char c) { return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+bool StartsWithHexPrefix(std::string_view part) {
+  return part.size() >= 2 && part[0] == '0' && (part[1] == 'x' || part[1] == 'X');
+}
+
+std::vector<std::string_view> SplitDots(std::string_view host) {
+  std::vector<std::string_view> parts;
+  size_t start = 0;
+  for (size_t dot; (dot = host.find('.', start)) != std::string_view::npos; start = dot + 1) {
+    parts.push_back(host.substr(start, dot - start));
+  }
+  parts.push_back(host.substr(start));
+  return parts;
+}
+
+// One part of a numeric IPv4 host: decimal, 0x-hexadecimal or 0-octal, as
+// the WHATWG URL standard's IPv4 number parser and inet_aton read it (an
+// empty "0x" is refused). nullopt if it is none of these or exceeds 32 bits.
+std::optional<uint64_t> IPv4Number(std::string_view part) {
+  int base = 10;
+  if (StartsWithHexPrefix(part)) {
+    base = 16;
+    part.remove_prefix(2);
+  } else if (part.size() > 1 && part[0] == '0') {
+    base = 8;
+    part.remove_prefix(1);
+  }
+  if (part.empty()) return std::nullopt;
+  uint64_t value = 0;
+  for (char c : part) {
+    int digit = 0;
+    if (IsDigit(c)) {
+      digit = c - '0';
+    } else if (base == 16 && IsHexDigit(c)) {
+      digit = (c | 0x20) - 'a' + 10;
+    } else {
+      return std::nullopt;
+    }
+    if (digit >= base) return std::nullopt;
+    value = value * static_cast<uint64_t>(base) + static_cast<uint64_t>(digit);
+    if (value > 0xffffffffULL) return std::nullopt;
+  }
+  return value;
+}
+
+// Whether the host's last label (ignoring one trailing dot) is a number:
+// such a host can only be an IPv4 address, never a DNS name (no top-level
+// domain is numeric). The WHATWG URL standard's "ends in a number".
+bool EndsInANumber(std::string_view host) {
+  std::vector<std::string_view> parts = SplitDots(host);
+  if (parts.size() > 1 && parts.back().empty()) parts.pop_back();
+  std::string_view last = parts.back();
+  if (last.empty()) return false;
+  if (std::all_of(last.begin(), last.end(), IsDigit)) return true;
+  return StartsWithHexPrefix(last) && std::all_of(last.begin() + 2, last.end(), IsHexDigit);
+}
+
+// A host that ends in a number, read as the IPv4 address it denotes in any
+// form the C library's inet_aton and browsers accept: 1 to 4 parts, each
+// decimal, hexadecimal or octal, the last filling the remaining bytes
+// ("127.1", "2130706433", "0x7f.0.0.1"), and one trailing dot.
+std::optional<ip::address_v4> ParseNumericIPv4(std::string_view host) {
+  std::vector<std::string_view> parts = SplitDots(host);
+  if (parts.size() > 1 && parts.back().empty()) parts.pop_back();
+  if (parts.size() > 4) return std::nullopt;
+  uint64_t address = 0;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const auto n = IPv4Number(parts[i]);
+    if (!n) return std::nullopt;
+    const bool last = i + 1 == parts.size();
+    if (!last) {
+      if (*n > 255) return std::nullopt;
+      address |= *n << (8 * (3 - i));
+    } else {
+      const uint64_t room = 1ULL << (8 * (4 - i));  // the bytes the last part fills
+      if (*n >= room) return std::nullopt;
+      address |= *n;
+    }
+  }
+  return ip::address_v4(static_cast<uint32_t>(address));
+}
+
+// A DNS name as resolvers take it: labels of letters, digits, '-' and '_'
+// (1 to 63 bytes, 253 in all), optionally ending in one dot.
+bool IsDnsName(std::string_view host) {
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  if (host.empty() || host.size() > 253) return false;
+  for (std::string_view label : SplitDots(host)) {
+    if (label.empty() || label.size() > 63) return false;
+    for (char c : label) {
+      if (!IsAlpha(c) && !IsDigit(c) && c != '-' && c != '_') return false;
+    }
+  }
+  return true;
+}
+
+bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return (x | 0x20) == (y | 0x20);
+         });
+}
+
+}  // namespace
+
+// The URL is taken apart here, not by Boost.URL: Boost.URL 1.81 reads a host
+// that begins with a dotted IPv4 address as that address and the rest of the
+// host as the path ("http://8.8.8.8.example.com/hook" -> host 8.8.8.8, path
+// ".example.com/hook"; boostorg/url#755), and 1.82 refuses such hosts. It
+// still checks the URL's syntax as a whole.
 Result<CallbackTarget> ParseCallbackUrl(std::string_view text) {
   if (text.size() > kMaxUrlLength) {
     return Error::InvalidArgument(fmt::format("the URL is longer than {} bytes", kMaxUrlLength));
   }
-  auto url = boost::urls::parse_uri(text);
-  if (!url) return Error::InvalidArgument("not an absolute URL");
+  if (!boost::urls::parse_uri(text)) return Error::InvalidArgument("not an absolute URL");
   CallbackTarget t;
-  if (url->scheme_id() == boost::urls::scheme::https) {
+  const size_t colon = text.find(':');
+  const std::string_view scheme = text.substr(0, colon);
+  if (EqualsIgnoringCase(scheme, "https")) {
     t.tls = true;
-  } else if (url->scheme_id() != boost::urls::scheme::http) {
+  } else if (!EqualsIgnoringCase(scheme, "http")) {
     return Error::InvalidArgument("the URL's scheme must be http or https");
   }
-  if (url->has_userinfo()) return Error::InvalidArgument("credentials in the URL are not allowed");
-  switch (url->host_type()) {
-    case boost::urls::host_type::ipv4:
-      t.host = url->host_ipv4_address().to_string();
-      break;
-    case boost::urls::host_type::ipv6:
-      t.host = url->host_ipv6_address().to_string();
-      break;
-    case boost::urls::host_type::name: {
-      t.host = url->host();  // percent-decoded
-      in_addr numeric{};
-      if (inet_aton(t.host.c_str(), &numeric) == 1) {
-        char buf[INET_ADDRSTRLEN];
-        inet_ntop(AF_INET, &numeric, buf, sizeof buf);
-        t.host = buf;
-      }
-      break;
+  std::string_view rest = text.substr(colon + 1);
+  if (rest.substr(0, 2) != "//") return Error::InvalidArgument("the URL has no host");
+  rest.remove_prefix(2);
+  const size_t authority_end = rest.find_first_of("/?#");
+  const std::string_view authority = rest.substr(0, authority_end);
+  const std::string_view tail =
+      authority_end == std::string_view::npos ? std::string_view() : rest.substr(authority_end);
+
+  // Ambiguous forms are refused, never guessed: parsers disagree on where
+  // credentials end and which host an encoded one means.
+  if (authority.find('@') != std::string_view::npos) {
+    return Error::InvalidArgument("credentials (user@) in the URL are not allowed");
+  }
+  if (authority.find('%') != std::string_view::npos) {
+    return Error::InvalidArgument(
+        "the URL's host must not be percent-encoded or carry an IPv6 zone id");
+  }
+
+  std::string_view host = authority;
+  std::string_view port;
+  bool has_port = false;
+  if (!authority.empty() && authority.front() == '[') {
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos) return Error::InvalidArgument("the URL's host is invalid");
+    host = authority.substr(1, close - 1);
+    const std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return Error::InvalidArgument("the URL's host is invalid");
+      has_port = true;
+      port = after.substr(1);
     }
-    default:
-      return Error::InvalidArgument("the URL has no usable host");
+    if (!host.empty() && (host.front() == 'v' || host.front() == 'V')) {
+      return Error::InvalidArgument("the URL's host is an unsupported IPvFuture literal");
+    }
+    boost::system::error_code ec;
+    const ip::address_v6 v6 = ip::make_address_v6(std::string(host), ec);
+    if (ec) return Error::InvalidArgument("the URL's host is not a valid IPv6 address");
+    t.address = ip::address(v6);
+    t.host = v6.to_string();
+  } else {
+    if (const size_t c = authority.find(':'); c != std::string_view::npos) {
+      host = authority.substr(0, c);
+      has_port = true;
+      port = authority.substr(c + 1);
+    }
+    if (host.empty()) return Error::InvalidArgument("the URL has no host");
+    // A host is an IP literal only when all of it is one; it is a number
+    // exactly when it ends in one.
+    if (EndsInANumber(host)) {
+      const auto v4 = ParseNumericIPv4(host);
+      if (!v4) {
+        return Error::InvalidArgument(
+            fmt::format("the URL's host '{}' ends in a number but is not an IPv4 address", host));
+      }
+      t.address = ip::address(*v4);
+      t.host = v4->to_string();
+    } else if (IsDnsName(host)) {
+      t.host = std::string(host);
+    } else {
+      return Error::InvalidArgument(fmt::format("the URL's host '{}' is not a valid name", host));
+    }
   }
-  if (t.host.empty()) return Error::InvalidArgument("the URL has no host");
+
   t.port = t.tls ? 443 : 80;
-  if (url->has_port()) {
-    if (url->port_number() == 0) return Error::InvalidArgument("the URL's port is invalid");
-    t.port = url->port_number();
+  if (has_port) {
+    uint32_t n = 0;
+    auto [end, err] = std::from_chars(port.data(), port.data() + port.size(), n);
+    if (port.empty() || port.size() > 5 || err != std::errc() || end != port.data() + port.size() ||
+        n == 0 || n > 65535) {
+      return Error::InvalidArgument("the URL's port is invalid");
+    }
+    t.port = static_cast<uint16_t>(n);
   }
-  t.target = url->encoded_path().empty() ? "/" : std::string(url->encoded_path());
-  if (url->has_query()) t.target += "?" + std::string(url->encoded_query());
-  t.host_header = std::string(url->encoded_host_and_port());
+
+  // The request target: path and query, without the fragment, always
+  // starting with "/".
+  std::string_view path_and_query = tail.substr(0, tail.find('#'));
+  t.target = path_and_query.empty() || path_and_query.front() != '/' ? "/" : "";
+  t.target += path_and_query;
+  if (!boost::urls::parse_origin_form(t.target)) {
+    return Error::InvalidArgument("the URL's path or query is invalid");
+  }
+  t.host_header = std::string(authority);
   return t;
 }
 

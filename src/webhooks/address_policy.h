@@ -6,12 +6,15 @@
 // (including 169.254.169.254, the cloud metadata service), unspecified,
 // multicast, broadcast and reserved ranges. IPv6 forms that embed an IPv4
 // address (IPv4-mapped ::ffff:a.b.c.d, NAT64 64:ff9b::/96, 6to4 2002::/16) are
-// judged by the IPv4 address inside. Ranges in the allow-list are exempt.
+// judged by the IPv4 address inside. Ranges in the allow-list are exempt;
+// the allow-list applies to the address actually connected: an allowed IPv4
+// range admits its IPv4-mapped forms, never NAT64 or 6to4 forms embedding it.
 // Pure logic: resolving names is resolver.h's job. Immutable; thread-safe.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,15 +53,25 @@ class AddressPolicy {
 // A callback URL taken apart.
 struct CallbackTarget {
   bool tls = false;  // https
-  std::string host;  // a name, or an address literal (IPv6 without brackets)
+  std::string host;  // a name as written, or the literal's address (IPv6 without brackets)
+  // Set iff the host is an IP literal: acceptd connects to exactly this
+  // address, without a lookup. Otherwise `host` is a name to resolve.
+  std::optional<boost::asio::ip::address> address;
   uint16_t port = 0;
   std::string target;  // path and query, at least "/"
   std::string host_header;
 };
 
-// Reads an absolute http(s) URL. Hosts written as numbers in any form the
-// C library would accept ("2130706433", "0x7f.1", "0177.0.0.1") become the
-// IPv4 address they denote, so they cannot slip past the guard as "names".
+// Reads an absolute http(s) URL; every user of callback URLs goes through
+// here. A host is an IP literal only when all of it is one:
+//  - "[IPv6]" (no zone id, no IPvFuture);
+//  - a host ending in a number is an IPv4 address in any form inet_aton and
+//    browsers accept ("2130706433", "0x7f.1", "0177.0.0.1", one trailing
+//    dot), or refused if it is none ("1.2.3.256", "1.2.3.4.5");
+//  - anything else is a DNS name to resolve ("8.8.8.8.example.com"): labels
+//    of letters, digits, '-' and '_'.
+// Ambiguous URLs are refused, never guessed: credentials (user@), a
+// percent-encoded host, backslashes. The target always starts with "/".
 // kInvalidArgument naming the problem otherwise.
 Result<CallbackTarget> ParseCallbackUrl(std::string_view url);
 

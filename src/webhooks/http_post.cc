@@ -58,11 +58,13 @@ asio::awaitable<CallbackResponse> Exchange(Stream& stream,
 
 }  // namespace
 
-asio::awaitable<CallbackResponse> PostJson(const OutgoingPost& post, const AddressPolicy& policy) {
+asio::awaitable<CallbackResponse> PostJson(const OutgoingPost& post, const AddressPolicy& policy,
+                                           const NetworkSeams& seams) {
   auto target = ParseCallbackUrl(post.url);
   if (!target) co_return CallbackResponse{std::nullopt, target.error().detail};
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(post.timeout);
-  auto endpoints = co_await ResolveAllowed(*target, policy, post.timeout);
+  const HostResolver& resolver = seams.resolver ? *seams.resolver : SystemResolver();
+  auto endpoints = co_await ResolveAllowed(*target, policy, post.timeout, resolver);
   if (!endpoints) co_return CallbackResponse{std::nullopt, endpoints.error().detail};
 
   http::request<http::string_body> request{http::verb::post, target->target, 11};
@@ -74,9 +76,16 @@ asio::awaitable<CallbackResponse> PostJson(const OutgoingPost& post, const Addre
   request.keep_alive(false);
   request.prepare_payload();
 
+  // The guard once more at the point of connecting: the allow-list and the
+  // refused ranges apply to the address actually connected, whatever path
+  // led to it.
+  auto may_connect = [&](const boost::system::error_code&, const asio::ip::tcp::endpoint& e) {
+    if (!policy.Check(e.address())) return false;
+    return !seams.before_connect || seams.before_connect(e);
+  };
   beast::tcp_stream stream(co_await asio::this_coro::executor);
   stream.expires_at(deadline);
-  auto [cec, endpoint] = co_await stream.async_connect(*endpoints, kNoThrow);
+  auto [cec, endpoint] = co_await stream.async_connect(*endpoints, may_connect, kNoThrow);
   if (cec) {
     co_return CallbackResponse{std::nullopt,
                                fmt::format("connecting to {}: {}", target->host, cec.message())};
@@ -84,11 +93,9 @@ asio::awaitable<CallbackResponse> PostJson(const OutgoingPost& post, const Addre
   if (!target->tls) co_return co_await Exchange(stream, request);
 
   beast::ssl_stream<beast::tcp_stream> tls(std::move(stream), ClientTls());
-  boost::system::error_code not_an_address;
-  asio::ip::make_address(target->host, not_an_address);
   // SNI carries host names only (RFC 6066); an address literal is verified
   // against the certificate's IP entries without it.
-  if (not_an_address && !SSL_set_tlsext_host_name(tls.native_handle(), target->host.c_str())) {
+  if (!target->address && !SSL_set_tlsext_host_name(tls.native_handle(), target->host.c_str())) {
     co_return CallbackResponse{std::nullopt, "TLS: cannot set the server name"};
   }
   tls.set_verify_callback(asio::ssl::host_name_verification(target->host));

@@ -18,8 +18,8 @@ namespace {
 
 // One lookup, shared by the waiting coroutine and the resolver's completion
 // (which may come after the coroutine gave up waiting).
-struct Lookup {
-  explicit Lookup(const asio::any_io_executor& ex) : resolver(ex), timer(ex) {}
+struct PendingLookup {
+  explicit PendingLookup(const asio::any_io_executor& ex) : resolver(ex), timer(ex) {}
   tcp::resolver resolver;
   asio::steady_timer timer;
   bool done = false;
@@ -27,43 +27,62 @@ struct Lookup {
   tcp::resolver::results_type results;
 };
 
-}  // namespace
-
-asio::awaitable<Result<std::vector<tcp::endpoint>>> ResolveAllowed(const CallbackTarget& target,
-                                                                   const AddressPolicy& policy,
-                                                                   Millis timeout) {
-  std::vector<tcp::endpoint> endpoints;
-  boost::system::error_code ec;
-  const auto literal = asio::ip::make_address(target.host, ec);
-  if (!ec) {
-    endpoints.emplace_back(literal, target.port);
-  } else {
+class GetAddrInfoResolver final : public HostResolver {
+ public:
+  asio::awaitable<Result<std::vector<asio::ip::address>>> Lookup(const std::string& name,
+                                                                 Millis timeout) const override {
     const asio::any_io_executor ex = co_await asio::this_coro::executor;
-    auto lookup = std::make_shared<Lookup>(ex);
+    auto lookup = std::make_shared<PendingLookup>(ex);
     lookup->timer.expires_after(std::chrono::milliseconds(timeout));
-    const std::string port = std::to_string(target.port);
     lookup->resolver.async_resolve(
-        target.host, port, tcp::resolver::numeric_service,
-        [lookup](const boost::system::error_code& rec, tcp::resolver::results_type results) {
+        name, "0", tcp::resolver::numeric_service,
+        [lookup](const boost::system::error_code& ec, tcp::resolver::results_type r) {
           lookup->done = true;
-          lookup->ec = rec;
-          lookup->results = std::move(results);
+          lookup->ec = ec;
+          lookup->results = std::move(r);
           lookup->timer.cancel();
         });
     co_await lookup->timer.async_wait(asio::as_tuple(asio::use_awaitable));
     if (!lookup->done) {
       lookup->resolver.cancel();
-      co_return Error::Unavailable(
-          fmt::format("DNS lookup of {} timed out", target.host),
-          fmt::format("the host '{}' did not resolve in time", target.host));
+      co_return Error::Unavailable(fmt::format("DNS lookup of {} timed out", name),
+                                   fmt::format("the host '{}' did not resolve in time", name));
     }
     if (lookup->ec || lookup->results.empty()) {
+      co_return Error::InvalidArgument(fmt::format("the host '{}' does not resolve", name));
+    }
+    std::vector<asio::ip::address> addresses;
+    for (const auto& entry : lookup->results) addresses.push_back(entry.endpoint().address());
+    co_return addresses;
+  }
+};
+
+}  // namespace
+
+const HostResolver& SystemResolver() {
+  static const GetAddrInfoResolver resolver;
+  return resolver;
+}
+
+asio::awaitable<Result<std::vector<tcp::endpoint>>> ResolveAllowed(const CallbackTarget& target,
+                                                                   const AddressPolicy& policy,
+                                                                   Millis timeout,
+                                                                   const HostResolver& resolver) {
+  std::vector<asio::ip::address> addresses;
+  if (target.address) {
+    addresses.push_back(*target.address);
+  } else {
+    auto found = co_await resolver.Lookup(target.host, timeout);
+    if (!found) co_return std::move(found).error();
+    addresses = std::move(*found);
+    if (addresses.empty()) {
       co_return Error::InvalidArgument(fmt::format("the host '{}' does not resolve", target.host));
     }
-    for (const auto& entry : lookup->results) endpoints.push_back(entry.endpoint());
   }
-  for (const tcp::endpoint& e : endpoints) {
-    if (auto st = policy.Check(e.address()); !st) co_return std::move(st).error();
+  std::vector<tcp::endpoint> endpoints;
+  for (const asio::ip::address& a : addresses) {
+    if (auto st = policy.Check(a); !st) co_return std::move(st).error();
+    endpoints.emplace_back(a, target.port);
   }
   co_return endpoints;
 }

@@ -47,7 +47,7 @@ asio::awaitable<CallbackResponse> WebhookSender::Attempt(Job job) {
   post.headers = {{"webhook-id", message_id},
                   {"webhook-timestamp", std::to_string(timestamp)},
                   {"webhook-signature", signer_.Sign(message_id, timestamp, post.body)}};
-  co_return co_await PostJson(post, options_.policy);
+  co_return co_await PostJson(post, options_.policy, options_.net);
 }
 
 }  // namespace acceptd::webhooks

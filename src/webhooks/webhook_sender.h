@@ -25,6 +25,7 @@
 #include "core/clock.h"
 #include "engine/callback_sender.h"
 #include "webhooks/address_policy.h"
+#include "webhooks/http_post.h"
 #include "webhooks/signature.h"
 
 namespace acceptd::webhooks {
@@ -35,6 +36,7 @@ struct WebhookSenderOptions {
   // The request body for a job (the status document; injected so that this
   // module does not depend on the API layer).
   std::function<std::string(const Job&)> render;
+  NetworkSeams net;  // defaults: the system resolver, no observer
 };
 
 class WebhookSender final : public CallbackSender {

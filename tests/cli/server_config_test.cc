@@ -55,8 +55,11 @@ store = "sqlite:/var/lib/acceptd/jobs.db"
 threads = 3
 body_limit = 2048
 header_limit = 4096
+max_header_count = 50
+header_timeout = 2.5
 request_timeout = 12.5
 idle_timeout = 90
+max_connections = 4000
 shutdown_grace = 0
 lease = 20
 retry_after = 0.5
@@ -94,6 +97,9 @@ handler = "sleep"
   EXPECT_EQ(c.limits.header_limit, 4096u);
   EXPECT_EQ(c.limits.request_timeout, 12'500);
   EXPECT_EQ(c.limits.idle_timeout, 90'000);
+  EXPECT_EQ(c.limits.max_header_count, 50u);
+  EXPECT_EQ(c.limits.header_timeout, 2'500);
+  EXPECT_EQ(c.limits.max_connections, 4000u);
   EXPECT_EQ(c.engine.shutdown_grace, 0);
   EXPECT_EQ(c.engine.lease_duration, 20'000);
   EXPECT_EQ(c.engine.retry_after, 500);
@@ -195,6 +201,13 @@ TEST_F(ServerConfigTest, ZeroAndNegativeValuesAreErrorsNamingTheKey) {
   EXPECT_TRUE(FailsNaming("[server]\nbody_limit = 0\n", "server.body_limit"));
   EXPECT_TRUE(FailsNaming("[server]\nlease = 0\n", "server.lease"));
   EXPECT_TRUE(FailsNaming("[server]\nrequest_timeout = -1\n", "server.request_timeout"));
+  EXPECT_TRUE(FailsNaming("[server]\nheader_timeout = 0\n", "server.header_timeout"));
+  EXPECT_TRUE(FailsNaming("[server]\nheader_timeout = -1\n", "server.header_timeout"));
+  EXPECT_TRUE(FailsNaming("[server]\nmax_header_count = 0\n", "server.max_header_count"));
+  EXPECT_TRUE(FailsNaming("[server]\nmax_header_count = 10001\n", "server.max_header_count"));
+  EXPECT_TRUE(FailsNaming("[server]\nmax_connections = 0\n", "server.max_connections"));
+  EXPECT_TRUE(FailsNaming("[server]\nmax_connections = 1000001\n", "server.max_connections"));
+  EXPECT_TRUE(FailsNaming("[server]\nmax_connections = 1.5\n", "server.max_connections"));
   EXPECT_TRUE(FailsNaming("[server]\nshutdown_grace = -1\n", "server.shutdown_grace"));
   EXPECT_TRUE(FailsNaming("[server]\npromote_interval = 0\n", "server.promote_interval"));
   EXPECT_TRUE(FailsNaming("[server]\nlease = nan\n", "server.lease"));
@@ -249,6 +262,20 @@ TEST_F(ServerConfigTest, SyntaxErrorsAndMissingFilesAreErrors) {
               ErrorCode::kInvalidArgument));
   EXPECT_TRUE(
       IsError(LoadConfigFile(dir_.path() + "/missing.toml", c), ErrorCode::kInvalidArgument));
+}
+
+TEST_F(ServerConfigTest, LoadsFromTextLikeFromAFile) {
+  ServerConfig c;
+  ASSERT_TRUE(IsOk(
+      LoadConfigText("[server]\nthreads = 3\n[queues.q]\nhandler = \"echo\"\n", "inline.toml", c)));
+  EXPECT_EQ(c.threads, 3);
+  ASSERT_EQ(c.queues.size(), 1u);
+  EXPECT_EQ(c.queues[0].name, "q");
+
+  Status st = LoadConfigText("[server\n", "inline.toml", c);
+  ASSERT_TRUE(IsError(st, ErrorCode::kInvalidArgument));
+  EXPECT_NE(st.error().detail.find("inline.toml"), std::string::npos) << st.error().detail;
+  EXPECT_NE(st.error().detail.find("line 1"), std::string::npos) << st.error().detail;
 }
 
 TEST_F(ServerConfigTest, CallbacksTableIsReadAndChecked) {

@@ -561,5 +561,130 @@ TEST_F(EngineTest, LateReturnOfATimedOutAttemptDoesNotHideTheRetry) {
   EXPECT_TRUE(second_saw_cancel.load());
 }
 
+// Regression (cancel lost on retry): a cancel that reached the store through
+// another process while the attempt ran, and that this node has not heard of
+// yet, must still win when the attempt then fails retryably.
+TEST_F(EngineTest, CancelLostOnRetryCancelThroughAnotherProcessWinsOverARetryableFailure) {
+  auto gate = std::make_shared<Event>();
+  before_shutdown_.push_back([gate] { gate->Notify(); });
+  Event started;
+  std::atomic<int> runs{0};
+  Start({Queue("q", MakeHandler([&, gate](std::string_view, std::string_view, JobContext&) {
+                 ++runs;
+                 started.Notify();
+                 gate->Wait();
+                 return HandlerOutcome(HandlerFailure{"flaky", true});
+               }))});
+  Job job = SubmitOk(Request("q"));
+  ASSERT_TRUE(started.Wait());
+  {
+    // Another process sharing the store asks for the cancel.
+    auto other = OpenStore();
+    auto tx = Must(other->BeginWrite(), "BeginWrite");
+    CancelOutcome out = Must(tx->Cancel(job.id, clock_.Now()), "Cancel");
+    ASSERT_EQ(out.kind, CancelOutcome::Kind::kSignalled);
+    Must(tx->Commit(), "Commit");
+  }
+  gate->Notify();
+  Job done = Terminal(job.id);
+  EXPECT_EQ(done.state, JobState::kCanceled);
+  EXPECT_EQ(done.attempts, 1);
+  EXPECT_EQ(runs.load(), 1);
+  EXPECT_EQ(Must(engine_->Get(job.id), "Get").state, JobState::kCanceled);
+}
+
+TEST_F(EngineTest, CancelLostOnRetryCancelThroughAnotherProcessWinsOverATimeout) {
+  auto gate = std::make_shared<Event>();
+  before_shutdown_.push_back([gate] { gate->Notify(); });
+  Event started;
+  std::atomic<int> runs{0};
+  Start({Queue("q", MakeHandler([&, gate](std::string_view, std::string_view, JobContext&) {
+                 ++runs;
+                 started.Notify();
+                 gate->Wait();  // ignores the timeout
+                 return HandlerOutcome(HandlerSuccess{});
+               }))});
+  SubmitRequest req = Request("q");
+  req.timeout = 300;
+  Job job;
+  {
+    // The cancel lands before the attempt's timeout (the store is shared).
+    job = SubmitOk(req);
+    ASSERT_TRUE(started.Wait());
+    auto other = OpenStore();
+    auto tx = Must(other->BeginWrite(), "BeginWrite");
+    Must(tx->Cancel(job.id, clock_.Now()), "Cancel");
+    Must(tx->Commit(), "Commit");
+  }
+  Job done = Terminal(job.id);
+  EXPECT_EQ(done.state, JobState::kCanceled) << "timed out, then " << ToString(done.state);
+  gate->Notify();
+  EXPECT_EQ(runs.load(), 1);
+}
+
+// Regression (expires_at not kept): from the instant the document says the
+// job expires, reads answer kGone, before the purger has run.
+TEST_F(EngineTest, ExpiresAtNotKeptReadsAreGoneFromExpiresAt) {
+  QueueSpec spec = Queue("q", MakeHandler([](std::string_view, std::string_view, JobContext&) {
+                           return HandlerSuccess{"\"r\""};
+                         }));
+  spec.config.retention = 1'000;
+  Engine& engine = Start({spec});
+  Job job = Terminal(SubmitOk(Request("q")).id);
+  ASSERT_TRUE(job.expires_at.has_value());
+  EXPECT_TRUE(IsOk(engine.Get(job.id)));
+  EXPECT_TRUE(IsOk(engine.GetResult(job.id)));
+  clock_.Set(*job.expires_at - 1);
+  EXPECT_TRUE(IsOk(engine.Get(job.id)));
+  clock_.Set(*job.expires_at);
+  EXPECT_TRUE(IsError(engine.Get(job.id), ErrorCode::kGone));
+  EXPECT_TRUE(IsError(engine.GetResult(job.id), ErrorCode::kGone));
+  EXPECT_TRUE(IsError(engine.GetPayload(job.id), ErrorCode::kGone));
+  ListParams all;
+  EXPECT_TRUE(Must(engine.List(all), "List").jobs.empty()) << "expired jobs are not listed";
+}
+
+// Regression (submit Retry-After ignores the queue position): the 202 of a
+// submit carries the estimate its first poll would give.
+TEST_F(EngineTest, SubmitRetryAfterIgnoresQueuePositionEstimateCountsTheJobsAhead) {
+  auto gate = std::make_shared<Event>();
+  before_shutdown_.push_back([gate] { gate->Notify(); });
+  Event started;
+  EngineOptions options = Options();
+  options.retry_after = 100;
+  options.retry_after_max = 600'000;
+  Engine& engine = Start(
+      {Queue("q",
+             MakeHandler([&, gate](std::string_view payload, std::string_view, JobContext& ctx) {
+               if (payload == "warm") {
+                 ctx.WaitFor(std::chrono::milliseconds(200));  // gives the queue a run time
+               } else if (payload == "block") {
+                 started.Notify();
+                 gate->Wait();
+               }
+               return HandlerOutcome(HandlerSuccess{});
+             }),
+             /*concurrency=*/1)},
+      options);
+  Terminal(SubmitOk(Request("q", "warm")).id);
+  SubmitOk(Request("q", "block"));  // runs, and holds the only slot
+  ASSERT_TRUE(started.Wait());
+  std::vector<Millis> at_submit;
+  std::vector<Job> jobs;
+  for (int i = 0; i < 6; ++i) {
+    Job j = SubmitOk(Request("q"));
+    at_submit.push_back(engine.RetryAfter(j));
+    jobs.push_back(j);
+  }
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    Job polled = Must(engine.Get(jobs[i].id), "Get");
+    EXPECT_EQ(polled.state, JobState::kQueued);
+    // The last submit's estimate is the one its first poll gives.
+    if (i + 1 == jobs.size()) {
+      EXPECT_EQ(at_submit[i], engine.RetryAfter(polled));
+    }
+  }
+  EXPECT_GT(at_submit.back(), at_submit.front()) << "later submits wait behind earlier ones";
+}
 }  // namespace
 }  // namespace acceptd::engine_testing

@@ -166,6 +166,27 @@ TEST(IntegrationCallbackTest, SsrfGuardRefusesInternalAddressesAtSubmit) {
   EXPECT_EQ(Int(s.Queue("echo"), "depth"), 0) << "nothing was accepted";
 }
 
+// Issue 8: Boost.URL 1.81 took a dotted-IPv4 prefix of the host as the whole
+// host: "http://127.0.0.2%40127.0.0.1:P/c" was delivered to 127.0.0.2:80 with
+// the target "%40127.0.0.1:P/c", and "http://127.0.0.1.:P/hook" to
+// 127.0.0.1:80 with the target ".:P/hook". A callback goes where its URL
+// says, or is refused when the URL is ambiguous.
+TEST(IntegrationCallbackTest, CallbackHostBeginningWithIpv4GoesWhereItsUrlSays) {
+  WebhookReceiver receiver({204});
+  ServerProcess s(ServerOptions().WithQueues(CallbackConfig()));  // loopback allow-listed
+  const std::string port = std::to_string(receiver.port());
+  HttpResponse res = s.Submit("echo", "{}", Query("http://127.0.0.2%40127.0.0.1:" + port + "/c"));
+  EXPECT_EQ(res.status, 400) << res.body;
+  EXPECT_NE(Str(res.Json(), "detail").find("percent-encoded"), std::string::npos) << res.body;
+  res = s.Submit("echo", "{}", Query("http://user@127.0.0.1:" + port + "/c"));
+  EXPECT_EQ(res.status, 400) << res.body;
+
+  // One trailing dot: the whole host is the IPv4 literal 127.0.0.1.
+  s.SubmitOk("echo", "{}", Query("http://127.0.0.1.:" + port + "/hook?x=1"));
+  ASSERT_TRUE(receiver.WaitForRequests(1, 10s)) << "not delivered to the URL's port";
+  EXPECT_EQ(receiver.requests().at(0).target, "/hook?x=1");
+}
+
 TEST(IntegrationCallbackTest, CallbacksAreRefusedWhenNoSecretIsConfigured) {
   ServerProcess s;
   HttpResponse res = s.Submit("echo", "{}", Query("http://93.184.216.34/hook"));

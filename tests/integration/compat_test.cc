@@ -99,6 +99,13 @@ TEST(IntegrationCompatTest, RedirectLocationPassesTheSsrfGuard) {
       "/v1/submit-job",
       R"({"name": "x", "redirect_location": {"url": "http://93.184.216.34/", "method": "GET"}})");
   EXPECT_EQ(res.status, 400) << "only POST redirects";
+  // Read by the same parser as callbacks (issue 8: this was taken as host
+  // 127.0.0.2 with the path "%40127.0.0.1:8001/x").
+  res = s.Post(
+      "/v1/submit-job",
+      R"({"name": "x", "redirect_location": {"url": "http://127.0.0.2%40127.0.0.1:8001/x"}})");
+  EXPECT_EQ(res.status, 400) << res.body;
+  EXPECT_NE(res.body.find("percent-encoded"), std::string::npos) << res.body;
   EXPECT_EQ(Int(s.Queue("greeting"), "depth"), 0);
 }
 

@@ -556,6 +556,8 @@ void ServerProcess::Start(bool may_change_port) {
 
 void ServerProcess::Restart() { Start(/*may_change_port=*/false); }
 
+void ServerProcess::RestartOnNewPort() { Start(/*may_change_port=*/true); }
+
 void ServerProcess::Signal(int sig) {
   if (!running()) throw std::runtime_error("acceptd is not running");
   ::kill(pid_, sig);

@@ -206,6 +206,10 @@ class ServerProcess {
 
   // Starts again on the same config, store and port (must be stopped).
   void Restart();
+  // Starts again on the same config and store, on a new port (must be
+  // stopped): for restarting many times, when another process may have taken
+  // the old port meanwhile.
+  void RestartOnNewPort();
   // SIGTERM, then waits for the exit; returns the exit code.
   int Terminate(Millis timeout = 60s);
   void Signal(int sig);
@@ -215,6 +219,7 @@ class ServerProcess {
   void Kill();
 
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }  // -1 when not running
   uint16_t port() const { return port_; }
   const std::string& dir() const { return dir_.path(); }
   std::string Stderr() const;

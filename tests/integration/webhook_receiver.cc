@@ -140,6 +140,12 @@ std::vector<ReceivedRequest> WebhookReceiver::requests() const {
   return requests_;
 }
 
+std::vector<ReceivedRequest> WebhookReceiver::RequestsFrom(size_t first) const {
+  std::lock_guard lock(mu_);
+  if (first >= requests_.size()) return {};
+  return {requests_.begin() + static_cast<std::ptrdiff_t>(first), requests_.end()};
+}
+
 std::string ExpectedWebhookSignature(std::string_view secret, std::string_view id,
                                      std::string_view timestamp, std::string_view body) {
   std::string_view b64 = secret.substr(std::string_view("whsec_").size());

@@ -35,6 +35,8 @@ class WebhookReceiver {
   // Waits until at least `n` requests arrived; false after `timeout`.
   bool WaitForRequests(size_t n, Millis timeout = 20s) const;
   std::vector<ReceivedRequest> requests() const;
+  // The requests from the `first`-th on (0-based; empty if fewer arrived).
+  std::vector<ReceivedRequest> RequestsFrom(size_t first) const;
 
  private:
   void Serve();

@@ -119,6 +119,9 @@ TEST(SqliteStoreTest, AVersion2StoreIsMigratedAndKeepsItsJobs) {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
     const char* downgrade =
+        "DROP INDEX jobs_idempotency; ALTER TABLE jobs DROP COLUMN tenant; "
+        "CREATE UNIQUE INDEX jobs_idempotency ON jobs(queue, idempotency_key) "
+        "WHERE idempotency_key IS NOT NULL; "
         "DROP TRIGGER jobs_callback_due; DROP INDEX jobs_callbacks; "
         "ALTER TABLE jobs DROP COLUMN callback_url; ALTER TABLE jobs DROP COLUMN "
         "callback_attempts; "
@@ -140,6 +143,50 @@ TEST(SqliteStoreTest, AVersion2StoreIsMigratedAndKeepsItsJobs) {
   ASSERT_TRUE(IsOk(tx->Cancel(m.id, 2'000)));
   auto due = Must(tx->ClaimCallbacks(2'000, 10, 9'000), "ClaimCallbacks");
   ASSERT_EQ(due.size(), 1u) << "the trigger exists after migration";
+  Must(tx->Commit(), "Commit");
+}
+
+// Schema 4 added the tenant: jobs of an older store belong to no tenant, and
+// the idempotency index becomes per tenant.
+TEST(SqliteStoreTest, AVersion3StoreIsMigratedAndItsJobsBelongToNoTenant) {
+  TempDir dir;
+  const std::string path = dir.path() + "/old.db";
+  NewJob n;
+  n.id = JobId::Random();
+  n.queue = "q";
+  n.payload = "kept";
+  n.now = n.run_at = 1'000;
+  n.max_depth = 10;
+  n.idempotency_key = "k";
+  n.request_digest = "d";
+  {
+    auto store = Must(SqliteStore::Open(path), "open");
+    auto tx = Must(store->BeginWrite(), "BeginWrite");
+    Must(tx->Insert(n), "Insert");
+    Must(tx->Commit(), "Commit");
+  }
+  {
+    // Turn it into what acceptd with schema version 3 left on disk.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    const char* downgrade =
+        "DROP INDEX jobs_idempotency; ALTER TABLE jobs DROP COLUMN tenant; "
+        "CREATE UNIQUE INDEX jobs_idempotency ON jobs(queue, idempotency_key) "
+        "WHERE idempotency_key IS NOT NULL; PRAGMA user_version = 3;";
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(db, downgrade, nullptr, nullptr, &err), SQLITE_OK) << err;
+    sqlite3_close(db);
+  }
+  auto store = Must(SqliteStore::Open(path), "open migrated");
+  Job old = Must(store->Get(n.id), "Get");
+  EXPECT_EQ(old.tenant, "");
+  auto tx = Must(store->BeginWrite(), "BeginWrite");
+  NewJob same = n;
+  same.id = JobId::Random();
+  EXPECT_EQ(Must(tx->Insert(same), "Insert").id, n.id) << "the old job's key still replays";
+  NewJob other = same;
+  other.tenant = "acme";
+  EXPECT_EQ(Must(tx->Insert(other), "Insert").id, other.id) << "the index is per tenant";
   Must(tx->Commit(), "Commit");
 }
 

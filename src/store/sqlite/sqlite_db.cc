@@ -58,6 +58,15 @@ Status SqliteDb::CheckpointPassive() {
   return {};
 }
 
+Status SqliteDb::CreateFunction(const char* name, int args,
+                                void (*fn)(sqlite3_context*, int, sqlite3_value**), void* arg) {
+  if (sqlite3_create_function_v2(db_, name, args, SQLITE_UTF8 | SQLITE_DETERMINISTIC, arg, fn,
+                                 nullptr, nullptr, nullptr) != SQLITE_OK) {
+    return LastError(fmt::format("create function {}", name));
+  }
+  return {};
+}
+
 Error SqliteDb::LastError(std::string_view what) const {
   int code = sqlite3_errcode(db_);
   if (error_hook_) error_hook_(error_hook_arg_, sqlite3_extended_errcode(db_));

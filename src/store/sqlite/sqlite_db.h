@@ -112,6 +112,9 @@ class SqliteDb {
   // without blocking the writer or readers.
   Status CheckpointPassive();
   int64_t LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
+  // Registers a deterministic scalar SQL function for this connection only.
+  Status CreateFunction(const char* name, int args,
+                        void (*fn)(sqlite3_context*, int, sqlite3_value**), void* arg);
 
  private:
   explicit SqliteDb(sqlite3* db) : db_(db) {}

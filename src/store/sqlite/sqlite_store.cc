@@ -7,13 +7,17 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "store/sqlite/state_encoding.h"
+
 namespace acceptd {
 namespace {
 
 using sqlite::SqliteDb;
+using sqlite::StateColumn;
+using sqlite::StateFromColumn;
 using sqlite::Stmt;
 
-// Schema version 3. States are stored as the integers of JobState.
+// Schema version 4. States are stored as state_encoding.h says.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS jobs (
   seq INTEGER PRIMARY KEY,
@@ -52,14 +56,17 @@ CREATE TABLE IF NOT EXISTS jobs (
   callback_status INTEGER,
   callback_error TEXT,
   callback_delivered_at INTEGER,
-  callback_next_at INTEGER
+  callback_next_at INTEGER,
+  tenant TEXT NOT NULL DEFAULT ''
 );
 -- Queued jobs are either claimable (scheduled = 0) or waiting for run_at
 -- (scheduled = 1): claims never scan jobs that are not due yet.
 CREATE INDEX IF NOT EXISTS jobs_claim ON jobs(queue, priority DESC, run_at, seq)
-  WHERE state = 0 AND scheduled = 0;
-CREATE INDEX IF NOT EXISTS jobs_scheduled ON jobs(run_at) WHERE state = 0 AND scheduled = 1;
-CREATE INDEX IF NOT EXISTS jobs_running ON jobs(lease_owner, lease_expires_at) WHERE state = 1;
+  WHERE state = )sql" ACCEPTD_SQL_QUEUED R"sql( AND scheduled = 0;
+CREATE INDEX IF NOT EXISTS jobs_scheduled ON jobs(run_at)
+  WHERE state = )sql" ACCEPTD_SQL_QUEUED R"sql( AND scheduled = 1;
+CREATE INDEX IF NOT EXISTS jobs_running ON jobs(lease_owner, lease_expires_at)
+  WHERE state = )sql" ACCEPTD_SQL_RUNNING R"sql(;
 CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs(expires_at) WHERE expires_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS queue_counts (
   queue TEXT NOT NULL,
@@ -80,7 +87,8 @@ END;
 CREATE TRIGGER IF NOT EXISTS jobs_count_delete AFTER DELETE ON jobs BEGIN
   UPDATE queue_counts SET n = n - 1 WHERE queue = old.queue AND state = old.state;
 END;
-CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs(queue, idempotency_key)
+-- Idempotency keys are scoped per tenant ('' : no tenant) and queue.
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs(tenant, queue, idempotency_key)
   WHERE idempotency_key IS NOT NULL;
 -- Jobs purged after their retention: their status URL answers 410, not 404.
 CREATE TABLE IF NOT EXISTS tombstones (
@@ -89,13 +97,18 @@ CREATE TABLE IF NOT EXISTS tombstones (
 ) WITHOUT ROWID;
 -- A callback becomes due in the very transaction that makes its job
 -- terminal, whichever statement does it: a crash cannot lose the delivery.
-CREATE TRIGGER IF NOT EXISTS jobs_callback_due AFTER UPDATE OF state ON jobs
-WHEN new.state >= 2 AND old.state < 2 AND new.callback_url IS NOT NULL BEGIN
+-- (Dropped and created on every open: stores before schema 3's last
+-- revision spelled "terminal" as a number range.)
+DROP TRIGGER IF EXISTS jobs_callback_due;
+CREATE TRIGGER jobs_callback_due AFTER UPDATE OF state ON jobs
+WHEN new.state IN )sql" ACCEPTD_SQL_TERMINAL R"sql( AND old.state NOT IN )sql" ACCEPTD_SQL_TERMINAL
+                                R"sql(
+  AND new.callback_url IS NOT NULL BEGIN
   UPDATE jobs SET callback_next_at = new.updated_at WHERE seq = new.seq;
 END;
 CREATE INDEX IF NOT EXISTS jobs_callbacks ON jobs(callback_next_at)
   WHERE callback_next_at IS NOT NULL;
-PRAGMA user_version = 3;
+PRAGMA user_version = 4;
 )sql";
 
 // Each migration is one transaction that also bumps user_version, so a crash
@@ -120,7 +133,31 @@ ALTER TABLE jobs ADD COLUMN callback_next_at INTEGER;
 PRAGMA user_version = 3;
 COMMIT;
 )sql";
-constexpr int kSchemaVersion = 3;
+// Version 3 stores lack the tenant; their jobs belong to no tenant ('').
+constexpr const char* kMigrateV3ToV4 = R"sql(
+BEGIN;
+ALTER TABLE jobs ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+DROP INDEX IF EXISTS jobs_idempotency;
+CREATE UNIQUE INDEX jobs_idempotency ON jobs(tenant, queue, idempotency_key)
+  WHERE idempotency_key IS NOT NULL;
+PRAGMA user_version = 4;
+COMMIT;
+)sql";
+constexpr int kSchemaVersion = 4;
+
+// The writer connection's own (TEMP) triggers: every state change and every
+// insert passes through acceptd_transition(), i.e. core's transition table.
+// TEMP, so that the database file never depends on a function only acceptd
+// defines (the sqlite3 shell can still write to it).
+constexpr const char* kTransitionChecks = R"sql(
+CREATE TEMP TRIGGER IF NOT EXISTS jobs_check_insert BEFORE INSERT ON main.jobs BEGIN
+  SELECT acceptd_transition(NULL, new.state);
+END;
+CREATE TEMP TRIGGER IF NOT EXISTS jobs_check_transition BEFORE UPDATE OF state ON main.jobs
+WHEN old.state <> new.state BEGIN
+  SELECT acceptd_transition(old.state, new.state);
+END;
+)sql";
 
 // The columns ReadJob() expects, in order; kFirstExtraCol is the first column selected after them
 // (payload, digest).
@@ -130,8 +167,8 @@ constexpr int kSchemaVersion = 3;
   "progress_percent, progress_message, error_type, error_message, cancel_requested, "           \
   "delete_requested, result IS NOT NULL, lease_owner, lease_token, lease_expires_at, "          \
   "callback_url, callback_attempts, callback_status, callback_error, callback_delivered_at, "   \
-  "callback_next_at"
-constexpr int kFirstExtraCol = 32;
+  "callback_next_at, tenant"
+constexpr int kFirstExtraCol = 33;
 
 std::optional<int64_t> OptInt(const Stmt& s, int col) {
   if (s.IsNull(col)) return std::nullopt;
@@ -143,7 +180,7 @@ Job ReadJob(const Stmt& s) {
   j.seq = s.Int(0);
   if (s.Bytes(1) == 16) j.id = JobId::FromBytes(s.BlobPtr(1));
   j.queue = s.Text(2);
-  j.state = static_cast<JobState>(s.Int(3));
+  j.state = StateFromColumn(s.Int(3)).value_or(JobState::kFailed);
   j.priority = static_cast<int>(s.Int(4));
   j.content_type = s.Text(5);
   j.created_at = s.Int(6);
@@ -173,6 +210,7 @@ Job ReadJob(const Stmt& s) {
     c.delivered_at = OptInt(s, 30);
     c.next_attempt_at = OptInt(s, 31);
   }
+  j.tenant = s.Text(32);
   return j;
 }
 
@@ -203,7 +241,7 @@ Error Missing(SqliteDb& db, const JobId& id) {
   auto s = db.Prepare("SELECT 1 FROM tombstones WHERE id = ?1");
   BindId(*s, 1, id);
   const int rc = s->Step();
-  if (rc == SQLITE_ROW) return Error::Gone("the job expired and was removed after its retention");
+  if (rc == SQLITE_ROW) return JobExpired();
   if (rc != SQLITE_DONE) return db.LastError("tombstone");
   return Error::NotFound("no such job");
 }
@@ -250,8 +288,8 @@ class SqliteStore::Tx final : public WriteTx {
     if (!n.idempotency_key.empty()) {
       auto s = db_.Prepare("SELECT " JOB_COLUMNS
                            ", request_digest FROM jobs "
-                           "WHERE queue = ?1 AND idempotency_key = ?2");
-      s->Bind(1, n.queue).Bind(2, n.idempotency_key);
+                           "WHERE tenant = ?3 AND queue = ?1 AND idempotency_key = ?2");
+      s->Bind(1, n.queue).Bind(2, n.idempotency_key).Bind(3, n.tenant);
       int rc = s->Step();
       if (rc == SQLITE_ROW) {
         if (s->Blob(kFirstExtraCol) != n.request_digest) {
@@ -264,7 +302,8 @@ class SqliteStore::Tx final : public WriteTx {
     }
     {
       auto depth = db_.Prepare(
-          "SELECT COALESCE(SUM(n), 0) FROM queue_counts WHERE queue = ?1 AND state IN (0, 1)");
+          "SELECT COALESCE(SUM(n), 0) FROM queue_counts WHERE queue = ?1 "
+          "AND state IN (" ACCEPTD_SQL_QUEUED ", " ACCEPTD_SQL_RUNNING ")");
       depth->Bind(1, n.queue);
       if (depth->Step() != SQLITE_ROW) return db_.LastError("queue depth");
       if (depth->Int(0) >= n.max_depth) {
@@ -275,8 +314,9 @@ class SqliteStore::Tx final : public WriteTx {
     auto s = db_.Prepare(
         "INSERT INTO jobs (id, queue, state, priority, payload, content_type, created_at, "
         "updated_at, run_at, max_attempts, timeout_ms, retention_ms, scheduled, "
-        "idempotency_key, request_digest, callback_url) "
-        "VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?7 > ?6, ?11, ?12, ?13)");
+        "idempotency_key, request_digest, callback_url, tenant) "
+        "VALUES (?1, ?2, " ACCEPTD_SQL_QUEUED
+        ", ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?7 > ?6, ?11, ?12, ?13, ?14)");
     BindId(*s, 1, n.id);
     s->Bind(2, n.queue).Bind(3, n.priority).BindBlob(4, n.payload.data(), n.payload.size());
     s->Bind(5, n.content_type).Bind(6, n.now).Bind(7, n.run_at).Bind(8, n.max_attempts);
@@ -285,6 +325,7 @@ class SqliteStore::Tx final : public WriteTx {
       s->Bind(11, n.idempotency_key).BindBlob(12, n.request_digest.data(), n.request_digest.size());
     }
     if (!n.callback_url.empty()) s->Bind(13, n.callback_url);
+    s->Bind(14, n.tenant);
     if (s->Step() != SQLITE_DONE) {
       Error e = db_.LastError("insert job");
       if (e.message.find("UNIQUE") != std::string::npos) return Error::Conflict("duplicate id");
@@ -303,16 +344,19 @@ class SqliteStore::Tx final : public WriteTx {
     j.timeout = n.timeout;
     j.retention = n.retention;
     if (!n.callback_url.empty()) j.callback.emplace().url = n.callback_url;
+    j.tenant = n.tenant;
     return j;
   }
 
   Result<std::vector<Job>> Claim(const ClaimParams& p) override {
     auto s = db_.Prepare(
-        "UPDATE jobs SET state = 1, attempts = attempts + 1, lease_token = lease_token + 1, "
+        "UPDATE jobs SET state = " ACCEPTD_SQL_RUNNING
+        ", attempts = attempts + 1, lease_token = lease_token + 1, "
         "lease_owner = ?1, lease_expires_at = ?2, started_at = COALESCE(started_at, ?3), "
         "progress_percent = NULL, progress_message = NULL, "
         "updated_at = ?3 "
-        "WHERE seq IN (SELECT seq FROM jobs WHERE queue = ?4 AND state = 0 AND scheduled = 0 "
+        "WHERE seq IN (SELECT seq FROM jobs WHERE queue = ?4 AND state = " ACCEPTD_SQL_QUEUED
+        " AND scheduled = 0 "
         "ORDER BY priority DESC, run_at, seq LIMIT ?5) "
         "RETURNING " JOB_COLUMNS ", payload");
     s->Bind(1, p.owner).Bind(2, p.lease_expires_at).Bind(3, p.now).Bind(4, p.queue);
@@ -333,30 +377,41 @@ class SqliteStore::Tx final : public WriteTx {
     const char* sql = nullptr;
     switch (o.kind) {
       case Kind::kSucceeded:
-        sql =
-            "UPDATE jobs SET state = 2, result = ?4, result_type = ?5, finished_at = ?3, "
-            "updated_at = ?3, expires_at = ?3 + retention_ms, lease_owner = NULL, "
-            "lease_expires_at = NULL WHERE id = ?1 AND state = 1 AND lease_token = ?2 "
-            "RETURNING " JOB_COLUMNS;
+        sql = "UPDATE jobs SET state = " ACCEPTD_SQL_SUCCEEDED
+              ", result = ?4, result_type = ?5, finished_at = ?3, "
+              "updated_at = ?3, expires_at = ?3 + retention_ms, lease_owner = NULL, "
+              "lease_expires_at = NULL WHERE id = ?1 AND state = " ACCEPTD_SQL_RUNNING
+              " AND lease_token = ?2 "
+              "RETURNING " JOB_COLUMNS;
         break;
       case Kind::kFailed:
-        sql =
-            "UPDATE jobs SET state = 3, error_type = ?4, error_message = ?5, finished_at = ?3, "
-            "updated_at = ?3, expires_at = ?3 + retention_ms, lease_owner = NULL, "
-            "lease_expires_at = NULL WHERE id = ?1 AND state = 1 AND lease_token = ?2 "
-            "RETURNING " JOB_COLUMNS;
+        sql = "UPDATE jobs SET state = " ACCEPTD_SQL_FAILED
+              ", error_type = ?4, error_message = ?5, finished_at = ?3, "
+              "updated_at = ?3, expires_at = ?3 + retention_ms, lease_owner = NULL, "
+              "lease_expires_at = NULL WHERE id = ?1 AND state = " ACCEPTD_SQL_RUNNING
+              " AND lease_token = ?2 "
+              "RETURNING " JOB_COLUMNS;
         break;
       case Kind::kRetry:
-        sql =
-            "UPDATE jobs SET state = 0, error_type = ?4, error_message = ?5, run_at = ?6, "
-            "scheduled = ?6 > ?3, updated_at = ?3, lease_owner = NULL, lease_expires_at = NULL "
-            "WHERE id = ?1 AND state = 1 AND lease_token = ?2 RETURNING " JOB_COLUMNS;
+        // A requested cancel wins over the retry, wherever it was requested:
+        // the client was told cancel_requested, so the job must not run again.
+        sql = "UPDATE jobs SET state = CASE WHEN cancel_requested THEN " ACCEPTD_SQL_CANCELED
+              " ELSE " ACCEPTD_SQL_QUEUED
+              " END, error_type = ?4, error_message = ?5, "
+              "run_at = CASE WHEN cancel_requested THEN run_at ELSE ?6 END, "
+              "scheduled = NOT cancel_requested AND ?6 > ?3, "
+              "finished_at = CASE WHEN cancel_requested THEN ?3 END, "
+              "expires_at = CASE WHEN cancel_requested THEN ?3 + retention_ms END, "
+              "updated_at = ?3, lease_owner = NULL, lease_expires_at = NULL "
+              "WHERE id = ?1 AND state = " ACCEPTD_SQL_RUNNING
+              " AND lease_token = ?2 RETURNING " JOB_COLUMNS;
         break;
       case Kind::kCanceled:
-        sql =
-            "UPDATE jobs SET state = 4, finished_at = ?3, updated_at = ?3, "
-            "expires_at = ?3 + retention_ms, lease_owner = NULL, lease_expires_at = NULL "
-            "WHERE id = ?1 AND state = 1 AND lease_token = ?2 RETURNING " JOB_COLUMNS;
+        sql = "UPDATE jobs SET state = " ACCEPTD_SQL_CANCELED
+              ", finished_at = ?3, updated_at = ?3, "
+              "expires_at = ?3 + retention_ms, lease_owner = NULL, lease_expires_at = NULL "
+              "WHERE id = ?1 AND state = " ACCEPTD_SQL_RUNNING
+              " AND lease_token = ?2 RETURNING " JOB_COLUMNS;
         break;
     }
     auto s = db_.Prepare(sql);
@@ -386,9 +441,11 @@ class SqliteStore::Tx final : public WriteTx {
 
   Result<CancelOutcome> Cancel(const JobId& id, UnixMillis now) override {
     {
-      auto s = db_.Prepare(
-          "UPDATE jobs SET state = 4, cancel_requested = 1, finished_at = ?2, updated_at = ?2, "
-          "expires_at = ?2 + retention_ms WHERE id = ?1 AND state = 0 RETURNING " JOB_COLUMNS);
+      auto s =
+          db_.Prepare("UPDATE jobs SET state = " ACCEPTD_SQL_CANCELED
+                      ", cancel_requested = 1, finished_at = ?2, updated_at = ?2, "
+                      "expires_at = ?2 + retention_ms WHERE id = ?1 AND state = " ACCEPTD_SQL_QUEUED
+                      " RETURNING " JOB_COLUMNS);
       BindId(*s, 1, id);
       s->Bind(2, now);
       auto job = OneJob(db_, *s, "cancel queued");
@@ -406,7 +463,8 @@ class SqliteStore::Tx final : public WriteTx {
   Result<CancelOutcome> Delete(const JobId& id, UnixMillis now) override {
     {
       // Queued or terminal: gone at once. A queued job counts as canceled.
-      auto s = db_.Prepare("DELETE FROM jobs WHERE id = ?1 AND state <> 1 RETURNING " JOB_COLUMNS);
+      auto s = db_.Prepare("DELETE FROM jobs WHERE id = ?1 AND state <> " ACCEPTD_SQL_RUNNING
+                           " RETURNING " JOB_COLUMNS);
       BindId(*s, 1, id);
       auto job = OneJob(db_, *s, "delete job");
       if (!job) return std::move(job).error();
@@ -430,7 +488,7 @@ class SqliteStore::Tx final : public WriteTx {
   Status SetProgress(const JobId& id, int64_t token, const Progress& p, UnixMillis now) override {
     auto s = db_.Prepare(
         "UPDATE jobs SET progress_percent = ?3, progress_message = ?4, updated_at = ?5 "
-        "WHERE id = ?1 AND state = 1 AND lease_token = ?2");
+        "WHERE id = ?1 AND state = " ACCEPTD_SQL_RUNNING " AND lease_token = ?2");
     BindId(*s, 1, id);
     s->Bind(2, token).Bind(3, std::clamp(p.percent, 0, 100)).Bind(4, p.message).Bind(5, now);
     if (s->Step() != SQLITE_DONE) return db_.LastError("set progress");
@@ -443,7 +501,8 @@ class SqliteStore::Tx final : public WriteTx {
     for (const LeaseRef& lease : leases) {
       auto s = db_.Prepare(
           "UPDATE jobs SET lease_expires_at = ?3 WHERE id = ?1 AND lease_token = ?2 "
-          "AND state = 1 AND lease_expires_at >= ?4 RETURNING cancel_requested");
+          "AND state = " ACCEPTD_SQL_RUNNING
+          " AND lease_expires_at >= ?4 RETURNING cancel_requested");
       BindId(*s, 1, lease.id);
       s->Bind(2, lease.lease_token).Bind(3, expires).Bind(4, now);
       const int rc = s->Step();
@@ -461,7 +520,9 @@ class SqliteStore::Tx final : public WriteTx {
   Result<std::vector<Job>> RescueExpiredLeases(UnixMillis now, int limit) override {
     auto s = db_.Prepare(
         "UPDATE jobs SET "
-        "state = CASE WHEN cancel_requested THEN 4 WHEN attempts < max_attempts THEN 0 ELSE 3 END, "
+        "state = CASE WHEN cancel_requested THEN " ACCEPTD_SQL_CANCELED
+        " WHEN attempts < max_attempts THEN " ACCEPTD_SQL_QUEUED " ELSE " ACCEPTD_SQL_FAILED
+        " END, "
         "finished_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN ?1 END, "
         "expires_at = CASE WHEN cancel_requested OR attempts >= max_attempts "
         "  THEN ?1 + retention_ms END, "
@@ -469,7 +530,8 @@ class SqliteStore::Tx final : public WriteTx {
         "error_message = 'the worker running this attempt stopped renewing its lease', "
         "run_at = ?1, scheduled = 0, updated_at = ?1, lease_owner = NULL, "
         "lease_expires_at = NULL "
-        "WHERE seq IN (SELECT seq FROM jobs WHERE state = 1 AND lease_expires_at < ?1 LIMIT ?2) "
+        "WHERE seq IN (SELECT seq FROM jobs WHERE state = " ACCEPTD_SQL_RUNNING
+        " AND lease_expires_at < ?1 LIMIT ?2) "
         "RETURNING " JOB_COLUMNS);
     s->Bind(1, now).Bind(2, limit);
     auto jobs = CollectJobs(db_, *s, "rescue expired leases");
@@ -483,20 +545,24 @@ class SqliteStore::Tx final : public WriteTx {
   }
 
   Result<int64_t> ReleaseLeases(const std::string& owner, UnixMillis now) override {
-    auto s = db_.Prepare(
-        "UPDATE jobs SET state = CASE WHEN cancel_requested THEN 4 ELSE 0 END, "
-        "finished_at = CASE WHEN cancel_requested THEN ?2 END, "
-        "expires_at = CASE WHEN cancel_requested THEN ?2 + retention_ms END, "
-        "attempts = attempts - 1, run_at = ?2, scheduled = 0, updated_at = ?2, "
-        "lease_owner = NULL, lease_expires_at = NULL "
-        "WHERE state = 1 AND lease_owner = ?1 RETURNING seq, state, delete_requested");
+    auto s =
+        db_.Prepare("UPDATE jobs SET state = CASE WHEN cancel_requested THEN " ACCEPTD_SQL_CANCELED
+                    " ELSE " ACCEPTD_SQL_QUEUED
+                    " END, "
+                    "finished_at = CASE WHEN cancel_requested THEN ?2 END, "
+                    "expires_at = CASE WHEN cancel_requested THEN ?2 + retention_ms END, "
+                    "attempts = attempts - 1, run_at = ?2, scheduled = 0, updated_at = ?2, "
+                    "lease_owner = NULL, lease_expires_at = NULL "
+                    "WHERE state = " ACCEPTD_SQL_RUNNING
+                    " AND lease_owner = ?1 RETURNING seq, state, delete_requested");
     s->Bind(1, owner).Bind(2, now);
     int64_t released = 0;
     std::vector<int64_t> to_delete;
     int rc;
     while ((rc = s->Step()) == SQLITE_ROW) {
       ++released;
-      if (s->Int(2) && IsTerminal(static_cast<JobState>(s->Int(1)))) to_delete.push_back(s->Int(0));
+      auto state = StateFromColumn(s->Int(1));
+      if (s->Int(2) && state && IsTerminal(*state)) to_delete.push_back(s->Int(0));
     }
     if (rc != SQLITE_DONE) return db_.LastError("release leases");
     for (int64_t seq : to_delete) {
@@ -508,7 +574,8 @@ class SqliteStore::Tx final : public WriteTx {
   Result<std::vector<std::string>> PromoteDueJobs(UnixMillis now, int limit) override {
     auto s = db_.Prepare(
         "UPDATE jobs SET scheduled = 0 WHERE seq IN (SELECT seq FROM jobs "
-        "WHERE state = 0 AND scheduled = 1 AND run_at <= ?1 ORDER BY run_at LIMIT ?2) "
+        "WHERE state = " ACCEPTD_SQL_QUEUED
+        " AND scheduled = 1 AND run_at <= ?1 ORDER BY run_at LIMIT ?2) "
         "RETURNING queue");
     s->Bind(1, now).Bind(2, limit);
     std::vector<std::string> queues;
@@ -591,7 +658,7 @@ class SqliteStore::Tx final : public WriteTx {
   Result<std::optional<Job>> SignalRunning(const JobId& id, UnixMillis now, bool and_delete) {
     auto s = db_.Prepare(
         "UPDATE jobs SET cancel_requested = 1, delete_requested = (delete_requested OR ?3), "
-        "updated_at = ?2 WHERE id = ?1 AND state = 1 RETURNING " JOB_COLUMNS);
+        "updated_at = ?2 WHERE id = ?1 AND state = " ACCEPTD_SQL_RUNNING " RETURNING " JOB_COLUMNS);
     BindId(*s, 1, id);
     s->Bind(2, now).Bind(3, and_delete ? 1 : 0);
     return OneJob(db_, *s, "signal cancel");
@@ -650,6 +717,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
   if (version == 1 || version == 2) {
     if (auto st = (*db)->Exec(kMigrateV2ToV3); !st) return std::move(st).error();
   }
+  if (version >= 1 && version <= 3) {
+    if (auto st = (*db)->Exec(kMigrateV3ToV4); !st) return std::move(st).error();
+  }
   if (auto st = (*db)->Exec(kSchema); !st) return std::move(st).error();
   auto checkpointer = SqliteDb::Open(path, vfs);
   if (!checkpointer) return std::move(checkpointer).error();
@@ -658,6 +728,12 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
     return std::move(st).error();
   }
   std::unique_ptr<SqliteStore> store(new SqliteStore(path, vfs));
+  if (auto st = (*db)->CreateFunction("acceptd_transition", 2, &SqliteStore::CheckTransition,
+                                      store.get());
+      !st) {
+    return std::move(st).error();
+  }
+  if (auto st = (*db)->Exec(kTransitionChecks); !st) return std::move(st).error();
   store->writer_ = std::move(*db);
   store->writer_->SetWalHook(&SqliteStore::OnWalCommit, store.get());
   store->writer_->SetErrorHook(&SqliteStore::OnDbError, store.get());
@@ -674,6 +750,38 @@ SqliteStore::~SqliteStore() {
   }
   checkpoint_cv_.notify_all();
   if (checkpointer_.joinable()) checkpointer_.join();
+}
+
+void SqliteStore::SetTransitionObserver(TransitionObserver observer) {
+  std::lock_guard lock(write_mu_);
+  transition_observer_ = std::move(observer);
+}
+
+void SqliteStore::CheckTransition(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  auto* store = static_cast<SqliteStore*>(sqlite3_user_data(ctx));
+  StateTransition t;
+  std::optional<JobState> to = StateFromColumn(sqlite3_value_int64(argv[1]));
+  if (sqlite3_value_type(argv[0]) != SQLITE_NULL) {
+    t.from = StateFromColumn(sqlite3_value_int64(argv[0]));
+    if (!t.from) {
+      sqlite3_result_error(ctx, "job in an unknown state", -1);
+      return;
+    }
+  }
+  if (!to) {
+    sqlite3_result_error(ctx, "unknown target state", -1);
+    return;
+  }
+  t.to = *to;
+  t.legal = t.from ? IsLegalTransition(*t.from, t.to) : IsLegalInitialState(t.to);
+  if (store->transition_observer_) store->transition_observer_(t);
+  if (!t.legal) {
+    const std::string msg = fmt::format("illegal state transition {} -> {}",
+                                        t.from ? ToString(*t.from) : "(new)", ToString(t.to));
+    sqlite3_result_error(ctx, msg.c_str(), static_cast<int>(msg.size()));
+    return;
+  }
+  sqlite3_result_null(ctx);
 }
 
 int SqliteStore::OnWalCommit(void* arg, sqlite3* db, const char*, int pages) {
@@ -798,17 +906,19 @@ Result<StoredResult> SqliteStore::GetResult(const JobId& id) {
   auto reader = AcquireReader();
   if (!reader) return std::move(reader).error();
   SqliteDb& db = **reader;
-  auto s =
-      db.Prepare("SELECT state, result IS NOT NULL, result, result_type FROM jobs WHERE id = ?1");
+  auto s = db.Prepare(
+      "SELECT state, result IS NOT NULL, result, result_type, expires_at FROM jobs "
+      "WHERE id = ?1");
   BindId(*s, 1, id);
   int rc = s->Step();
   if (rc == SQLITE_DONE) return Missing(db, id);
   if (rc != SQLITE_ROW) return db.LastError("get result");
   StoredResult r;
-  r.state = static_cast<JobState>(s->Int(0));
+  r.state = StateFromColumn(s->Int(0)).value_or(JobState::kFailed);
   r.has_result = s->Int(1) != 0;
   r.body = s->Blob(2);
   r.content_type = s->Text(3);
+  r.expires_at = OptInt(*s, 4);
   return r;
 }
 
@@ -816,12 +926,12 @@ Result<StoredPayload> SqliteStore::GetPayload(const JobId& id) {
   auto reader = AcquireReader();
   if (!reader) return std::move(reader).error();
   SqliteDb& db = **reader;
-  auto s = db.Prepare("SELECT payload, content_type FROM jobs WHERE id = ?1");
+  auto s = db.Prepare("SELECT payload, content_type, expires_at FROM jobs WHERE id = ?1");
   BindId(*s, 1, id);
   int rc = s->Step();
   if (rc == SQLITE_DONE) return Missing(db, id);
   if (rc != SQLITE_ROW) return db.LastError("get payload");
-  return StoredPayload{s->Blob(0), s->Text(1)};
+  return StoredPayload{s->Blob(0), s->Text(1), OptInt(*s, 2)};
 }
 
 Result<JobPage> SqliteStore::List(const ListParams& p) {
@@ -831,11 +941,13 @@ Result<JobPage> SqliteStore::List(const ListParams& p) {
   auto s = db.Prepare("SELECT " JOB_COLUMNS
                       " FROM jobs WHERE (?1 IS NULL OR queue = ?1) "
                       "AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR seq < ?3) "
+                      "AND (?5 IS NULL OR tenant = ?5) "
                       "ORDER BY seq DESC LIMIT ?4");
   if (p.queue) s->Bind(1, *p.queue);
-  if (p.state) s->Bind(2, static_cast<int64_t>(*p.state));
+  if (p.state) s->Bind(2, StateColumn(*p.state));
   if (p.before_seq) s->Bind(3, *p.before_seq);
   s->Bind(4, p.limit + 1);
+  if (p.tenant) s->Bind(5, *p.tenant);
   auto jobs = CollectJobs(db, *s, "list jobs");
   if (!jobs) return std::move(jobs).error();
   JobPage page;
@@ -857,8 +969,9 @@ Result<std::vector<QueueCounts>> SqliteStore::Counts() {
   while ((rc = s->Step()) == SQLITE_ROW) {
     std::string queue = s->Text(0);
     if (out.empty() || out.back().queue != queue) out.push_back(QueueCounts{queue, {}});
-    int64_t state = s->Int(1);
-    if (state >= 0 && state < kJobStateCount) out.back().counts[state] = s->Int(2);
+    if (auto state = StateFromColumn(s->Int(1))) {
+      out.back().counts[static_cast<int>(*state)] = s->Int(2);
+    }
   }
   if (rc != SQLITE_DONE) return db.LastError("counts");
   return out;

@@ -6,6 +6,10 @@
 // never block on the writer. Queue counts per state are kept by triggers in
 // the same transactions as the job rows, so depth checks are O(1).
 //
+// Every state change is checked against core's transition table by a
+// temporary trigger of the writer connection (see CheckTransition), so a
+// wrong statement fails instead of moving a job along an illegal edge.
+//
 // WAL checkpoints run on a thread of their own (PASSIVE, so they never block
 // the writer): SQLite's automatic checkpoint would otherwise stall the commit
 // that crosses the threshold, and every submit waiting on it.
@@ -48,6 +52,7 @@ class SqliteStore final : public JobStore {
   Result<JobPage> List(const ListParams& params) override;
   Result<std::vector<QueueCounts>> Counts() override;
   Status Ping() override;
+  void SetTransitionObserver(TransitionObserver observer) override;
 
  private:
   class Tx;
@@ -59,6 +64,10 @@ class SqliteStore final : public JobStore {
   // While the disk is full: tries a one-page write transaction, which
   // clears disk_full_ if it commits. Never waits for a running batch.
   void ProbeWrite();
+  // SQL function acceptd_transition(from, to) called by the writer's
+  // triggers before each state change (from is NULL for an insert): reports
+  // it to the observer and fails the statement if the table forbids it.
+  static void CheckTransition(sqlite3_context* ctx, int argc, sqlite3_value** argv);
   void RunCheckpointer();
 
   // Small, frequent checkpoints: a checkpoint ends with an fsync of the
@@ -77,6 +86,7 @@ class SqliteStore final : public JobStore {
   std::atomic<bool> disk_full_{false};     // cleared by the next commit that writes
   std::mutex write_mu_;                    // held by the open Tx
   std::unique_ptr<sqlite::SqliteDb> writer_;
+  TransitionObserver transition_observer_;  // called with write_mu_ held
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<sqlite::SqliteDb>> idle_readers_;
 

@@ -144,6 +144,9 @@ class FaultyStore final : public JobStore {
   Status Ping() override {
     return Call(Op::kPing, [&] { return inner_->Ping(); });
   }
+  void SetTransitionObserver(TransitionObserver observer) override {
+    inner_->SetTransitionObserver(std::move(observer));
+  }
 
  private:
   class Tx final : public WriteTx {

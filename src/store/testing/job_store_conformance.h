@@ -29,9 +29,11 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -57,6 +59,7 @@ inline void ExpectSameJob(const Job& a, const Job& b) {
   EXPECT_EQ(a.seq, b.seq);
   EXPECT_EQ(a.id, b.id);
   EXPECT_EQ(a.queue, b.queue);
+  EXPECT_EQ(a.tenant, b.tenant);
   EXPECT_EQ(a.state, b.state);
   EXPECT_EQ(a.priority, b.priority);
   EXPECT_EQ(a.content_type, b.content_type);
@@ -100,13 +103,31 @@ inline void ExpectSameJob(const Job& a, const Job& b) {
 template <typename Factory>
 class JobStoreConformanceTest : public ::testing::Test {
  protected:
-  void SetUp() override { store_ = Must(factory_.Open(), "open store"); }
-  void TearDown() override { store_.reset(); }
+  void SetUp() override { OpenObserved("open store"); }
+  // Every state change any test made the store attempt must have been legal
+  // by core's transition table (the store refuses illegal ones; this catches
+  // a store statement that tries one, even where the test did not look).
+  void TearDown() override {
+    store_.reset();
+    std::lock_guard lock(transitions_mu_);
+    for (const StateTransition& t : transitions_) {
+      EXPECT_TRUE(t.legal) << "illegal state change attempted: "
+                           << (t.from ? ToString(*t.from) : "(new)") << " -> " << ToString(t.to);
+      const bool legal = t.from ? IsLegalTransition(*t.from, t.to) : IsLegalInitialState(t.to);
+      EXPECT_EQ(t.legal, legal) << "the store misreported a transition's legality";
+    }
+  }
 
   // Closes the store object and opens the same database again.
   void Reopen() {
     store_.reset();
-    store_ = Must(factory_.Open(), "reopen store");
+    OpenObserved("reopen store");
+  }
+
+  // The state changes the store reported so far, in order.
+  std::vector<StateTransition> Transitions() {
+    std::lock_guard lock(transitions_mu_);
+    return transitions_;
   }
 
   JobStore& store() { return *store_; }
@@ -291,11 +312,44 @@ class JobStoreConformanceTest : public ::testing::Test {
     }
   }
 
+  void OpenObserved(std::string_view what) {
+    store_ = Must(factory_.Open(), what);
+    store_->SetTransitionObserver([this](const StateTransition& t) {
+      std::lock_guard lock(transitions_mu_);
+      transitions_.push_back(t);
+    });
+  }
+
   Factory factory_;
   std::unique_ptr<JobStore> store_;
+  std::mutex transitions_mu_;
+  std::vector<StateTransition> transitions_;  // guarded by transitions_mu_
 };
 
 TYPED_TEST_SUITE_P(JobStoreConformanceTest);
+
+// ---------------------------------------------------------------------------
+// The transition table is the authority
+
+TYPED_TEST_P(JobStoreConformanceTest, EveryStateChangeIsReportedAndCheckedAgainstTheTable) {
+  auto& t = *this;
+  Job done = t.Running("q", kT0);
+  t.MustFinish(AttemptOutcome::Succeeded(done.id, done.lease_token, kT0 + 1, "r", "text/plain"));
+  Job queued = t.Submit();
+  ASSERT_TRUE(IsOk(t.Cancel(queued.id, kT0 + 2)));
+  using S = JobState;
+  std::vector<std::pair<std::optional<S>, S>> seen;
+  for (const StateTransition& tr : t.Transitions()) {
+    EXPECT_TRUE(tr.legal);
+    seen.emplace_back(tr.from, tr.to);
+  }
+  const std::vector<std::pair<std::optional<S>, S>> expected = {{std::nullopt, S::kQueued},
+                                                                {S::kQueued, S::kRunning},
+                                                                {S::kRunning, S::kSucceeded},
+                                                                {std::nullopt, S::kQueued},
+                                                                {S::kQueued, S::kCanceled}};
+  EXPECT_EQ(seen, expected);
+}
 
 // ---------------------------------------------------------------------------
 // Insert and Get
@@ -309,9 +363,11 @@ TYPED_TEST_P(JobStoreConformanceTest, InsertThenGetRoundTripsEveryField) {
   n.timeout = 1'234;
   n.retention = 98'765;
   n.run_at = kT0 + 4'000;
+  n.tenant = "acme";
   Job inserted = t.Insert(n);
 
   EXPECT_GT(inserted.seq, 0);
+  EXPECT_EQ(inserted.tenant, "acme");
   EXPECT_EQ(inserted.id, n.id);
   EXPECT_EQ(inserted.queue, "emails");
   EXPECT_EQ(inserted.state, JobState::kQueued);
@@ -413,6 +469,67 @@ TYPED_TEST_P(JobStoreConformanceTest, IdempotencyKeyReplaysOrRefuses) {
   EXPECT_EQ(t.Insert(other_queue).id, other_queue.id) << "keys are per queue";
   EXPECT_EQ(t.CountsOf("q"), Tally({{JobState::kQueued, 1}}));
   t.ExpectCountsMatchJobs("idempotent inserts");
+}
+
+// Idempotency keys are scoped per tenant: two tenants using the same key (and
+// the same request) get two jobs; within a tenant the key still replays.
+TYPED_TEST_P(JobStoreConformanceTest, IdempotencyKeysAreScopedPerTenant) {
+  auto& t = *this;
+  NewJob acme = t.MakeJob("q", kT0);
+  acme.tenant = "acme";
+  acme.idempotency_key = "order-1";
+  acme.request_digest = "same request";
+  NewJob globex = t.MakeJob("q", kT0 + 1);
+  globex.tenant = "globex";
+  globex.idempotency_key = acme.idempotency_key;
+  globex.request_digest = acme.request_digest;
+  NewJob none = t.MakeJob("q", kT0 + 2);
+  none.idempotency_key = acme.idempotency_key;
+  none.request_digest = acme.request_digest;
+  EXPECT_EQ(t.Insert(acme).id, acme.id);
+  EXPECT_EQ(t.Insert(globex).id, globex.id) << "another tenant's key does not collide";
+  EXPECT_EQ(t.Insert(none).id, none.id) << "nor does the same key without a tenant";
+
+  NewJob again = t.MakeJob("q", kT0 + 3);
+  again.tenant = "globex";
+  again.idempotency_key = acme.idempotency_key;
+  again.request_digest = acme.request_digest;
+  Job replayed = t.Insert(again);
+  EXPECT_EQ(replayed.id, globex.id) << "within a tenant, the key replays its own job";
+  EXPECT_EQ(replayed.tenant, "globex");
+  EXPECT_FALSE(t.Exists(again.id));
+  EXPECT_EQ(t.CountsOf("q"), Tally({{JobState::kQueued, 3}}));
+}
+
+// A job's tenant is stored and returned by every read, and List can filter by it.
+TYPED_TEST_P(JobStoreConformanceTest, TenantRoundTripsAndListFiltersByIt) {
+  auto& t = *this;
+  NewJob a1 = t.MakeJob("q", kT0);
+  a1.tenant = "acme";
+  NewJob b1 = t.MakeJob("q", kT0 + 1);
+  b1.tenant = "globex";
+  NewJob n1 = t.MakeJob("r", kT0 + 2);
+  NewJob a2 = t.MakeJob("r", kT0 + 3);
+  a2.tenant = "acme";
+  for (const NewJob* n : {&a1, &b1, &n1, &a2}) EXPECT_EQ(t.Insert(*n).tenant, n->tenant);
+  t.Reopen();
+  EXPECT_EQ(Must(t.store().Get(a1.id), "Get").tenant, "acme");
+  EXPECT_EQ(Must(t.store().Get(n1.id), "Get").tenant, "");
+
+  auto ids = [&](std::optional<std::string> tenant, std::optional<std::string> queue = {}) {
+    ListParams p;
+    p.tenant = std::move(tenant);
+    p.queue = std::move(queue);
+    std::vector<JobId> out;
+    for (const Job& j : t.ListAll(p)) out.push_back(j.id);
+    return out;
+  };
+  EXPECT_EQ(ids("acme"), (std::vector<JobId>{a2.id, a1.id}));
+  EXPECT_EQ(ids("globex"), (std::vector<JobId>{b1.id}));
+  EXPECT_EQ(ids(""), (std::vector<JobId>{n1.id})) << "\"\" lists the jobs of no tenant";
+  EXPECT_EQ(ids("acme", "r"), (std::vector<JobId>{a2.id}));
+  EXPECT_TRUE(ids("initech").empty());
+  EXPECT_EQ(ids(std::nullopt).size(), 4u) << "no filter: every tenant's jobs";
 }
 
 TYPED_TEST_P(JobStoreConformanceTest, DuplicateIdIsConflictAndLeavesTxUsable) {
@@ -702,6 +819,39 @@ TYPED_TEST_P(JobStoreConformanceTest, FinishRetryRequeuesTheJobUntilRetryAt) {
       t.Finish(AttemptOutcome::Succeeded(c.id, c.lease_token, kT0 + 5'001, "late", "text/plain")),
       ErrorCode::kStaleLease));
   EXPECT_EQ(t.Get(c.id).state, JobState::kRunning);
+}
+
+// Regression (cancel lost on retry): a cancel requested while the attempt
+// ran (here or through another process) must win over a retry.
+TYPED_TEST_P(JobStoreConformanceTest, CancelLostOnRetryFinishRetryAfterCancelRequestCancels) {
+  auto& t = *this;
+  Job c = t.Running("q", kT0);
+  ASSERT_EQ(Must(t.Cancel(c.id, kT0 + 1), "Cancel").kind, CancelOutcome::Kind::kSignalled);
+  Job out = t.MustFinish(
+      AttemptOutcome::Retry(c.id, c.lease_token, kT0 + 100, kT0 + 5'000, {"timeout", "slow"}));
+  EXPECT_EQ(out.state, JobState::kCanceled);
+  Job got = t.Get(c.id);
+  EXPECT_EQ(got.state, JobState::kCanceled);
+  EXPECT_TRUE(got.cancel_requested);
+  EXPECT_EQ(got.attempts, 1);
+  EXPECT_EQ(got.finished_at, kT0 + 100);
+  EXPECT_EQ(got.expires_at, kT0 + 100 + kRetention);
+  EXPECT_EQ(got.lease_owner, "");
+  EXPECT_TRUE(t.Promote(kT0 + 10'000).empty());
+  EXPECT_TRUE(t.Claim("q", 10, kT0 + 10'000).empty()) << "a canceled job never runs again";
+  EXPECT_EQ(t.CountsOf("q"), Tally({{JobState::kCanceled, 1}}));
+  t.ExpectCountsMatchJobs("retry after cancel request");
+}
+
+TYPED_TEST_P(JobStoreConformanceTest, CancelLostOnRetryFinishRetryAfterDeleteRequestRemoves) {
+  auto& t = *this;
+  Job c = t.Running("q", kT0);
+  ASSERT_EQ(Must(t.Delete(c.id, kT0 + 1), "Delete").kind, CancelOutcome::Kind::kSignalled);
+  Job out = t.MustFinish(
+      AttemptOutcome::Retry(c.id, c.lease_token, kT0 + 100, kT0 + 100, {"handler_error", "x"}));
+  EXPECT_EQ(out.state, JobState::kCanceled);
+  EXPECT_FALSE(t.Exists(c.id)) << "a job whose delete was requested is removed once terminal";
+  EXPECT_TRUE(t.Claim("q", 10, kT0 + 200).empty());
 }
 
 TYPED_TEST_P(JobStoreConformanceTest, FinishCanceledEndsTheJob) {
@@ -1725,9 +1875,12 @@ TYPED_TEST_P(JobStoreConformanceTest, PendingCallbackSurvivesReopen) {
 }
 
 REGISTER_TYPED_TEST_SUITE_P(
-    JobStoreConformanceTest, InsertThenGetRoundTripsEveryField,
+    JobStoreConformanceTest, EveryStateChangeIsReportedAndCheckedAgainstTheTable,
+    CancelLostOnRetryFinishRetryAfterCancelRequestCancels,
+    CancelLostOnRetryFinishRetryAfterDeleteRequestRemoves, InsertThenGetRoundTripsEveryField,
     PayloadBytesRoundTripIncludingNulAndEmpty, GetAndGetResultOfUnknownIdAreNotFound,
     DuplicateIdIsConflictAndLeavesTxUsable, IdempotencyKeyReplaysOrRefuses,
+    IdempotencyKeysAreScopedPerTenant, TenantRoundTripsAndListFiltersByIt,
     MaxDepthCountsQueuedAndRunningOnly, ClaimOrderIsPriorityThenRunAtThenInsertion,
     ClaimWithLimitTakesTheFirstJobsInClaimOrder, DelayedJobIsClaimableOnlyAfterPromotion,
     ClaimLeasesTheJob, LeaseTokenGrowsOnEveryClaim, FinishSucceededStoresTheResult,
