@@ -6,10 +6,11 @@
 
 namespace acceptd::sqlite {
 
-Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path) {
+Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::string& path, const std::string& vfs) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(
-      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           vfs.empty() ? nullptr : vfs.c_str());
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);
@@ -68,11 +69,13 @@ Status SqliteDb::CreateFunction(const char* name, int args,
 
 Error SqliteDb::LastError(std::string_view what) const {
   int code = sqlite3_errcode(db_);
+  if (error_hook_) error_hook_(error_hook_arg_, sqlite3_extended_errcode(db_));
   std::string msg = fmt::format("sqlite: {}: {} (code {})", what, sqlite3_errmsg(db_),
                                 sqlite3_extended_errcode(db_));
   int primary = code & 0xff;
-  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_FULL ||
-      primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN) {
+  if (primary == SQLITE_FULL) return Error::Unavailable(std::move(msg), "the store's disk is full");
+  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_IOERR ||
+      primary == SQLITE_CANTOPEN) {
     return Error::Unavailable(std::move(msg), "store unavailable");
   }
   return Error::Internal(std::move(msg));

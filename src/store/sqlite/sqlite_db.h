@@ -82,7 +82,10 @@ class StmtRef {
 
 class SqliteDb {
  public:
-  static Result<std::unique_ptr<SqliteDb>> Open(const std::string& path);
+  // `vfs`: the name of a registered SQLite VFS (tests inject disk faults
+  // through one); empty: the default.
+  static Result<std::unique_ptr<SqliteDb>> Open(const std::string& path,
+                                                const std::string& vfs = {});
   ~SqliteDb();
 
   // The cached statement for `sql` (a string literal). Preparing fails only
@@ -90,7 +93,15 @@ class SqliteDb {
   StmtRef Prepare(const char* sql);
   Status Exec(const char* sql);
   // An Error describing the connection's last failure, with `what` as context.
+  // Reports the failure's extended result code to the error hook, if any.
   Error LastError(std::string_view what) const;
+  // Called by LastError() with each failure's extended result code, so the
+  // connection's owner can react to conditions of the disk (full, fsync failed).
+  using ErrorHook = void (*)(void* arg, int extended_code);
+  void SetErrorHook(ErrorHook hook, void* arg) {
+    error_hook_ = hook;
+    error_hook_arg_ = arg;
+  }
   int64_t Changes() const { return sqlite3_changes64(db_); }
   // Calls `hook(wal_pages)` after every commit of this connection (and turns
   // SQLite's automatic checkpoints off: the hook's owner checkpoints).
@@ -108,6 +119,8 @@ class SqliteDb {
  private:
   explicit SqliteDb(sqlite3* db) : db_(db) {}
   sqlite3* db_;
+  ErrorHook error_hook_ = nullptr;
+  void* error_hook_arg_ = nullptr;
   std::unordered_map<const char*, std::unique_ptr<Stmt>> cache_;
 };
 

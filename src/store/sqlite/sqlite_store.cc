@@ -676,7 +676,8 @@ class SqliteStore::Tx final : public WriteTx {
   bool done_ = false;
 };
 
-Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
+                                                       const std::string& vfs) {
   // Memory statistics take a global mutex on every SQLite allocation; nothing
   // here reads them. Must precede SQLite's initialization, so it is a no-op
   // (SQLITE_MISUSE, ignored) if something initialized SQLite already.
@@ -692,7 +693,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) 
           "store unavailable");
     }
   }
-  auto db = SqliteDb::Open(path);
+  auto db = SqliteDb::Open(path, vfs);
   if (!db) return std::move(db).error();
   for (const char* pragma :
        {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL", "PRAGMA busy_timeout = 5000"}) {
@@ -720,13 +721,13 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) 
     if (auto st = (*db)->Exec(kMigrateV3ToV4); !st) return std::move(st).error();
   }
   if (auto st = (*db)->Exec(kSchema); !st) return std::move(st).error();
-  auto checkpointer = SqliteDb::Open(path);
+  auto checkpointer = SqliteDb::Open(path, vfs);
   if (!checkpointer) return std::move(checkpointer).error();
   // A checkpoint must fsync the database before the WAL may start over.
   if (auto st = (*checkpointer)->Exec("PRAGMA synchronous = FULL"); !st) {
     return std::move(st).error();
   }
-  std::unique_ptr<SqliteStore> store(new SqliteStore(path));
+  std::unique_ptr<SqliteStore> store(new SqliteStore(path, vfs));
   if (auto st = (*db)->CreateFunction("acceptd_transition", 2, &SqliteStore::CheckTransition,
                                       store.get());
       !st) {
@@ -735,7 +736,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) 
   if (auto st = (*db)->Exec(kTransitionChecks); !st) return std::move(st).error();
   store->writer_ = std::move(*db);
   store->writer_->SetWalHook(&SqliteStore::OnWalCommit, store.get());
+  store->writer_->SetErrorHook(&SqliteStore::OnDbError, store.get());
   store->checkpointer_db_ = std::move(*checkpointer);
+  store->checkpointer_db_->SetErrorHook(&SqliteStore::OnDbError, store.get());
   store->checkpointer_ = std::thread([s = store.get()] { s->RunCheckpointer(); });
   return store;
 }
@@ -783,12 +786,17 @@ void SqliteStore::CheckTransition(sqlite3_context* ctx, int, sqlite3_value** arg
 
 int SqliteStore::OnWalCommit(void* arg, sqlite3* db, const char*, int pages) {
   auto* store = static_cast<SqliteStore*>(arg);
+  // A commit that wrote to the WAL: the disk takes writes (again).
+  if (store->disk_full_.exchange(false)) spdlog::warn("sqlite: writes succeed again");
   if (pages >= kCheckpointHardPages) {
     // Under a steady stream of commits the background checkpoint never
     // catches the last frames, and the WAL can only start over once all are
     // copied. The background thread has copied nearly everything, so this
     // synchronous pass is short; SQLITE_BUSY (the thread is mid-pass) is fine.
-    sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    if (sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) !=
+        SQLITE_OK) {
+      OnDbError(store, sqlite3_extended_errcode(db));
+    }
   } else if (pages >= kCheckpointPages) {
     {
       std::lock_guard lock(store->checkpoint_mu_);
@@ -806,6 +814,7 @@ void SqliteStore::RunCheckpointer() {
                             [this] { return stopping_ || checkpoint_wanted_; });
     if (stopping_) break;
     checkpoint_wanted_ = false;
+    if (fsync_failed_.load()) continue;  // fail-stop: the database file is not touched again
     lock.unlock();
     // kUnavailable is SQLITE_BUSY: the writer is checkpointing; fine.
     if (auto st = checkpointer_db_->CheckpointPassive();
@@ -816,8 +825,53 @@ void SqliteStore::RunCheckpointer() {
   }
 }
 
+void SqliteStore::OnDbError(void* arg, int code) {
+  auto* store = static_cast<SqliteStore*>(arg);
+  if (code == SQLITE_IOERR_FSYNC || code == SQLITE_IOERR_DIR_FSYNC) {
+    // fsyncgate: after a failed fsync the kernel may have dropped the dirty
+    // pages and marked them clean, so a later fsync can succeed without them
+    // and SQLite's idea of what is in the WAL can be wrong. Nothing written
+    // from now on could be trusted to be durable: stop writing (fail-stop).
+    if (!store->fsync_failed_.exchange(true)) {
+      spdlog::critical(
+          "sqlite: fsync of {} failed (code {}); the store no longer accepts writes: every submit "
+          "answers 503 and /readyz is not ready. Check the disk, then restart acceptd (recovery "
+          "replays the WAL; every acknowledged job is kept)",
+          store->path_, code);
+    }
+  } else if ((code & 0xff) == SQLITE_FULL) {
+    if (!store->disk_full_.exchange(true)) {
+      spdlog::error(
+          "sqlite: the disk holding {} is full; writes fail (submits answer 503) and /readyz is "
+          "not ready until space is freed; writes resume by themselves",
+          store->path_);
+    }
+  }
+}
+
+void SqliteStore::ProbeWrite() {
+  std::unique_lock lock(write_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) return;  // a batch is writing: its commit tells
+  if (!writer_->Exec("BEGIN IMMEDIATE")) return;
+  // Rewriting user_version with its own value dirties the header page: one
+  // WAL frame, so a commit needs space (and clears disk_full_ in OnWalCommit).
+  int64_t version = 0;
+  {
+    auto v = writer_->Prepare("PRAGMA user_version");
+    if (v->Step() == SQLITE_ROW) version = v->Int(0);
+  }
+  const std::string sql = fmt::format("PRAGMA user_version = {}", version);
+  if (version <= 0 || !writer_->Exec(sql.c_str()) || !writer_->Exec("COMMIT")) {
+    (void)writer_->Exec("ROLLBACK");
+  }
+}
+
 Result<std::unique_ptr<WriteTx>> SqliteStore::BeginWrite() {
   std::unique_lock lock(write_mu_);
+  if (fsync_failed_.load()) {
+    return Error::Unavailable("sqlite: writes stopped after an fsync failure; restart acceptd",
+                              "the store stopped after a disk error");
+  }
   if (auto st = writer_->Exec("BEGIN IMMEDIATE"); !st) return std::move(st).error();
   return std::unique_ptr<WriteTx>(new Tx(std::move(lock), *writer_));
 }
@@ -831,7 +885,7 @@ Result<SqliteStore::ReaderLease> SqliteStore::AcquireReader() {
       return ReaderLease(this, std::move(db));
     }
   }
-  auto db = SqliteDb::Open(path_);
+  auto db = SqliteDb::Open(path_, vfs_);
   if (!db) return std::move(db).error();
   if (auto st = (*db)->Exec("PRAGMA busy_timeout = 5000"); !st) return std::move(st).error();
   return ReaderLease(this, std::move(*db));
@@ -924,6 +978,14 @@ Result<std::vector<QueueCounts>> SqliteStore::Counts() {
 }
 
 Status SqliteStore::Ping() {
+  if (fsync_failed_.load()) {
+    return Error::Unavailable("sqlite: writes stopped after an fsync failure; restart acceptd",
+                              "the store stopped after a disk error");
+  }
+  if (disk_full_.load()) ProbeWrite();
+  if (disk_full_.load()) {
+    return Error::Unavailable("sqlite: the disk is full", "the store's disk is full");
+  }
   auto reader = AcquireReader();
   if (!reader) return std::move(reader).error();
   auto s = (**reader).Prepare("SELECT 1");

@@ -13,8 +13,16 @@
 // WAL checkpoints run on a thread of their own (PASSIVE, so they never block
 // the writer): SQLite's automatic checkpoint would otherwise stall the commit
 // that crosses the threshold, and every submit waiting on it.
+//
+// Disk faults (docs/operations.md): a write that fails because the disk is
+// full makes Ping() fail until a write succeeds again (Ping() itself tries
+// one), and writes resume by themselves. A failed fsync stops all writes for
+// good (fail-stop): after it the kernel may have dropped the unsynced pages
+// and marked them clean, so no later fsync could prove anything durable.
+// BeginWrite() and Ping() then fail until the store is reopened.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -31,7 +39,10 @@ namespace acceptd {
 class SqliteStore final : public JobStore {
  public:
   // Opens (creating the file, its directory and the schema if needed).
-  static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path);
+  // `vfs`: the registered SQLite VFS to open the files through (tests inject
+  // disk faults with one); empty: SQLite's default.
+  static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path,
+                                                   const std::string& vfs = {});
   ~SqliteStore() override;
 
   Result<std::unique_ptr<WriteTx>> BeginWrite() override;
@@ -46,8 +57,13 @@ class SqliteStore final : public JobStore {
  private:
   class Tx;
   class ReaderLease;
-  explicit SqliteStore(std::string path) : path_(std::move(path)) {}
+  SqliteStore(std::string path, std::string vfs) : path_(std::move(path)), vfs_(std::move(vfs)) {}
   static int OnWalCommit(void* arg, sqlite3* db, const char* name, int pages);
+  // The error hook of the writing connections: notes a full disk or a failed fsync.
+  static void OnDbError(void* arg, int extended_code);
+  // While the disk is full: tries a one-page write transaction, which
+  // clears disk_full_ if it commits. Never waits for a running batch.
+  void ProbeWrite();
   // SQL function acceptd_transition(from, to) called by the writer's
   // triggers before each state change (from is NULL for an insert): reports
   // it to the observer and fails the statement if the table forbids it.
@@ -65,7 +81,10 @@ class SqliteStore final : public JobStore {
   void ReleaseReader(std::unique_ptr<sqlite::SqliteDb> db);
 
   std::string path_;
-  std::mutex write_mu_;  // held by the open Tx
+  std::string vfs_;
+  std::atomic<bool> fsync_failed_{false};  // fail-stop: set once, never cleared
+  std::atomic<bool> disk_full_{false};     // cleared by the next commit that writes
+  std::mutex write_mu_;                    // held by the open Tx
   std::unique_ptr<sqlite::SqliteDb> writer_;
   TransitionObserver transition_observer_;  // called with write_mu_ held
   std::mutex readers_mu_;
