@@ -6,7 +6,10 @@
 // inside a WriteTx obtained from BeginWrite(); at most one WriteTx is open per
 // store object at a time (BeginWrite blocks until the previous one ends). A
 // WriteTx that is destroyed without Commit() rolls back. Commit() returns only
-// when the transaction is durable.
+// when the transaction is durable. A store that cannot tell whether what it
+// wrote is durable (a failed fsync) stops: every later BeginWrite and Ping
+// fails with kUnavailable until it is opened again (fail-stop); a full disk
+// fails writes with kUnavailable only while it lasts.
 //
 // Every state change is a single conditional statement guarded by the expected
 // state (and, for lease-fenced outcomes, the lease token), so several engines

@@ -47,6 +47,16 @@ class EngineTest : public ::testing::Test {
 
   Job SubmitOk(SubmitRequest req) { return Must(SubmitSync(*engine_, std::move(req)), "submit"); }
 
+  // A cancel requested through another process sharing the store, which
+  // this engine hears of only through the store.
+  void CancelThroughAnotherProcess(const JobId& id) {
+    auto other = OpenStore();
+    auto tx = Must(other->BeginWrite(), "BeginWrite");
+    CancelOutcome out = Must(tx->Cancel(id, clock_.Now()), "Cancel");
+    EXPECT_EQ(out.kind, CancelOutcome::Kind::kSignalled);
+    Must(tx->Commit(), "Commit");
+  }
+
   Job Terminal(const JobId& id) {
     auto job = recorder_.WaitTerminal(id);
     if (!job) throw MustFailed("job " + id.ToHex() + " did not end in time");
@@ -577,14 +587,7 @@ TEST_F(EngineTest, CancelLostOnRetryCancelThroughAnotherProcessWinsOverARetryabl
                }))});
   Job job = SubmitOk(Request("q"));
   ASSERT_TRUE(started.Wait());
-  {
-    // Another process sharing the store asks for the cancel.
-    auto other = OpenStore();
-    auto tx = Must(other->BeginWrite(), "BeginWrite");
-    CancelOutcome out = Must(tx->Cancel(job.id, clock_.Now()), "Cancel");
-    ASSERT_EQ(out.kind, CancelOutcome::Kind::kSignalled);
-    Must(tx->Commit(), "Commit");
-  }
+  CancelThroughAnotherProcess(job.id);
   gate->Notify();
   Job done = Terminal(job.id);
   EXPECT_EQ(done.state, JobState::kCanceled);
@@ -605,17 +608,10 @@ TEST_F(EngineTest, CancelLostOnRetryCancelThroughAnotherProcessWinsOverATimeout)
                  return HandlerOutcome(HandlerSuccess{});
                }))});
   SubmitRequest req = Request("q");
-  req.timeout = 300;
-  Job job;
-  {
-    // The cancel lands before the attempt's timeout (the store is shared).
-    job = SubmitOk(req);
-    ASSERT_TRUE(started.Wait());
-    auto other = OpenStore();
-    auto tx = Must(other->BeginWrite(), "BeginWrite");
-    Must(tx->Cancel(job.id, clock_.Now()), "Cancel");
-    Must(tx->Commit(), "Commit");
-  }
+  req.timeout = 1'500;  // ample time for the cancel to land first, also under ASan
+  Job job = SubmitOk(req);
+  ASSERT_TRUE(started.Wait());
+  CancelThroughAnotherProcess(job.id);  // before the attempt's timeout
   Job done = Terminal(job.id);
   EXPECT_EQ(done.state, JobState::kCanceled) << "timed out, then " << ToString(done.state);
   gate->Notify();
