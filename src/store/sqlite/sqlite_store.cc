@@ -850,8 +850,12 @@ void SqliteStore::OnDbError(void* arg, int code) {
 }
 
 void SqliteStore::ProbeWrite() {
-  std::unique_lock lock(write_mu_, std::try_to_lock);
-  if (!lock.owns_lock()) return;  // a batch is writing: its commit tells
+  // Waits for a running batch rather than skipping the probe: a batch that
+  // held the lock may have failed before the space came back, and /readyz
+  // must not answer "full" for a disk that takes writes. Batches are short,
+  // and this path runs only while the disk is (or was) full.
+  std::unique_lock lock(write_mu_);
+  if (!disk_full_.load()) return;  // the batch that held the lock committed
   if (!writer_->Exec("BEGIN IMMEDIATE")) return;
   // Rewriting user_version with its own value dirties the header page: one
   // WAL frame, so a commit needs space (and clears disk_full_ in OnWalCommit).

@@ -62,7 +62,7 @@ class SqliteStore final : public JobStore {
   // The error hook of the writing connections: notes a full disk or a failed fsync.
   static void OnDbError(void* arg, int extended_code);
   // While the disk is full: tries a one-page write transaction, which
-  // clears disk_full_ if it commits. Never waits for a running batch.
+  // clears disk_full_ if it commits. Waits for a running batch first.
   void ProbeWrite();
   // SQL function acceptd_transition(from, to) called by the writer's
   // triggers before each state change (from is NULL for an insert): reports
