@@ -116,7 +116,12 @@ int RunServe(const ServerConfig& config) {
 
   std::vector<QueueSpec> specs;
   for (const QueueConfig& q : config.queues.empty() ? DefaultQueues() : config.queues) {
-    specs.push_back(QueueSpec{q, BuiltinHandlers().at(q.handler)()});
+    auto handler = MakeHandler(q);
+    if (!handler) {
+      std::cerr << "acceptd: " << handler.error().detail << "\n";
+      return 2;
+    }
+    specs.push_back(QueueSpec{q, std::move(*handler)});
   }
   EngineOptions engine_options = config.engine;
   if (engine_options.node_id.empty()) engine_options.node_id = NodeId();

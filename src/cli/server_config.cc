@@ -126,14 +126,108 @@ Status LoadBackoff(TableReader& r, BackoffPolicy& backoff) {
   return {};
 }
 
+Status StringArray(TableReader& r, std::string_view k, std::vector<std::string>& out) {
+  const toml::node* n = r.Node(k);
+  if (!n) return {};
+  const toml::array* a = n->as_array();
+  if (!a) return ConfigError(r.Key(k), "must be an array of strings");
+  out.clear();
+  for (const toml::node& item : *a) {
+    auto v = item.value<std::string>();
+    if (!item.is_string() || !v) return ConfigError(r.Key(k), "must be an array of strings");
+    out.push_back(*v);
+  }
+  return {};
+}
+
+Status StringTable(TableReader& r, std::string_view k, std::map<std::string, std::string>& out) {
+  if (!r.Has(k)) return {};
+  if (!r.IsTable(k)) return ConfigError(r.Key(k), "must be a table of strings");
+  out.clear();
+  for (auto&& [name, node] : *r.Table(k)) {
+    auto v = node.value<std::string>();
+    if (!node.is_string() || !v) {
+      return ConfigError(r.Key(k) + "." + std::string(name.str()), "must be a string");
+    }
+    out.emplace(std::string(name.str()), *v);
+  }
+  return {};
+}
+
+Status LoadExec(TableReader& r, ExecConfig& e) {
+  RETURN_IF_ERROR(StringArray(r, "command", e.command));
+  if (e.command.empty() || e.command.front().empty()) {
+    return ConfigError(r.Key("command"), "is required: the program and its arguments, no shell");
+  }
+  for (const std::string& arg : e.command) {
+    if (arg.find('\0') != std::string::npos) {
+      return ConfigError(r.Key("command"), "must not contain NUL characters");
+    }
+  }
+  RETURN_IF_ERROR(r.String("result_content_type", e.result_content_type));
+  if (e.result_content_type.empty()) {
+    return ConfigError(r.Key("result_content_type"), "must not be empty");
+  }
+  RETURN_IF_ERROR(StringTable(r, "env", e.env));
+  for (const auto& [name, value] : e.env) {
+    if (name.empty() || name.find('=') != std::string::npos ||
+        value.find('\0') != std::string::npos || name.rfind("ACCEPTD_", 0) == 0) {
+      return ConfigError(r.Key("env") + "." + name,
+                         "names are non-empty, without '=', and not ACCEPTD_* (set by acceptd)");
+    }
+  }
+  RETURN_IF_ERROR(StringArray(r, "inherit_env", e.inherit_env));
+  RETURN_IF_ERROR(r.Seconds("kill_grace", true, e.kill_grace));
+  int64_t max = static_cast<int64_t>(e.max_result_bytes);
+  RETURN_IF_ERROR(r.Int("max_result_bytes", 1, int64_t{1} << 32, max));
+  e.max_result_bytes = static_cast<size_t>(max);
+  if (const toml::node* n = r.Node("retry_exit_codes")) {
+    const toml::array* a = n->as_array();
+    if (!a) return ConfigError(r.Key("retry_exit_codes"), "must be an array of exit codes");
+    e.retry_exit_codes.clear();
+    for (const toml::node& item : *a) {
+      auto v = item.value<int64_t>();
+      if (!item.is_integer() || !v || *v < 1 || *v > 255) {
+        return ConfigError(r.Key("retry_exit_codes"), "must be an array of integers 1..255");
+      }
+      e.retry_exit_codes.push_back(static_cast<int>(*v));
+    }
+  }
+  if (const toml::node* n = r.Node("retry_on_signal")) {
+    if (!n->is_boolean()) return ConfigError(r.Key("retry_on_signal"), "must be true or false");
+    e.retry_on_signal = *n->value<bool>();
+  }
+  RETURN_IF_ERROR(r.String("work_dir", e.work_dir));
+  return {};
+}
+
+Status LoadHttpHandler(TableReader& r, HttpHandlerConfig& h) {
+  RETURN_IF_ERROR(r.String("url", h.url));
+  if (h.url.empty()) return ConfigError(r.Key("url"), "is required: the backend's http(s) URL");
+  RETURN_IF_ERROR(r.String("method", h.method));
+  if (h.method.empty() ||
+      !std::all_of(h.method.begin(), h.method.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
+    return ConfigError(r.Key("method"), "must be an HTTP method in capitals, like \"POST\"");
+  }
+  RETURN_IF_ERROR(StringTable(r, "headers", h.headers));
+  int64_t max = static_cast<int64_t>(h.max_result_bytes);
+  RETURN_IF_ERROR(r.Int("max_result_bytes", 1, int64_t{1} << 32, max));
+  h.max_result_bytes = static_cast<size_t>(max);
+  if (const toml::node* n = r.Node("verify_tls")) {
+    if (!n->is_boolean()) return ConfigError(r.Key("verify_tls"), "must be true or false");
+    h.verify_tls = *n->value<bool>();
+  }
+  return {};
+}
+
 Status LoadQueue(const std::string& name, const toml::table& t, QueueConfig& q) {
   TableReader r(t, "queues." + name);
   q.name = name;
   RETURN_IF_ERROR(r.String("handler", q.handler));
   if (q.handler.empty()) return ConfigError(r.Key("handler"), "is required");
-  if (!BuiltinHandlers().count(q.handler)) {
+  if (!HandlerKinds().count(q.handler)) {
     return ConfigError(r.Key("handler"), fmt::format("unknown handler '{}' (known: {})", q.handler,
-                                                     fmt::join(BuiltinHandlerNames(), ", ")));
+                                                     fmt::join(HandlerKindNames(), ", ")));
   }
   int64_t v = q.concurrency;
   RETURN_IF_ERROR(r.Int("concurrency", 1, 4096, v));
@@ -145,7 +239,22 @@ Status LoadQueue(const std::string& name, const toml::table& t, QueueConfig& q) 
   RETURN_IF_ERROR(r.Seconds("timeout", false, q.timeout));
   RETURN_IF_ERROR(r.Seconds("retention", true, q.retention));
   RETURN_IF_ERROR(LoadBackoff(r, q.backoff));
-  return r.NoUnknownKeys();
+  // A kind's own keys are read only for that kind: elsewhere they are unknown.
+  if (q.handler == kExternalHandler) {
+    RETURN_IF_ERROR(r.Seconds("lease_duration", false, q.lease_duration));
+    if (q.lease_duration != 0 && q.lease_duration < kMinLease) {
+      return ConfigError(r.Key("lease_duration"), "must be at least 0.5 seconds");
+    }
+  } else if (q.handler == "exec") {
+    RETURN_IF_ERROR(LoadExec(r, q.exec));
+  } else if (q.handler == "http") {
+    RETURN_IF_ERROR(LoadHttpHandler(r, q.http));
+  }
+  RETURN_IF_ERROR(r.NoUnknownKeys());
+  // What only this machine can tell (a command in PATH, ...): the factory's
+  // error names the key too.
+  if (auto handler = MakeHandler(q); !handler) return std::move(handler).error();
+  return {};
 }
 
 Status LoadCallbacks(TableReader& r, ServerConfig& c) {

@@ -167,7 +167,9 @@ void Engine::SetCallbackSender(std::unique_ptr<CallbackSender> sender) {
 void Engine::Start() {
   if (started_.exchange(true)) return;
   size_t slots = 0;
-  for (auto& q : queues_) slots += static_cast<size_t>(q->spec.config.concurrency);
+  for (auto& q : queues_) {
+    if (q->spec.handler) slots += static_cast<size_t>(q->spec.config.concurrency);
+  }
   workers_.emplace(std::max<size_t>(slots, 1));
   accepting_ = true;
   AddHousekeepingTasks();
@@ -415,6 +417,7 @@ Status Engine::ClaimDue(WriteTx& tx) {
   if (!accepting_.load()) return {};
   const UnixMillis now = clock_.Now();
   for (auto& q : queues_) {
+    if (!q->spec.handler) continue;  // leased to workers
     const int free = q->spec.config.concurrency - q->in_use;
     if (free <= 0 || !q->may_have_work) continue;
     auto jobs = tx.Claim(ClaimParams{q->spec.config.name, free, options_.node_id, now,

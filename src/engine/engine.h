@@ -42,6 +42,8 @@ namespace acceptd {
 
 struct QueueSpec {
   QueueConfig config;
+  // Runs the queue's attempts in this process. Null: no handler here; the
+  // queue's jobs are leased to workers over HTTP (Engine::Lease).
   std::shared_ptr<Handler> handler;
 };
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/handler_config.h"
 
 namespace acceptd {
 
@@ -48,6 +49,12 @@ struct QueueConfig {
   Millis timeout = kDefaultTimeout;  // per attempt
   Millis retention = kDefaultRetention;
   BackoffPolicy backoff;
+  // handler = "external" only: the lease a worker gets when it does not ask
+  // for another (0: the engine's lease_duration). In-process attempts use the
+  // engine's, which its renewer keeps extending.
+  Millis lease_duration = 0;
+  ExecConfig exec;         // handler = "exec"
+  HttpHandlerConfig http;  // handler = "http"
 };
 
 // Delivery of completion callbacks: attempt n+1 follows a failed attempt n

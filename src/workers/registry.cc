@@ -1,19 +1,55 @@
 #include "workers/registry.h"
 
+#include <algorithm>
+
+#include <fmt/format.h>
+
 #include "workers/builtin/builtin_handlers.h"
 
 namespace acceptd {
 
-const std::map<std::string, HandlerFactory>& BuiltinHandlers() {
-  static const auto* handlers = new std::map<std::string, HandlerFactory>{
-      {"greeting", [] { return std::make_shared<GreetingHandler>(); }},
-      {"echo", [] { return std::make_shared<EchoHandler>(); }},
-      {"sleep", [] { return std::make_shared<SleepHandler>(); }},
-      {"fail", [] { return std::make_shared<FailHandler>(); }},
+namespace {
+template <typename H>
+HandlerFactory Simple() {
+  return [](const QueueConfig&) -> Result<std::shared_ptr<Handler>> {
+    return std::shared_ptr<Handler>(std::make_shared<H>());
   };
-  return *handlers;
+}
+}  // namespace
+
+const std::map<std::string, HandlerFactory>& HandlerKinds() {
+  static const auto* kinds = new std::map<std::string, HandlerFactory>{
+      {"greeting", Simple<GreetingHandler>()},
+      {"echo", Simple<EchoHandler>()},
+      {"sleep", Simple<SleepHandler>()},
+      {"fail", Simple<FailHandler>()},
+      {kExternalHandler,
+       [](const QueueConfig&) -> Result<std::shared_ptr<Handler>> {
+         return std::shared_ptr<Handler>();  // leased to workers: nothing runs here
+       }},
+  };
+  return *kinds;
+}
+
+std::vector<std::string> HandlerKindNames() {
+  std::vector<std::string> names = BuiltinHandlerNames();
+  for (const auto& [name, factory] : HandlerKinds()) {
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  }
+  return names;
 }
 
 std::vector<std::string> BuiltinHandlerNames() { return {"greeting", "echo", "sleep", "fail"}; }
+
+Result<std::shared_ptr<Handler>> MakeHandler(const QueueConfig& queue) {
+  auto it = HandlerKinds().find(queue.handler);
+  if (it == HandlerKinds().end()) {
+    return Error::InvalidArgument(
+        fmt::format("config key 'queues.{}.handler': unknown handler "
+                    "'{}' (known: {})",
+                    queue.name, queue.handler, fmt::join(HandlerKindNames(), ", ")));
+  }
+  return it->second(queue);
+}
 
 }  // namespace acceptd

@@ -321,7 +321,7 @@ TEST(DefaultQueuesTest, OneQueuePerBuiltinHandlerWithDefaults) {
   for (const QueueConfig& q : queues) {
     names.push_back(q.name);
     EXPECT_EQ(q.handler, q.name);
-    EXPECT_TRUE(BuiltinHandlers().count(q.handler)) << q.handler;
+    EXPECT_TRUE(HandlerKinds().count(q.handler)) << q.handler;
     EXPECT_EQ(q.concurrency, kDefaultConcurrency);
     EXPECT_EQ(q.max_depth, kDefaultMaxDepth);
     EXPECT_EQ(q.max_attempts, kDefaultMaxAttempts);
