@@ -1,6 +1,7 @@
 #include "client/client.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <charconv>
 #include <ctime>
@@ -306,6 +307,10 @@ struct Client::Connection {
   beast::flat_buffer buffer;
   bool secure = false;
   std::string host, port;
+  // Set by Client::Interrupt from any thread; once set, the io_context is
+  // never run again, so the handlers of the operations it abandoned (which
+  // point into finished stack frames) are destroyed with it, never called.
+  std::atomic<bool> interrupted{false};
 
   bool IsTo(bool s, const std::string& h, const std::string& p) const {
     return (s ? tls.has_value() : plain.has_value()) && secure == s && host == h && port == p;
@@ -323,8 +328,12 @@ struct Client::Connection {
     }
   }
 
+  // Interrupt sets the flag before it stops the io_context: either run()
+  // has not begun and the flag is seen here after restart() (which would
+  // undo an earlier stop), or it has and stop() ends it.
   void Run() {
     ioc.restart();
+    if (interrupted.load()) return;
     ioc.run();
   }
 
@@ -467,6 +476,13 @@ Client::Client(ClientOptions options)
 
 Client::~Client() { conn_->Close(); }
 
+void Client::Interrupt() {
+  conn_->interrupted.store(true);
+  conn_->ioc.stop();
+}
+
+bool Client::interrupted() const { return conn_->interrupted.load(); }
+
 void Client::Sleep(Millis d) const {
   if (d <= Millis(0)) return;
   if (options_.sleep) {
@@ -497,6 +513,11 @@ Result<std::string> Client::JobUrl(std::string_view job) const {
 
 Result<HttpResponse> Client::Send(std::string_view method, std::string_view url_text,
                                   std::string body, const Headers& headers, Millis extra_timeout) {
+  auto interrupted_error = [&] {
+    return Error::Unavailable(std::string(method) + " " + std::string(url_text) + ": interrupted",
+                              "request to " + OneLine(std::string(url_text)) + " interrupted");
+  };
+  if (conn_->interrupted.load()) return interrupted_error();
   std::string absolute(url_text);
   if (urls::parse_uri(url_text).has_error()) {  // relative: against base_url
     auto r = ResolveUrl(options_.base_url, url_text);
@@ -540,16 +561,20 @@ Result<HttpResponse> Client::Send(std::string_view method, std::string_view url_
   // A reused keep-alive connection may have been closed by the server while
   // idle; the request is then retried once on a new connection, if nothing of
   // a response arrived and repeating it is harmless: a GET, DELETE or cancel,
-  // or a submit with an Idempotency-Key. A POST without one is not repeated:
-  // the server may have committed it before the connection broke.
+  // or a submit with an Idempotency-Key, or a call on a lease (heartbeat,
+  // complete, fail, release: the lease fences it, so the repeat of a call
+  // that took effect answers 409 and changes nothing). Other POSTs are not
+  // repeated: the server may have committed one before the connection broke.
   const bool may_repeat = method == "GET" || method == "DELETE" || absolute.ends_with("/cancel") ||
-                          req.count("Idempotency-Key") > 0;
+                          req.count("Idempotency-Key") > 0 ||
+                          url->encoded_path().find("/v1/leases/") != std::string_view::npos;
   for (int attempt = 0;; ++attempt) {
     const bool reused = c.IsTo(secure, host, port);
     if (!reused) {
       if (Result<void> r = c.Connect(secure, host, host_is_name, port, origin,
                                      !options_.insecure_skip_verify, options_.timeout);
           !r) {
+        if (c.interrupted.load()) return interrupted_error();
         return std::move(r).error();
       }
     }
@@ -576,6 +601,7 @@ Result<HttpResponse> Client::Send(std::string_view method, std::string_view url_
                          ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
                          ec == asio::ssl::error::stream_truncated;
       c.Close();
+      if (c.interrupted.load()) return interrupted_error();
       if (reused && stale && !parser.got_some() && attempt == 0 && may_repeat) continue;
       std::string reason = ec == beast::error::timeout ? "timed out"
                            : secure                    ? Connection::TlsReason(ec, nullptr)

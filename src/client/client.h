@@ -46,7 +46,8 @@
 // `detail` is always one line, fit to print after "acceptd: ".
 //
 // Thread safety: a Client is not thread-safe (it owns one connection); use
-// one per thread. Methods block the calling thread.
+// one per thread. Methods block the calling thread. Interrupt() alone may be
+// called from any thread, to end a blocking request (a long-poll) early.
 #pragma once
 
 #include <chrono>
@@ -232,6 +233,13 @@ class Client {
   // `extra_timeout` is added to options().timeout for this request.
   Result<HttpResponse> Send(std::string_view method, std::string_view url, std::string body = {},
                             const Headers& headers = {}, Millis extra_timeout = Millis{0});
+
+  // Thread-safe, and final: the request in progress (if any) and every later
+  // one fail at once with kUnavailable, detail "request to <url>
+  // interrupted". A request whose response was already read is unaffected.
+  // For a worker that stops long-polling when it is asked to shut down.
+  void Interrupt();
+  bool interrupted() const;
 
  private:
   struct Connection;
