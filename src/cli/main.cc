@@ -7,6 +7,7 @@
 #include "cli/client_commands.h"
 #include "cli/serve.h"
 #include "cli/server_config.h"
+#include "cli/worker_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"acceptd: a server for the Asynchronous Request-Reply pattern"};
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
                      "(default submit,read,cancel)");
   keygen->add_option("--tenant", key_tenant, "The tenant whose jobs the key sees (default none)");
   acceptd::cli::ClientCommands client_commands(app);
+  acceptd::cli::WorkerCommand worker_command(app);
 
   try {
     app.parse(argc, argv);
@@ -64,5 +66,6 @@ int main(int argc, char** argv) {
     return acceptd::RunKeygen(key_name, key_scopes, key_tenant, std::cout, std::cerr);
   }
   if (auto code = client_commands.Run()) return *code;
+  if (auto code = worker_command.Run()) return *code;
   return 2;
 }
