@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "workers/builtin/builtin_handlers.h"
+#include "workers/exec/exec_handler.h"
 
 namespace acceptd {
 
@@ -23,6 +24,12 @@ const std::map<std::string, HandlerFactory>& HandlerKinds() {
       {"echo", Simple<EchoHandler>()},
       {"sleep", Simple<SleepHandler>()},
       {"fail", Simple<FailHandler>()},
+      {"exec",
+       [](const QueueConfig& q) -> Result<std::shared_ptr<Handler>> {
+         auto h = ExecHandler::Create(q);
+         if (!h) return std::move(h).error();
+         return std::shared_ptr<Handler>(std::move(*h));
+       }},
       {kExternalHandler,
        [](const QueueConfig&) -> Result<std::shared_ptr<Handler>> {
          return std::shared_ptr<Handler>();  // leased to workers: nothing runs here
