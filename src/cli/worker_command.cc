@@ -86,11 +86,7 @@ Result<QueueConfig> WorkerQueueConfig(const WorkerFlags& f) {
     e.retry_exit_codes.push_back(code);
   }
   e.retry_on_signal = !f.no_retry_on_signal;
-  e.work_dir = f.work_dir;
-  if (e.work_dir.empty()) {
-    const char* tmp = std::getenv("TMPDIR");
-    e.work_dir = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
-  }
+  e.work_dir = f.work_dir;  // empty: the exec handler's default root
   return q;
 }
 
@@ -173,7 +169,8 @@ WorkerCommand::WorkerCommand(CLI::App& app) : flags_(std::make_unique<WorkerFlag
       ->allow_extra_args(false);
   cmd_->add_option(
       "--work-dir", f.work_dir,
-      "Where each attempt's fresh working directory is made (default $TMPDIR or /tmp)");
+      "Directory (of this user, mode 0700) under which each attempt gets a fresh working "
+      "directory (default $TMPDIR/acceptd-exec-UID, or /tmp/...)");
   cmd_->add_option("command", f.command, "The command and its arguments, after --")->required();
 }
 

@@ -58,7 +58,7 @@ struct WorkerFlags {
   bool no_retry_on_signal = false;
   std::vector<std::string> env;  // K=V
   std::vector<std::string> inherit_env;
-  std::string work_dir;  // empty: $TMPDIR, else /tmp
+  std::string work_dir;  // empty: the exec handler's default (exec::DefaultWorkRoot())
   std::vector<std::string> command;
 };
 
