@@ -12,11 +12,25 @@ PACKAGES=(
   slowhttptest  # tests/slow: the slow-client suite
   clang libclang-rt-dev  # scripts/fuzz.sh: libFuzzer and the sanitizers for clang
 )
+# Installed without their recommends (ImageMagick's pull in ghostscript and fonts).
+LEAN_PACKAGES=(
+  python3            # examples/workers/python_worker.py, examples/http-forward/slow_service.py
+  imagemagick-6.q16  # examples/thumbnail: ImageMagick's convert
+)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -gt 0 ]; then
+missing_lean=()
+for p in "${LEAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing_lean+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ] || [ ${#missing_lean[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
+fi
+if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+if [ ${#missing_lean[@]} -gt 0 ]; then
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing_lean[@]}"
 fi
