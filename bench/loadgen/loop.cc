@@ -3,6 +3,12 @@
 // loop:    --connections closed loops; each submits a job, waits until it
 //          succeeded (see waiter.h), then submits the next. The completion
 //          rate is the loop's maximum throughput for that many clients.
+//          With --lease-workers N, N external workers run in the same
+//          process: each long-polls POST /v1/queues/{--lease-queue}/leases
+//          (?wait=1) on its own keep-alive connection and completes each job
+//          at once with its payload (a no-op job), so the loop measures
+//          acceptd's lease protocol (docs/workers.md) instead of an
+//          in-process handler.
 // latency: an open loop: jobs start on a fixed schedule (--rate per second),
 //          each on a free keep-alive connection from a pool. Latency runs from
 //          the job's scheduled start (so a stalled client or server cannot hide
@@ -160,6 +166,8 @@ class ConnPool {
 int RunLoop(const Args& args) {
   Common c = ReadCommon(args, "loop");
   const int64_t connections = std::max<int64_t>(1, args.Int("connections", 64));
+  const int64_t lease_workers = std::max<int64_t>(0, args.Int("lease-workers", 0));
+  const std::string lease_queue = args.Str("lease-queue", "external");
   args.CheckAllUsed();
 
   asio::io_context ctx{1};
@@ -197,7 +205,45 @@ int RunLoop(const Args& args) {
     }
   };
   for (int64_t i = 0; i < connections; ++i) asio::co_spawn(ctx, worker(), asio::detached);
+
+  int64_t leases = 0, lease_errors = 0;
+  auto lease_worker = [&]() -> asio::awaitable<void> {
+    Conn conn(co_await asio::this_coro::executor);
+    const std::string lease =
+        PostRequest(c.target, "/v1/queues/" + lease_queue + "/leases?wait=1", "text/plain", "");
+    try {
+      co_await conn.Connect(c.target.endpoint);
+      while (Clock::now() < end) {
+        Response res = co_await conn.RoundTrip(lease);
+        if (res.result_int() == 204) continue;
+        std::string error;
+        if (res.result_int() == 200) {
+          const std::string complete =
+              PostRequest(c.target, std::string(res[http::field::location]) + "/complete",
+                          res[http::field::content_type], res.body());
+          Response done = co_await conn.RoundTrip(complete);
+          if (done.result_int() == 200) {
+            ++leases;
+            continue;
+          }
+          error = "complete: status " + std::to_string(done.result_int()) + ": " + done.body();
+        } else {
+          error = "lease: status " + std::to_string(res.result_int()) + ": " + res.body();
+        }
+        ++lease_errors;
+        if (first_error.empty()) first_error = error;
+        asio::steady_timer pause(co_await asio::this_coro::executor,
+                                 std::chrono::milliseconds(100));
+        co_await pause.async_wait(asio::use_awaitable);
+      }
+    } catch (const std::exception& e) {
+      ++lease_errors;
+      if (first_error.empty()) first_error = e.what();
+    }
+  };
+  for (int64_t i = 0; i < lease_workers; ++i) asio::co_spawn(ctx, lease_worker(), asio::detached);
   ctx.run();
+  errors += lease_errors;
 
   json::object line{
       {"figure", c.figure + "_jobs_per_s"},
@@ -206,6 +252,8 @@ int RunLoop(const Args& args) {
       {"errors", errors},
       {"seconds", c.duration},
       {"connections", connections},
+      {"lease_workers", lease_workers},
+      {"leases_completed", leases},
       {"wait", c.waiter->Describe()},
       {"status_requests_per_job",
        jobs_in_window ? static_cast<double>(status_requests) / static_cast<double>(jobs_in_window)

@@ -3,6 +3,7 @@
 //   submit     bulk-submit N jobs over many keep-alive connections (pipelined)
 //   loop       closed loop: each connection submits a job and waits until it
 //              succeeded, then the next; reports completed jobs/s
+//              (--lease-workers N: N external workers lease and complete the jobs)
 //   latency    open loop at a fixed rate: end-to-end latency of each job
 //   check      GET every id in a file; fails if any is 404
 //   idle       hold N idle keep-alive connections; reports the server's RSS
