@@ -139,11 +139,12 @@ TEST_F(IntegrationExecTest, ProgressFromFd3IsInTheStatusDocument) {
 }
 
 // The command forks a grandchild that ignores SIGTERM and holds no pipe:
-// only the SIGKILL to the whole group ends it.
+// only the SIGKILL to the whole group ends it. It writes its pid once TERM
+// is ignored, so a test that has read the pid knows the trap is set.
 const char* kForksSleeper =
-    "(trap '' TERM; exec sleep 1000) </dev/null >/dev/null 2>&1 &\n"
-    "echo $! > \"$T/grandchild.pid\"\necho $$ > \"$T/leader.pid\"\n"
-    "exec sleep 1000";
+    "sh -c 'trap \"\" TERM; echo $$ > \"$T/grandchild.pid\"; exec sleep 1000' "
+    "</dev/null >/dev/null 2>&1 &\n"
+    "echo $$ > \"$T/leader.pid\"\nexec sleep 1000";
 
 TEST_F(IntegrationExecTest, TimeoutKillsTheWholeProcessGroup) {
   ServerProcess s(ServerOptions().WithQueues(Queue("slow", Script("slow.sh", kForksSleeper),

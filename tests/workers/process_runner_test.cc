@@ -173,9 +173,11 @@ TEST_F(ProcessRunnerTest, CancelSendsSigkillAfterTheGraceToACommandThatIgnoresSi
 TEST_F(ProcessRunnerTest, CancelKillsAGrandchildThatIgnoresSigterm) {
   // The grandchild ignores TERM and holds no pipe: only the group's SIGKILL
   // (sent when the leader has died of the TERM) can end it.
+  // It writes its pid once TERM is ignored; the leader says "ready" after that.
   ProcessSpec spec =
-      Sh("(trap '' TERM; exec sleep 1000) </dev/null >/dev/null 2>&1 & echo $! > \"$PIDFILE\"; "
-         "echo ready >&3; wait");
+      Sh("sh -c 'trap \"\" TERM; echo $$ > \"$PIDFILE\"; exec sleep 1000' "
+         "</dev/null >/dev/null 2>&1 &\n"
+         "while [ ! -s \"$PIDFILE\" ]; do sleep 0.01; done; echo ready >&3; wait");
   std::atomic<bool> cancel{false};
   ProcessHooks hooks;
   hooks.cancelled = [&] { return cancel.load(); };
