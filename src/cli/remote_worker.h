@@ -8,9 +8,10 @@
 //   - success                                  -> complete (result bytes + content type);
 //                                                 a result larger than the server takes
 //                                                 (413) -> fail, not retryable;
-//   - failure                                  -> fail {"detail","retryable","type"};
+//   - failure                                  -> fail {"detail","retryable","code"}
+//                                                 (code: the failure's type);
 //   - a cancel requested (heartbeat answer)    -> release (the job ends canceled);
-//   - the attempt timed out                    -> fail, retryable, type "timeout";
+//   - the attempt timed out                    -> fail, retryable, code "timeout";
 //   - shutdown (see Stop)                      -> release (the attempt is not spent);
 //   - the lease went stale (409 on heartbeat)  -> nothing: the result is dropped.
 // While a job runs, a heartbeat thread extends its lease every third of the

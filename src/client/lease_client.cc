@@ -1,6 +1,7 @@
 #include "client/lease_client.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <initializer_list>
@@ -188,11 +189,16 @@ std::string HeartbeatBody(const Progress& progress) {
   return json::serialize(o);
 }
 
-std::string FailBody(std::string_view detail, bool retryable, std::string_view type) {
+std::string FailBody(std::string_view detail, bool retryable, std::string_view code) {
   json::object o;
   o["detail"] = detail;
   o["retryable"] = retryable;
-  if (!type.empty()) o["type"] = type;
+  // A code the server refuses would make it refuse the whole failure (400).
+  const bool slug =
+      !code.empty() && code.size() <= 64 && std::all_of(code.begin(), code.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+      });
+  if (slug) o["code"] = code;
   return json::serialize(o);
 }
 
@@ -275,8 +281,8 @@ Result<LeaseOutcome> LeaseClient::Complete(std::string_view lease, std::string r
 }
 
 Result<LeaseOutcome> LeaseClient::Fail(std::string_view lease, std::string_view detail,
-                                       bool retryable, std::string_view type) {
-  return Finish(lease, "fail", FailBody(detail, retryable, type), "application/problem+json");
+                                       bool retryable, std::string_view code) {
+  return Finish(lease, "fail", FailBody(detail, retryable, code), "application/problem+json");
 }
 
 Result<LeaseOutcome> LeaseClient::Release(std::string_view lease) {

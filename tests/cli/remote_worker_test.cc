@@ -193,7 +193,7 @@ TEST(RemoteWorkerTest, FailureSendsDetailRetryableAndType) {
   ASSERT_EQ(fails.size(), 1u);
   EXPECT_EQ(
       json::parse(fails[0].body),
-      json::parse(R"({"detail":"exit code 3: disk full","retryable":false,"type":"exec_exit"})"));
+      json::parse(R"({"detail":"exit code 3: disk full","retryable":false,"code":"exec_exit"})"));
   EXPECT_EQ(w.worker.stats().failed, 1);
 }
 
@@ -279,7 +279,7 @@ TEST(RemoteWorkerTest, TheAttemptTimeoutCancelsAndFailsRetryably) {
   auto fails = f.Requests("/fail");
   ASSERT_EQ(fails.size(), 1u);
   json::value body = json::parse(fails[0].body);
-  EXPECT_EQ(body.at("type"), "timeout");
+  EXPECT_EQ(body.at("code"), "timeout");
   EXPECT_EQ(body.at("retryable"), true);
   EXPECT_EQ(body.at("detail"), "attempt 1 timed out after 0.2 s");
 }
@@ -380,7 +380,7 @@ TEST(RemoteWorkerTest, AResultTooLargeForTheServerFailsTheJobForGood) {
   ASSERT_TRUE(f.WaitForRequest("/fail")) << f.Log();
   w.StopAndJoin();
   json::value body = json::parse(f.Requests("/fail")[0].body);
-  EXPECT_EQ(body.at("type"), "result_too_large");
+  EXPECT_EQ(body.at("code"), "result_too_large");
   EXPECT_EQ(body.at("retryable"), false);
 }
 

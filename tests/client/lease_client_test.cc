@@ -178,8 +178,11 @@ TEST(LeaseClientParseTest, HeartbeatAnswer) {
 TEST(LeaseClientParseTest, Bodies) {
   EXPECT_EQ(json::parse(HeartbeatBody({140, "a \"b\""})),
             json::parse(R"({"percent":100,"message":"a \"b\""})"));
-  EXPECT_EQ(json::parse(FailBody("boom", true, "exec_exit")),
-            json::parse(R"({"detail":"boom","retryable":true,"type":"exec_exit"})"));
+  EXPECT_EQ(json::parse(FailBody("boom", true, "exit_status")),
+            json::parse(R"({"detail":"boom","retryable":true,"code":"exit_status"})"));
+  // A code the server would refuse (and with it the failure) is left out.
+  EXPECT_EQ(json::parse(FailBody("x", true, "not a slug!")),
+            json::parse(R"({"detail":"x","retryable":true})"));
   EXPECT_EQ(json::parse(FailBody("x", false, "")),
             json::parse(R"({"detail":"x","retryable":false})"));
 }
