@@ -93,16 +93,25 @@ struct PoolAccess {
     while (!idle.empty()) {
       std::shared_ptr<Connection> c = std::move(idle.back());  // the most recent: the warmest
       idle.pop_back();
-      if (c->idle_since < oldest || c->buffer.size() != 0) continue;
-      char byte;
-      const ssize_t n =
-          ::recv(c->tcp().socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (Usable(*c, oldest)) {
         ++pool.reuses_;
         return c;
       }
     }
     return nullptr;
+  }
+  // Young enough, and nothing to read: a server that closed the connection
+  // (FIN, TLS close_notify) or answered what was not asked (a 408) made it
+  // readable.
+  static bool Usable(Connection& c, SteadyTime oldest) {
+    if (c.idle_since < oldest || c.buffer.size() != 0) return false;
+    char byte;
+    const ssize_t n = ::recv(c.tcp().socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+  static SteadyTime Oldest(const ConnectionPool& pool) {
+    return std::chrono::steady_clock::now() -
+           std::chrono::milliseconds(pool.options_.max_idle_time);
   }
   static void Put(ConnectionPool& pool, const std::string& key, std::shared_ptr<Connection> c) {
     if (pool.options_.max_idle_per_host == 0) return;
@@ -146,6 +155,18 @@ size_t ConnectionPool::idle() const {
   std::lock_guard lock(mu_);
   size_t n = 0;
   for (const auto& [key, list] : idle_) n += list.size();
+  return n;
+}
+size_t ConnectionPool::Prune() {
+  std::lock_guard lock(mu_);
+  const SteadyTime oldest = PoolAccess::Oldest(*this);
+  size_t n = 0;
+  for (auto& [key, list] : idle_) {
+    std::erase_if(list, [&](const std::shared_ptr<Connection>& c) {
+      return !PoolAccess::Usable(*c, oldest);
+    });
+    n += list.size();
+  }
   return n;
 }
 int ConnectionPool::connections_opened() const {

@@ -118,7 +118,10 @@ class ConnectionPool {
   ConnectionPool(const ConnectionPool&) = delete;
   ConnectionPool& operator=(const ConnectionPool&) = delete;
 
-  size_t idle() const;             // connections idle now, all hosts
+  size_t idle() const;  // connections idle now, all hosts
+  // Closes the idle connections that are too old or that the server closed
+  // (the check made before any reuse); returns idle().
+  size_t Prune();
   int connections_opened() const;  // fresh connections made through this pool
   int reuses() const;              // requests sent over a pooled connection
 

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "workers/builtin/builtin_handlers.h"
+#include "workers/http/http_handler.h"
 
 namespace acceptd {
 
@@ -23,6 +24,7 @@ const std::map<std::string, HandlerFactory>& HandlerKinds() {
       {"echo", Simple<EchoHandler>()},
       {"sleep", Simple<SleepHandler>()},
       {"fail", Simple<FailHandler>()},
+      {"http", MakeHttpHandler},
       {kExternalHandler,
        [](const QueueConfig&) -> Result<std::shared_ptr<Handler>> {
          return std::shared_ptr<Handler>();  // leased to workers: nothing runs here
