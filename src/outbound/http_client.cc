@@ -389,8 +389,10 @@ asio::awaitable<Result<HttpResponse>> Send(HttpRequest request, ClientOptions op
   req.prepare_payload();
 
   const bool idempotent = request.idempotent.value_or(IsIdempotent(request.method));
+  // A connection made without verification never serves a verifying request.
   const std::string key =
-      fmt::format("{}://{}:{}", target->tls ? "https" : "http", target->host, target->port);
+      fmt::format("{}://{}:{}{}", target->tls ? "https" : "http", target->host, target->port,
+                  target->tls && !options.verify_tls ? " unverified" : "");
   // At most two rounds: a pooled connection found stale, then a fresh one.
   for (int round = 0;; ++round) {
     std::shared_ptr<Connection> conn;
