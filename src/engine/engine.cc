@@ -730,7 +730,7 @@ void Engine::FailLease(const LeaseRef& lease, WorkerFailure failure, Callback<Jo
   const UnixMillis now = clock_.Now();
   AttemptOutcome outcome =
       failure.retryable
-          ? FailureOutcome(*job, std::move(failure.error))
+          ? FailureOutcome(*job, std::move(failure.error), failure.retry_after)
           : AttemptOutcome::Failed(lease.id, lease.lease_token, now, std::move(failure.error));
   RecordWorkerOutcome(std::move(outcome), std::move(done));
 }

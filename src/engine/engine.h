@@ -74,6 +74,9 @@ struct LeaseRequest {
 struct WorkerFailure {
   JobError error;
   bool retryable = true;  // retried with the queue's backoff while attempts remain
+  // The worker's own delay before the next attempt (capped at backoff.max);
+  // unset: the queue's backoff.
+  std::optional<Millis> retry_after;
 };
 
 struct QueueStatus {
