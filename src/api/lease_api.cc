@@ -269,6 +269,14 @@ awaitable<Response> LeaseApi::Fail(Request& req, const http::PathParams& p) {
     }
     failure.retryable = v->as_bool();
   }
+  if (const json::value* v = o->if_contains("retry_after")) {
+    // Seconds, like the Retry-After header a backend would send.
+    if (!v->is_number() || v->to_number<double>() < 0 || v->to_number<double>() > 1e9) {
+      co_return http::Problem(http::Status::bad_request,
+                              "\"retry_after\" must be a non-negative number of seconds");
+    }
+    failure.retry_after = static_cast<Millis>(v->to_number<double>() * 1000);
+  }
   auto r = co_await AwaitEngine<Job>([this, &lease, &failure](Engine::Callback<Job> cb) {
     engine_.FailLease(*lease, std::move(failure), std::move(cb));
   });

@@ -58,7 +58,8 @@ class EngineLeaseTest : public ::testing::Test {
   }
   Result<Job> Fail(const Job& j, bool retryable) {
     return Await<Job>([&](auto done) {
-      engine_->FailLease(Ref(j), WorkerFailure{JobError{"worker_error", "boom"}, retryable}, done);
+      engine_->FailLease(
+          Ref(j), WorkerFailure{JobError{"worker_error", "boom"}, retryable, std::nullopt}, done);
     });
   }
   Result<Job> Release(const Job& j) {
