@@ -178,6 +178,7 @@ int RunLoop(const Args& args) {
   Samples latency;
   std::string first_error;
 
+  int64_t clients_running = connections;
   auto worker = [&]() -> asio::awaitable<void> {
     Conn conn(co_await asio::this_coro::executor);
     try {
@@ -203,6 +204,7 @@ int RunLoop(const Args& args) {
       ++errors;
       if (first_error.empty()) first_error = e.what();
     }
+    --clients_running;
   };
   for (int64_t i = 0; i < connections; ++i) asio::co_spawn(ctx, worker(), asio::detached);
 
@@ -213,7 +215,9 @@ int RunLoop(const Args& args) {
         PostRequest(c.target, "/v1/queues/" + lease_queue + "/leases?wait=1", "text/plain", "");
     try {
       co_await conn.Connect(c.target.endpoint);
-      while (Clock::now() < end) {
+      // Until the last client saw its last job done: the jobs submitted just
+      // before the end need workers too.
+      while (clients_running > 0) {
         Response res = co_await conn.RoundTrip(lease);
         if (res.result_int() == 204) continue;
         std::string error;
