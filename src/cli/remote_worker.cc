@@ -366,8 +366,10 @@ void RemoteWorker::Report(LeaseClient& c, const LeasedJob& job, JobRun& run, Han
     ++released_;
     Log(fmt::format("{}: {}; lease released (job {})", head, because, r->state));
   };
-  auto fail = [&](const std::string& detail, bool retryable, std::string_view type) {
-    auto r = Retrying(run, "fail", [&] { return c.Fail(job.lease_url, detail, retryable, type); });
+  auto fail = [&](const std::string& detail, bool retryable, std::string_view type,
+                  std::optional<Millis> retry_after = std::nullopt) {
+    auto r = Retrying(run, "fail",
+                      [&] { return c.Fail(job.lease_url, detail, retryable, type, retry_after); });
     if (!r) return unreported("failure", r.error());
     ++failed_;
     Log(fmt::format("{}: failed ({}, {}): {}; job {}", head, type,
@@ -394,7 +396,9 @@ void RemoteWorker::Report(LeaseClient& c, const LeasedJob& job, JobRun& run, Han
                 true, "timeout");
   }
   const auto& failure = std::get<HandlerFailure>(outcome);
-  fail(failure.message, failure.retryable, failure.type);
+  std::optional<Millis> retry_after;
+  if (failure.retry_after) retry_after = Millis(*failure.retry_after);
+  fail(failure.message, failure.retryable, failure.type, retry_after);
 }
 
 }  // namespace acceptd::cli

@@ -9,7 +9,8 @@
 //                                                 a result larger than the server takes
 //                                                 (413) -> fail, not retryable;
 //   - failure                                  -> fail {"detail","retryable","code"}
-//                                                 (code: the failure's type);
+//                                                 (code: the failure's type;
+//                                                 retry_after, if the handler set one);
 //   - a cancel requested (heartbeat answer)    -> release (the job ends canceled);
 //   - the attempt timed out                    -> fail, retryable, code "timeout";
 //   - shutdown (see Stop)                      -> release (the attempt is not spent);

@@ -189,7 +189,8 @@ std::string HeartbeatBody(const Progress& progress) {
   return json::serialize(o);
 }
 
-std::string FailBody(std::string_view detail, bool retryable, std::string_view code) {
+std::string FailBody(std::string_view detail, bool retryable, std::string_view code,
+                     std::optional<Millis> retry_after) {
   json::object o;
   o["detail"] = detail;
   o["retryable"] = retryable;
@@ -199,6 +200,8 @@ std::string FailBody(std::string_view detail, bool retryable, std::string_view c
         return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
       });
   if (slug) o["code"] = code;
+  if (retry_after)
+    o["retry_after"] = static_cast<double>(std::max<int64_t>(retry_after->count(), 0)) / 1000.0;
   return json::serialize(o);
 }
 
@@ -281,8 +284,10 @@ Result<LeaseOutcome> LeaseClient::Complete(std::string_view lease, std::string r
 }
 
 Result<LeaseOutcome> LeaseClient::Fail(std::string_view lease, std::string_view detail,
-                                       bool retryable, std::string_view code) {
-  return Finish(lease, "fail", FailBody(detail, retryable, code), "application/problem+json");
+                                       bool retryable, std::string_view code,
+                                       std::optional<Millis> retry_after) {
+  return Finish(lease, "fail", FailBody(detail, retryable, code, retry_after),
+                "application/problem+json");
 }
 
 Result<LeaseOutcome> LeaseClient::Release(std::string_view lease) {

@@ -6,7 +6,7 @@
 //   POST /v1/queues/{queue}/leases?wait=N&lease=S   200 a job (LeasedJob) | 204 none
 //   POST {lease}/heartbeat?lease=S  [{"percent","message"}]  -> cancel_requested, lease_seconds
 //   POST {lease}/complete   result bytes + Content-Type
-//   POST {lease}/fail       {"detail","retryable","code"} (application/problem+json)
+//   POST {lease}/fail       {"detail","retryable","code","retry_after"} (problem+json)
 //   POST {lease}/release    gives the job back without spending the attempt
 //
 // {lease} is the lease's URL: the Location of the lease answer (absolute, or
@@ -109,9 +109,11 @@ class LeaseClient {
   // and attempts remain, else the job failed. `detail` becomes the job's
   // error.message, `code` its error.type (a slug of letters, digits and
   // '_'; anything else, or empty, is left out: the server's default is
-  // "worker_error").
+  // "worker_error"); `retry_after` asks for that delay before the next
+  // attempt instead of the queue's backoff (a backend's Retry-After).
   Result<LeaseOutcome> Fail(std::string_view lease, std::string_view detail, bool retryable,
-                            std::string_view code = {});
+                            std::string_view code = {},
+                            std::optional<Millis> retry_after = std::nullopt);
 
   // Gives the job back without spending the attempt (or lets a requested
   // cancel take effect).
@@ -147,9 +149,11 @@ Result<LeaseOutcome> ParseLeaseOutcome(const HttpResponse& response);
 // The heartbeat body for `progress`: {"percent":P,"message":M}.
 std::string HeartbeatBody(const Progress& progress);
 
-// The fail body: {"detail":D,"retryable":R[,"code":C]}, "code" only when C
-// is a slug the server takes (1-64 letters, digits and '_').
-std::string FailBody(std::string_view detail, bool retryable, std::string_view code);
+// The fail body: {"detail":D,"retryable":R[,"code":C][,"retry_after":S]},
+// "code" only when C is a slug the server takes (1-64 letters, digits and
+// '_'), "retry_after" in seconds.
+std::string FailBody(std::string_view detail, bool retryable, std::string_view code,
+                     std::optional<Millis> retry_after = std::nullopt);
 
 // The Error of a non-success answer to a lease call (see above):
 // `names_lease` for the calls after the lease itself.

@@ -197,6 +197,19 @@ TEST(RemoteWorkerTest, FailureSendsDetailRetryableAndType) {
   EXPECT_EQ(w.worker.stats().failed, 1);
 }
 
+TEST(RemoteWorkerTest, AFailuresRetryAfterGoesWithIt) {
+  Fixture f;
+  auto h = std::make_shared<FnHandler>([](std::string_view, std::string_view, JobContext&) {
+    return HandlerOutcome(HandlerFailure{"backend busy", true, "http_status", 1'500});
+  });
+  Running w(h, f.Options());
+  ASSERT_TRUE(f.WaitForRequest("/fail")) << f.Log();
+  w.StopAndJoin();
+  json::value body = json::parse(f.Requests("/fail")[0].body);
+  EXPECT_EQ(body.at("retry_after"), 1.5);
+  EXPECT_EQ(body.at("code"), "http_status");
+}
+
 TEST(RemoteWorkerTest, ACancelInAHeartbeatAnswerCancelsTheAttemptAndReleasesTheLease) {
   Fixture f;
   f.script.job_headers = {{"Acceptd-Lease-Seconds", "0.3"}};  // a heartbeat every 100 ms

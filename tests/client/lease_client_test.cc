@@ -180,6 +180,9 @@ TEST(LeaseClientParseTest, Bodies) {
             json::parse(R"({"percent":100,"message":"a \"b\""})"));
   EXPECT_EQ(json::parse(FailBody("boom", true, "exit_status")),
             json::parse(R"({"detail":"boom","retryable":true,"code":"exit_status"})"));
+  EXPECT_EQ(
+      json::parse(FailBody("busy", true, "http_status", Millis(2'500))),
+      json::parse(R"({"detail":"busy","retryable":true,"code":"http_status","retry_after":2.5})"));
   // A code the server would refuse (and with it the failure) is left out.
   EXPECT_EQ(json::parse(FailBody("x", true, "not a slug!")),
             json::parse(R"({"detail":"x","retryable":true})"));
