@@ -164,6 +164,7 @@ server_ticks() {
 
 declare -A VALUES CPU UNAVAILABLE
 errors=0
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 start_backend
 for ((r = 1; r <= RUNS; r++)); do
   for fig in "${FIGURES[@]}"; do
@@ -231,7 +232,7 @@ out="$RESULTS/workers.md"
 mkdir -p "$RESULTS/logs"
 {
   echo "- commit: \`$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)\`"
-  echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ); load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ); load average before the run: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores: above ~1 before, other work shared the machine)"
   echo "- machine: $(nproc) cores $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), Linux $(uname -r)"
   echo "- setup: acceptd ($SERVER_THREADS HTTP event loop) pinned to CPU $SERVER_CPUS (with the commands exec starts); acceptd_loadgen (64 clients, long-poll; and the external workers) and the nginx backend pinned to CPU $CLIENT_CPUS"
   echo "- runs: $RUNS x ${DURATION} s per figure, interleaved; median (min-max)"
