@@ -81,7 +81,10 @@ int main(int argc, char** argv) {
   consumer.Register(router);
   acceptd::http::HttpServer server(
       acceptd::http::ServerLimits{},
-      [&router](acceptd::http::Request& req) { return router.Route(req); }, kHttpThreads);
+      [&router](acceptd::http::Request& req, const acceptd::http::Peer& peer) {
+        return router.Route(req, peer);
+      },
+      kHttpThreads);
   auto port = server.Listen(address->first, address->second);
   if (!port) {
     spdlog::error("cannot listen on {}: {}", listen, port.error().message);

@@ -16,6 +16,7 @@
 
 #include "api/compat_api.h"
 #include "api/job_document.h"
+#include "api/lease_api.h"
 #include "api/v1_api.h"
 #include "engine/engine.h"
 #include "http/auth.h"
@@ -158,12 +159,16 @@ int RunServe(const ServerConfig& config) {
   compat.redirect_timeout = config.engine.callbacks.timeout;
   api::CompatApi compat_api(engine, api_options, compat);
   compat_api.Register(router);
+  api::LeaseApi lease_api(engine);
+  lease_api.Register(router);
   const int threads =
       config.threads > 0 ? config.threads : static_cast<int>(std::thread::hardware_concurrency());
   http::ServerLimits limits = config.limits;
   limits.max_connections = FitConnectionsToFdLimit(limits.max_connections);
   http::HttpServer server(
-      limits, [&router](http::Request& req) { return router.Route(req); }, threads);
+      limits,
+      [&router](http::Request& req, const http::Peer& peer) { return router.Route(req, peer); },
+      threads);
   auto port = server.Listen(listen->first, listen->second);
   if (!port) {
     std::cerr << "acceptd: " << port.error().message << "\n";

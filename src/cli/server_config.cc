@@ -241,9 +241,9 @@ Status LoadQueue(const std::string& name, const toml::table& t, QueueConfig& q) 
   RETURN_IF_ERROR(LoadBackoff(r, q.backoff));
   // A kind's own keys are read only for that kind: elsewhere they are unknown.
   if (q.handler == kExternalHandler) {
-    RETURN_IF_ERROR(r.Seconds("lease_duration", false, q.lease_duration));
-    if (q.lease_duration != 0 && q.lease_duration < kMinLease) {
-      return ConfigError(r.Key("lease_duration"), "must be at least 0.5 seconds");
+    RETURN_IF_ERROR(r.Seconds("lease", false, q.lease_duration));
+    if (q.lease_duration != 0 && (q.lease_duration < 1'000 || q.lease_duration > 3'600'000)) {
+      return ConfigError(r.Key("lease"), "must be from 1 to 3600 seconds");
     }
   } else if (q.handler == "exec") {
     RETURN_IF_ERROR(LoadExec(r, q.exec));

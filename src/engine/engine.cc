@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <deque>
 #include <future>
 #include <mutex>
 
@@ -38,7 +39,19 @@ struct Engine::QueueState {
   // by this node's own commits, so that a submit's 202 and the job's first
   // poll give the same estimate. Written on the engine thread only.
   std::atomic<int64_t> queued_count{0};
+  // External queues: lease requests waiting for a job, oldest first.
+  std::deque<std::shared_ptr<LeaseWaiter>> waiters;
   void AddQueued(int64_t n) { queued_count.store(std::max<int64_t>(0, queued_count.load() + n)); }
+};
+
+// A worker's lease request waiting for a job (engine thread only).
+struct Engine::LeaseWaiter {
+  Millis lease = 0;
+  std::string owner;
+  Callback<std::optional<Job>> done;
+  std::optional<asio::steady_timer> timer;
+  bool claiming = false;  // a claim for it is in the batch being committed
+  bool answered = false;
 };
 
 // The JobContext of one attempt, shared by the engine thread and the worker
@@ -223,7 +236,12 @@ void Engine::Shutdown() {
                      drained.set_value();
                    }));
   };
-  asio::post(ctx_, [&] { check(); });
+  asio::post(ctx_, [&] {
+    // Workers' leases stay theirs: they may complete through another node or
+    // after a restart. Only waiting lease requests are answered now.
+    FailWaiters(Error::Unavailable("lease while shutting down", "the server is shutting down"));
+    check();
+  });
   drained.get_future().wait();
   workers_->join();
   asio::post(ctx_, [this] {
@@ -417,7 +435,25 @@ Status Engine::ClaimDue(WriteTx& tx) {
   if (!accepting_.load()) return {};
   const UnixMillis now = clock_.Now();
   for (auto& q : queues_) {
-    if (!q->spec.handler) continue;  // leased to workers
+    if (!q->spec.handler) {
+      // Leased to workers: one claim per waiting lease, oldest first, each
+      // with its own lease duration.
+      if (!q->may_have_work) continue;
+      for (const auto& w : q->waiters) {
+        if (w->claiming) continue;
+        ClaimParams p{q->spec.config.name, 1, w->owner, now, now + w->lease};
+        p.lease_within_timeout = true;
+        auto jobs = tx.Claim(p);
+        if (!jobs) return std::move(jobs).error();
+        if (jobs->empty()) {
+          q->may_have_work = false;
+          break;
+        }
+        w->claiming = true;
+        leased_.emplace_back(w, std::move(jobs->front()));
+      }
+      continue;
+    }
     const int free = q->spec.config.concurrency - q->in_use;
     if (free <= 0 || !q->may_have_work) continue;
     auto jobs = tx.Claim(ClaimParams{q->spec.config.name, free, options_.node_id, now,
@@ -431,6 +467,25 @@ Status Engine::ClaimDue(WriteTx& tx) {
 }
 
 void Engine::AfterCommit(bool committed) {
+  std::vector<std::pair<std::shared_ptr<LeaseWaiter>, Job>> leased;
+  leased.swap(leased_);
+  for (auto& [w, job] : leased) {
+    w->claiming = false;
+    QueueState* q = FindQueueState(job.queue);
+    if (!committed) {
+      q->may_have_work = true;  // the claim was rolled back: the job is still there
+      continue;
+    }
+    LeftQueue(job);
+    std::erase(q->waiters, w);
+    w->answered = true;
+    if (w->timer) w->timer->cancel();
+    std::string payload = std::move(job.payload);
+    job.payload.clear();
+    Notify(job);  // running (without the payload)
+    job.payload = std::move(payload);
+    w->done(std::optional<Job>(std::move(job)));
+  }
   std::vector<Job> claimed;
   claimed.swap(claimed_);
   for (Job& job : claimed) {
@@ -567,6 +622,130 @@ void Engine::SignalCancel(const JobId& id) {
   it->second->ctx->Cancel();
 }
 
+Millis Engine::LeaseDuration(const QueueConfig& queue) const {
+  return queue.lease_duration > 0 ? queue.lease_duration : options_.lease_duration;
+}
+
+void Engine::Lease(LeaseRequest req, Callback<std::optional<Job>> done) {
+  if (!accepting_.load()) {
+    done(Error::Unavailable("lease while shutting down", "the server is shutting down"));
+    return;
+  }
+  QueueState* q = FindQueueState(req.queue);
+  if (!q) {
+    done(Error::NotFound(fmt::format("no queue named '{}'", req.queue)));
+    return;
+  }
+  if (q->spec.handler) {
+    done(Error::Conflict(fmt::format(
+        "queue '{}' runs its jobs in-process (handler \"{}\"); only queues with handler = "
+        "\"external\" hand jobs out to workers",
+        req.queue, q->spec.config.handler)));
+    return;
+  }
+  auto w = std::make_shared<LeaseWaiter>();
+  w->lease = req.lease > 0 ? req.lease : LeaseDuration(q->spec.config);
+  w->owner = std::move(req.owner);
+  w->done = std::move(done);
+  asio::post(ctx_, [this, q, w, wait = req.wait] {
+    if (!accepting_.load()) {
+      w->answered = true;
+      w->done(Error::Unavailable("lease while shutting down", "the server is shutting down"));
+      return;
+    }
+    q->waiters.push_back(w);
+    w->timer.emplace(ctx_);
+    w->timer->expires_after(std::chrono::milliseconds(wait));
+    w->timer->async_wait([this, q, w](boost::system::error_code) {
+      // A claim in flight decides for itself (AfterCommit).
+      if (w->answered || w->claiming) return;
+      w->answered = true;
+      std::erase(q->waiters, w);
+      w->done(std::optional<Job>());
+    });
+    // One look at the store unless a claim already found the queue empty
+    // since the last wake-up: waiting costs no reads.
+    if (q->may_have_work) committer_->Kick();
+  });
+}
+
+void Engine::WakeWaiters(QueueState* q) {
+  q->may_have_work = true;
+  if (!q->waiters.empty()) committer_->Kick();
+}
+
+void Engine::FailWaiters(const Error& error) {
+  for (auto& q : queues_) {
+    auto waiters = std::move(q->waiters);
+    q->waiters.clear();
+    for (auto& w : waiters) {
+      if (w->answered || w->claiming) continue;
+      w->answered = true;
+      if (w->timer) w->timer->cancel();
+      w->done(error);
+    }
+  }
+}
+
+void Engine::Heartbeat(const LeaseRef& lease, Millis duration, std::optional<Progress> progress,
+                       Callback<HeartbeatResult> done) {
+  const bool reports_progress = progress.has_value();
+  Write<HeartbeatResult>(
+      [this, lease, duration, progress = std::move(progress)](WriteTx& tx) {
+        const UnixMillis now = clock_.Now();
+        return tx.Heartbeat(lease, now + duration, now, progress);
+      },
+      Callback<HeartbeatResult>(
+          [this, id = lease.id, reports_progress, done](Result<HeartbeatResult> r) {
+            if (r && reports_progress) watchers_.OnProgress(id);
+            done(std::move(r));
+          }));
+}
+
+void Engine::CompleteLease(const LeaseRef& lease, std::string body, std::string content_type,
+                           Callback<Job> done) {
+  RecordWorkerOutcome(AttemptOutcome::Succeeded(lease.id, lease.lease_token, clock_.Now(),
+                                                std::move(body), std::move(content_type)),
+                      std::move(done));
+}
+
+void Engine::FailLease(const LeaseRef& lease, WorkerFailure failure, Callback<Job> done) {
+  // The attempt count decides between a retry and the end: read it (the
+  // token fences the write, so the count cannot change in between).
+  auto job = store_->Get(lease.id);
+  if (!job) {
+    done(std::move(job).error());
+    return;
+  }
+  if (job->state != JobState::kRunning || job->lease_token != lease.lease_token) {
+    done(Error::StaleLease(fmt::format("job {} is {} with lease token {}, not {}", lease.id.ToHex(),
+                                       ToString(job->state), job->lease_token, lease.lease_token)));
+    return;
+  }
+  const UnixMillis now = clock_.Now();
+  AttemptOutcome outcome =
+      failure.retryable
+          ? FailureOutcome(*job, std::move(failure.error))
+          : AttemptOutcome::Failed(lease.id, lease.lease_token, now, std::move(failure.error));
+  RecordWorkerOutcome(std::move(outcome), std::move(done));
+}
+
+void Engine::ReleaseLease(const LeaseRef& lease, Callback<Job> done) {
+  Write<Job>([this, lease](WriteTx& tx) { return tx.ReleaseLease(lease, clock_.Now()); },
+             Callback<Job>([this, done](Result<Job> r) {
+               if (r) Notify(*r);
+               done(std::move(r));
+             }));
+}
+
+void Engine::RecordWorkerOutcome(AttemptOutcome outcome, Callback<Job> done) {
+  Write<Job>([outcome = std::move(outcome)](WriteTx& tx) { return tx.Finish(outcome); },
+             Callback<Job>([this, done](Result<Job> r) {
+               if (r) Notify(*r);
+               done(std::move(r));
+             }));
+}
+
 void Engine::LeftQueue(const Job& job) {
   if (QueueState* q = FindQueueState(job.queue)) q->AddQueued(-1);
 }
@@ -574,7 +753,10 @@ void Engine::LeftQueue(const Job& job) {
 void Engine::Notify(const Job& job, bool removed) {
   // Retried or rescued: queued again (see QueueState::queued_count).
   if (job.state == JobState::kQueued) {
-    if (QueueState* q = FindQueueState(job.queue)) q->AddQueued(1);
+    if (QueueState* q = FindQueueState(job.queue)) {
+      q->AddQueued(1);
+      if (!q->spec.handler) WakeWaiters(q);
+    }
   }
   watchers_.OnChange(job, removed);
   if (observer_) observer_(job);
@@ -677,7 +859,13 @@ void Engine::AddHousekeepingTasks() {
   const Millis lease = options_.lease_duration;
 
   // Jobs whose node died mid-attempt: their lease ran out without renewal.
-  housekeeping_.Add("lease_rescuer", std::max<Millis>(lease / 2, 100), now, [this](UnixMillis t) {
+  // Workers choose leases down to a second (and a timeout ends theirs), so
+  // with external queues the rescuer looks every second at most.
+  Millis rescue_interval = std::max<Millis>(lease / 2, 100);
+  for (const auto& q : queues_) {
+    if (!q->spec.handler) rescue_interval = std::min<Millis>(rescue_interval, 1'000);
+  }
+  housekeeping_.Add("lease_rescuer", rescue_interval, now, [this](UnixMillis t) {
     Write<std::vector<Job>>([t](WriteTx& tx) { return tx.RescueExpiredLeases(t, kRescueBatch); },
                             Callback<std::vector<Job>>([this](Result<std::vector<Job>> r) {
                               if (!r) {
@@ -748,7 +936,9 @@ void Engine::AddHousekeepingTasks() {
           if (!r) spdlog::error("delayed-job promotion failed: {}", r.error().message);
         }));
     for (auto& q : queues_) {
-      if (q->in_use < q->spec.config.concurrency) q->may_have_work = true;
+      if (q->spec.handler ? q->in_use < q->spec.config.concurrency : !q->waiters.empty()) {
+        q->may_have_work = true;
+      }
     }
     committer_->Kick();
     // Queue lengths for the Retry-After estimate (a read of a few rows).

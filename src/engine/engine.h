@@ -62,6 +62,20 @@ struct SubmitRequest {
   std::string callback_url;     // POSTed to once terminal (already checked by the caller)
 };
 
+// A worker's request for a job of an external queue (docs/workers.md).
+struct LeaseRequest {
+  std::string queue;
+  Millis wait = 0;    // how long to wait for a job before answering none
+  Millis lease = 0;   // the lease's duration; 0: LeaseDuration(queue)
+  std::string owner;  // recorded as the lease's owner (who holds it)
+};
+
+// How a worker says its attempt failed.
+struct WorkerFailure {
+  JobError error;
+  bool retryable = true;  // retried with the queue's backoff while attempts remain
+};
+
 struct QueueStatus {
   QueueConfig config;
   int64_t counts[kJobStateCount] = {};
@@ -113,6 +127,33 @@ class Engine {
   Result<std::vector<QueueStatus>> Queues();
   Status Ready();
 
+  // The external lease protocol (docs/workers.md), for queues without an
+  // in-process handler. Lease hands out the next due job of `queue` (with
+  // its payload) as soon as one is there, or nullopt after `wait`. Waiting
+  // costs no store reads: a waiter is woken by this node's submits, retries,
+  // releases and rescues, and by the promoter's periodic look at the store
+  // (which is how other nodes' submits are seen). kNotFound: unknown queue;
+  // kConflict: the queue's jobs run in-process; kUnavailable: shutting down
+  // (waiting leases are answered so at shutdown). The lease lasts
+  // `lease`, never past the job's timeout: only heartbeats extend it.
+  void Lease(LeaseRequest request, Callback<std::optional<Job>> done);
+  // The calls below are fenced by the lease token: kStaleLease when the job
+  // is no longer running under it (finished, canceled, lease expired and
+  // handed out again), kNotFound when the job is gone. They are valid on
+  // any node sharing the store, and while this one shuts down.
+  // Extends the lease by `lease` from now (within the job's timeout),
+  // records `progress` if given, and says whether a cancel was requested.
+  void Heartbeat(const LeaseRef& lease, Millis duration, std::optional<Progress> progress,
+                 Callback<HeartbeatResult> done);
+  void CompleteLease(const LeaseRef& lease, std::string body, std::string content_type,
+                     Callback<Job> done);
+  void FailLease(const LeaseRef& lease, WorkerFailure failure, Callback<Job> done);
+  // Gives the job back without spending the attempt (queued at once, or
+  // canceled if a cancel was requested).
+  void ReleaseLease(const LeaseRef& lease, Callback<Job> done);
+  // A queue's default lease for workers: its lease_duration, else the engine's.
+  Millis LeaseDuration(const QueueConfig& queue) const;
+
   const QueueConfig* FindQueue(std::string_view name) const;
   // When a client should look at pending `job` again (see retry_after.h).
   Millis RetryAfter(const Job& job) const;
@@ -127,6 +168,7 @@ class Engine {
  private:
   struct QueueState;
   struct RunningJob;
+  struct LeaseWaiter;
   class Context;
 
   // All below run on the engine thread.
@@ -141,6 +183,12 @@ class Engine {
   void Notify(const Job& job, bool removed = false);
   // A queued job of this node's was claimed or canceled (queued_count).
   void LeftQueue(const Job& job);
+  // Work may have arrived for `q`: lets a waiting lease look for it.
+  void WakeWaiters(QueueState* q);
+  // Answers every waiting lease with `error` (shutdown).
+  void FailWaiters(const Error& error);
+  // Records a worker's outcome and reports the change.
+  void RecordWorkerOutcome(AttemptOutcome outcome, Callback<Job> done);
   // Claims due callback deliveries (up to the free concurrency) and sends them.
   void DispatchCallbacks();
   // `job` as claimed: this was attempt job.callback->attempts + 1.
@@ -175,6 +223,8 @@ class Engine {
   // Engine-thread state.
   std::unordered_map<JobId, std::shared_ptr<RunningJob>, JobIdHash> running_;
   std::vector<Job> claimed_;  // claimed in the current batch, started after commit
+  // Claimed in the current batch for waiting leases, handed out after commit.
+  std::vector<std::pair<std::shared_ptr<LeaseWaiter>, Job>> leased_;
   int callbacks_in_flight_ = 0;
   bool callback_claim_pending_ = false;
   bool callback_rerun_ = false;  // a dispatch was asked for while a claim was pending

@@ -57,7 +57,7 @@ bool Router::Match(const RouteEntry& r, const std::vector<std::string_view>& par
   return true;
 }
 
-boost::asio::awaitable<Response> Router::Route(Request& req) const {
+boost::asio::awaitable<Response> Router::Route(Request& req, Peer peer) const {
   const auto parts = SplitPath(req.target());
   PathParams params;
   std::string allow;
@@ -97,6 +97,12 @@ boost::asio::awaitable<Response> Router::Route(Request& req) const {
       }
     }
     params.principal = &*principal;
+  } else if (found && found->access.scope() == Scope::kWorker && !peer.loopback) {
+    spdlog::info("refused {} {} from a remote peer: worker routes need an API key",
+                 req.method_string(), req.target().substr(0, req.target().find('?')));
+    co_return Problem(Status::forbidden,
+                      "without API keys, worker routes answer only loopback peers; configure a "
+                      "key with the 'worker' scope (docs/workers.md)");
   }
   if (found) co_return co_await found->handler(req, params);
   if (allow.empty()) co_return Problem(Status::not_found, "no such resource");

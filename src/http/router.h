@@ -43,7 +43,10 @@ class Router {
   // Checks requests against `auth` (must outlive the router). Before serving.
   void SetAuthenticator(const Authenticator* auth) { auth_ = auth; }
   // Dispatches a request (the path is the target without its query).
-  boost::asio::awaitable<Response> Route(Request& req) const;
+  // Without keys, routes that need the `worker` scope answer only loopback
+  // peers (403 otherwise): handing out other people's jobs is not for
+  // whoever can reach the port.
+  boost::asio::awaitable<Response> Route(Request& req, Peer peer = {}) const;
 
  private:
   struct RouteEntry {

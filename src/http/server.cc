@@ -197,6 +197,16 @@ asio::awaitable<std::optional<HeaderScanner::State>> ReadHeaderBlock(beast::tcp_
 asio::awaitable<void> Session(tcp::socket socket, const ServerLimits& limits,
                               const RequestHandler& handler, std::atomic<size_t>& open) {
   CountedConnection counted(open);
+  Peer peer;
+  {
+    boost::system::error_code ec;
+    const auto remote = socket.remote_endpoint(ec);
+    const auto address = remote.address();
+    peer.loopback =
+        !ec && (address.is_loopback() ||
+                (address.is_v6() && address.to_v6().is_v4_mapped() &&
+                 asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6()).is_loopback()));
+  }
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   for (bool first_request = true;; first_request = false) {
@@ -283,7 +293,7 @@ asio::awaitable<void> Session(tcp::socket socket, const ServerLimits& limits,
     const bool keep_alive = req.keep_alive();
     Response res;
     try {
-      res = co_await handler(req);
+      res = co_await handler(req, peer);
     } catch (const std::exception& e) {
       // Handlers report errors as responses; this is a bug. Answer anyway.
       spdlog::error("request handler threw: {}", e.what());

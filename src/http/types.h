@@ -64,8 +64,13 @@ class Response : public beast_http::response<beast_http::string_body> {
   BodyStream stream;  // empty: body() is the whole body
 };
 
+// What the connection knows about the other end of a request.
+struct Peer {
+  bool loopback = true;  // connected from 127.0.0.0/8 or ::1 (or IPv4-mapped loopback)
+};
+
 // Produces the response to one request. Must not throw; runs on the
 // connection's I/O thread and may suspend (e.g. to await a durable commit).
-using RequestHandler = std::function<boost::asio::awaitable<Response>(Request&)>;
+using RequestHandler = std::function<boost::asio::awaitable<Response>(Request&, const Peer&)>;
 
 }  // namespace acceptd::http

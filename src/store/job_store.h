@@ -69,6 +69,10 @@ struct ClaimParams {
   std::string owner;  // this node's lease-owner name
   UnixMillis now = 0;
   UnixMillis lease_expires_at = 0;
+  // The lease ends no later than each job's timeout after the claim (for
+  // external workers, whose attempts only the lease can time out; see
+  // Heartbeat). In-process attempts have their own timer.
+  bool lease_within_timeout = false;
 };
 
 // How an attempt ended. Use the named constructors: they are the only legal
@@ -127,6 +131,12 @@ struct CallbackAttempt {
 struct LeaseRef {
   JobId id;
   int64_t lease_token = 0;
+};
+
+// What a worker's heartbeat did (WriteTx::Heartbeat).
+struct HeartbeatResult {
+  UnixMillis lease_expires_at = 0;  // the lease's new end
+  bool cancel_requested = false;    // the worker should stop (and release)
 };
 
 struct LeaseRenewal {
@@ -210,9 +220,24 @@ class WriteTx {
   // running under that token, or expired (the rescuer may requeue them).
   virtual Result<LeaseRenewal> ExtendLeases(const std::vector<LeaseRef>& leases,
                                             UnixMillis lease_expires_at, UnixMillis now) = 0;
+  // One external worker's heartbeat: extends a lease (running under its
+  // token and not expired) to `lease_until`, but, for a lease claimed with
+  // lease_within_timeout, never past the attempt's timeout (claim time +
+  // timeout, when the job has one): such a lease that runs into it is
+  // rescued as a timeout. Records `progress` if given. Reports
+  // whether a cancel was requested. kStaleLease if the job is not running
+  // under that token or the lease expired; kNotFound if the job is gone.
+  virtual Result<HeartbeatResult> Heartbeat(const LeaseRef& lease, UnixMillis lease_until,
+                                            UnixMillis now,
+                                            const std::optional<Progress>& progress) = 0;
+  // Gives one leased job back without spending its attempt: queued and due
+  // at once, or canceled if a cancel was requested (removed if its delete
+  // was). kStaleLease / kNotFound as for Finish.
+  virtual Result<Job> ReleaseLease(const LeaseRef& lease, UnixMillis now) = 0;
   // Running jobs whose lease expired before `now`: back to queued when
-  // attempts remain, failed ("lease_expired") otherwise, canceled if a cancel
-  // was requested. Returns the jobs after the change.
+  // attempts remain, failed otherwise, canceled if a cancel was requested;
+  // the error is "timeout" if the lease ran into the attempt's timeout (see
+  // Heartbeat), else "lease_expired". Returns the jobs after the change.
   virtual Result<std::vector<Job>> RescueExpiredLeases(UnixMillis now, int limit) = 0;
   // `owner`'s running jobs go back to queued without spending an attempt
   // (graceful shutdown); those whose cancel was requested become canceled

@@ -69,6 +69,27 @@ TEST_F(RouterTest, MatchesRoutesAndCapturesSegments) {
   EXPECT_EQ(Route(Verb::get, "/healthz").body(), "health");
 }
 
+TEST_F(RouterTest, WithoutKeysWorkerRoutesAnswerOnlyLoopbackPeers) {
+  Router r;
+  r.Add(Verb::post, "/v1/queues/{queue}/leases", Access::Need(Scope::kWorker), Echo("lease"));
+  r.Add(Verb::post, "/v1/queues/{queue}/jobs", Access::Need(Scope::kSubmit), Echo("submit"));
+  auto route = [&](std::string target, bool loopback) {
+    boost::asio::io_context ctx;
+    Request req{Verb::post, target, 11};
+    std::optional<Response> out;
+    boost::asio::co_spawn(ctx, r.Route(req, Peer{loopback}),
+                          [&](std::exception_ptr, Response res) { out = std::move(res); });
+    ctx.run();
+    return std::move(*out);
+  };
+  EXPECT_EQ(route("/v1/queues/q/leases", true).body(), "lease queue=q");
+  Response remote = route("/v1/queues/q/leases", false);
+  EXPECT_EQ(remote.result(), Status::forbidden);
+  EXPECT_NE(remote.body().find("loopback"), std::string::npos) << remote.body();
+  EXPECT_EQ(route("/v1/queues/q/jobs", false).body(), "submit queue=q")
+      << "other routes are as open as before";
+}
+
 TEST_F(RouterTest, SeveralCapturesInOnePattern) {
   Router r;
   r.Add(Verb::get, "/a/{x}/b/{y}", Echo("ab"));

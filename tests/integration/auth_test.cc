@@ -48,12 +48,27 @@ class IntegrationAuthTest : public ::testing::Test {
     globex_ = new Key(Keygen("globex-app", "submit,read,cancel", "globex"));
     reader_ = new Key(Keygen("acme-reader", "read", "acme"));
     ops_ = new Key(Keygen("ops", "admin"));
+    worker_ = new Key(Keygen("resizer", "worker"));
+    tenant_worker_ = new Key(Keygen("acme-worker", "worker", "acme"));
   }
   static void TearDownTestSuite() {
-    for (Key* k : {acme_, globex_, reader_, ops_}) delete k;
+    for (Key* k : {acme_, globex_, reader_, ops_, worker_, tenant_worker_}) delete k;
   }
   static ServerOptions WithKeys() {
-    return ServerOptions().WithQueues(acme_->toml + globex_->toml + reader_->toml + ops_->toml);
+    return ServerOptions().WithQueues(acme_->toml + globex_->toml + reader_->toml + ops_->toml +
+                                      worker_->toml + tenant_worker_->toml +
+                                      R"(
+[queues.greeting]
+handler = "greeting"
+[queues.echo]
+handler = "echo"
+[queues.sleep]
+handler = "sleep"
+[queues.fail]
+handler = "fail"
+[queues.work]
+handler = "external"
+)");
   }
 
   HttpResponse As(const Key& k, std::string_view method, std::string_view target,
@@ -72,12 +87,16 @@ class IntegrationAuthTest : public ::testing::Test {
   static Key* globex_;
   static Key* reader_;
   static Key* ops_;
+  static Key* worker_;
+  static Key* tenant_worker_;
   ServerProcess s_{WithKeys()};
 };
 Key* IntegrationAuthTest::acme_ = nullptr;
 Key* IntegrationAuthTest::globex_ = nullptr;
 Key* IntegrationAuthTest::reader_ = nullptr;
 Key* IntegrationAuthTest::ops_ = nullptr;
+Key* IntegrationAuthTest::worker_ = nullptr;
+Key* IntegrationAuthTest::tenant_worker_ = nullptr;
 
 const std::string kSomeId = "0123456789abcdef0123456789abcdef";
 
@@ -93,6 +112,8 @@ const std::vector<std::tuple<std::string, std::string, std::string>>& AllRoutes(
       {"GET", "/v1/jobs", ""},
       {"GET", "/v1/queues", ""},
       {"GET", "/readyz", ""},
+      {"POST", "/v1/queues/work/leases?wait=0", ""},
+      {"POST", "/v1/leases/" + kSomeId + ".1/heartbeat", ""},
       {"POST", "/v1/submit-job", R"({"name":"x"})"},
       {"POST", "/v1/pool-job", R"({"message_token":")" + kSomeId + "\"}"},
       {"GET", "/no/such/route", ""},
@@ -146,6 +167,29 @@ TEST_F(IntegrationAuthTest, AKeyWithoutTheRoutesScopeIs403NamingIt) {
 
 // A job of another tenant is answered byte for byte as an id that never
 // existed, on every route that takes an id.
+TEST_F(IntegrationAuthTest, WorkerRoutesNeedTheWorkerScopeAndAKeyWithoutATenant) {
+  const std::string id = SubmitAs(*acme_, "work", R"({"n":1})");
+  // An application key may submit, but not lease.
+  HttpResponse app = As(*acme_, "POST", "/v1/queues/work/leases?wait=0");
+  ExpectProblem(app, 403);
+  // A worker key with a tenant would see every tenant's payloads.
+  ExpectProblem(As(*tenant_worker_, "POST", "/v1/queues/work/leases?wait=0"), 403);
+  // A worker key leases, and may not read or submit.
+  HttpResponse leased = As(*worker_, "POST", "/v1/queues/work/leases?wait=5");
+  ASSERT_EQ(leased.status, 200) << Describe(leased);
+  EXPECT_EQ(leased.Header("Acceptd-Job-Id"), id);
+  ExpectProblem(As(*worker_, "GET", "/v1/jobs/" + id), 403);
+  ExpectProblem(As(*worker_, "POST", "/v1/queues/echo/jobs", "{}"), 403);
+  const std::string lease = leased.Header("Acceptd-Lease");
+  ExpectProblem(As(*acme_, "POST", "/v1/leases/" + lease + "/complete", "{}"), 403);
+  HttpResponse done = As(*worker_, "POST", "/v1/leases/" + lease + "/complete", R"({"ok":1})");
+  ASSERT_EQ(done.status, 200) << Describe(done);
+  EXPECT_EQ(As(*acme_, "GET", "/v1/jobs/" + id).status, 302);
+  // The admin key may do anything a worker key may.
+  SubmitAs(*acme_, "work", "{}");
+  EXPECT_EQ(As(*ops_, "POST", "/v1/queues/work/leases?wait=5").status, 200);
+}
+
 TEST_F(IntegrationAuthTest, AnotherTenantsJobIs404ByteIdenticalToAnUnknownId) {
   const std::string running = SubmitAs(*acme_, "sleep", R"({"ms":60000})");
   const std::string done = SubmitAs(*acme_, "echo", R"({"x":1})");

@@ -119,6 +119,8 @@ TEST(SqliteStoreTest, AVersion2StoreIsMigratedAndKeepsItsJobs) {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
     const char* downgrade =
+        "ALTER TABLE jobs DROP COLUMN attempt_started_at; "
+        "ALTER TABLE jobs DROP COLUMN lease_within_timeout; "
         "DROP INDEX jobs_idempotency; ALTER TABLE jobs DROP COLUMN tenant; "
         "CREATE UNIQUE INDEX jobs_idempotency ON jobs(queue, idempotency_key) "
         "WHERE idempotency_key IS NOT NULL; "
@@ -170,6 +172,8 @@ TEST(SqliteStoreTest, AVersion3StoreIsMigratedAndItsJobsBelongToNoTenant) {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
     const char* downgrade =
+        "ALTER TABLE jobs DROP COLUMN attempt_started_at; "
+        "ALTER TABLE jobs DROP COLUMN lease_within_timeout; "
         "DROP INDEX jobs_idempotency; ALTER TABLE jobs DROP COLUMN tenant; "
         "CREATE UNIQUE INDEX jobs_idempotency ON jobs(queue, idempotency_key) "
         "WHERE idempotency_key IS NOT NULL; PRAGMA user_version = 3;";

@@ -17,7 +17,7 @@ using sqlite::StateColumn;
 using sqlite::StateFromColumn;
 using sqlite::Stmt;
 
-// Schema version 4. States are stored as state_encoding.h says.
+// Schema version 5. States are stored as state_encoding.h says.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS jobs (
   seq INTEGER PRIMARY KEY,
@@ -57,7 +57,9 @@ CREATE TABLE IF NOT EXISTS jobs (
   callback_error TEXT,
   callback_delivered_at INTEGER,
   callback_next_at INTEGER,
-  tenant TEXT NOT NULL DEFAULT ''
+  tenant TEXT NOT NULL DEFAULT '',
+  attempt_started_at INTEGER,
+  lease_within_timeout INTEGER NOT NULL DEFAULT 0
 );
 -- Queued jobs are either claimable (scheduled = 0) or waiting for run_at
 -- (scheduled = 1): claims never scan jobs that are not due yet.
@@ -108,7 +110,7 @@ WHEN new.state IN )sql" ACCEPTD_SQL_TERMINAL R"sql( AND old.state NOT IN )sql" A
 END;
 CREATE INDEX IF NOT EXISTS jobs_callbacks ON jobs(callback_next_at)
   WHERE callback_next_at IS NOT NULL;
-PRAGMA user_version = 4;
+PRAGMA user_version = 5;
 )sql";
 
 // Each migration is one transaction that also bumps user_version, so a crash
@@ -143,7 +145,16 @@ CREATE UNIQUE INDEX jobs_idempotency ON jobs(tenant, queue, idempotency_key)
 PRAGMA user_version = 4;
 COMMIT;
 )sql";
-constexpr int kSchemaVersion = 4;
+// When the current attempt was claimed, and whether its timeout bounds its
+// lease (external workers: see ClaimParams::lease_within_timeout).
+constexpr const char* kMigrateV4ToV5 = R"sql(
+BEGIN;
+ALTER TABLE jobs ADD COLUMN attempt_started_at INTEGER;
+ALTER TABLE jobs ADD COLUMN lease_within_timeout INTEGER NOT NULL DEFAULT 0;
+PRAGMA user_version = 5;
+COMMIT;
+)sql";
+constexpr int kSchemaVersion = 5;
 
 // The writer connection's own (TEMP) triggers: every state change and every
 // insert passes through acceptd_transition(), i.e. core's transition table.
@@ -352,7 +363,9 @@ class SqliteStore::Tx final : public WriteTx {
     auto s = db_.Prepare(
         "UPDATE jobs SET state = " ACCEPTD_SQL_RUNNING
         ", attempts = attempts + 1, lease_token = lease_token + 1, "
-        "lease_owner = ?1, lease_expires_at = ?2, started_at = COALESCE(started_at, ?3), "
+        "lease_owner = ?1, started_at = COALESCE(started_at, ?3), attempt_started_at = ?3, "
+        "lease_expires_at = CASE WHEN ?6 AND timeout_ms > 0 THEN MIN(?2, ?3 + timeout_ms) "
+        "  ELSE ?2 END, lease_within_timeout = ?6, "
         "progress_percent = NULL, progress_message = NULL, "
         "updated_at = ?3 "
         "WHERE seq IN (SELECT seq FROM jobs WHERE queue = ?4 AND state = " ACCEPTD_SQL_QUEUED
@@ -360,7 +373,7 @@ class SqliteStore::Tx final : public WriteTx {
         "ORDER BY priority DESC, run_at, seq LIMIT ?5) "
         "RETURNING " JOB_COLUMNS ", payload");
     s->Bind(1, p.owner).Bind(2, p.lease_expires_at).Bind(3, p.now).Bind(4, p.queue);
-    s->Bind(5, p.limit);
+    s->Bind(5, p.limit).Bind(6, p.lease_within_timeout ? 1 : 0);
     auto jobs = CollectJobs(db_, *s, "claim", /*with_payload=*/true);
     if (!jobs) return jobs;
     // RETURNING gives no order guarantee; hand jobs out in claim order.
@@ -517,6 +530,63 @@ class SqliteStore::Tx final : public WriteTx {
     return renewal;
   }
 
+  // Why a lease-fenced statement changed nothing: kNotFound if the job is
+  // gone, else kStaleLease.
+  Error StaleOrGone(const JobId& id, std::string_view what) {
+    auto current = GetJob(db_, id);
+    if (!current) return std::move(current).error();
+    return Error::StaleLease(
+        fmt::format("{} of job {}: it is {} with lease token {}{}", what, id.ToHex(),
+                    ToString(current->state), current->lease_token,
+                    current->state == JobState::kRunning ? " (or that lease expired)" : ""));
+  }
+
+  Result<HeartbeatResult> Heartbeat(const LeaseRef& lease, UnixMillis lease_until, UnixMillis now,
+                                    const std::optional<Progress>& progress) override {
+    auto s = db_.Prepare(
+        "UPDATE jobs SET lease_expires_at = CASE WHEN lease_within_timeout AND timeout_ms > 0 "
+        "  THEN MIN(?3, attempt_started_at + timeout_ms) ELSE ?3 END, "
+        "progress_percent = CASE WHEN ?5 THEN ?6 ELSE progress_percent END, "
+        "progress_message = CASE WHEN ?5 THEN ?7 ELSE progress_message END, "
+        "updated_at = CASE WHEN ?5 THEN ?4 ELSE updated_at END "
+        "WHERE id = ?1 AND lease_token = ?2 AND state = " ACCEPTD_SQL_RUNNING
+        " AND lease_expires_at >= ?4 RETURNING lease_expires_at, cancel_requested");
+    BindId(*s, 1, lease.id);
+    s->Bind(2, lease.lease_token).Bind(3, lease_until).Bind(4, now);
+    s->Bind(5, progress ? 1 : 0);
+    s->Bind(6, progress ? progress->percent : 0);
+    s->Bind(7, progress ? progress->message : std::string());
+    const int rc = s->Step();
+    if (rc == SQLITE_ROW) {
+      return HeartbeatResult{s->Int(0), s->Int(1) != 0};
+    }
+    if (rc != SQLITE_DONE) return db_.LastError("heartbeat");
+    return StaleOrGone(lease.id, "heartbeat");
+  }
+
+  Result<Job> ReleaseLease(const LeaseRef& lease, UnixMillis now) override {
+    auto s =
+        db_.Prepare("UPDATE jobs SET state = CASE WHEN cancel_requested THEN " ACCEPTD_SQL_CANCELED
+                    " ELSE " ACCEPTD_SQL_QUEUED
+                    " END, "
+                    "finished_at = CASE WHEN cancel_requested THEN ?3 END, "
+                    "expires_at = CASE WHEN cancel_requested THEN ?3 + retention_ms END, "
+                    "attempts = attempts - 1, run_at = ?3, scheduled = 0, updated_at = ?3, "
+                    "lease_owner = NULL, lease_expires_at = NULL "
+                    "WHERE id = ?1 AND lease_token = ?2 AND state = " ACCEPTD_SQL_RUNNING
+                    " RETURNING " JOB_COLUMNS);
+    BindId(*s, 1, lease.id);
+    s->Bind(2, lease.lease_token).Bind(3, now);
+    auto jobs = CollectJobs(db_, *s, "release lease");
+    if (!jobs) return std::move(jobs).error();
+    if (jobs->empty()) return StaleOrGone(lease.id, "release");
+    Job job = std::move(jobs->front());
+    if (job.delete_requested && IsTerminal(job.state)) {
+      if (auto st = DeleteSeq(job.seq); !st) return std::move(st).error();
+    }
+    return job;
+  }
+
   Result<std::vector<Job>> RescueExpiredLeases(UnixMillis now, int limit) override {
     auto s = db_.Prepare(
         "UPDATE jobs SET "
@@ -526,8 +596,14 @@ class SqliteStore::Tx final : public WriteTx {
         "finished_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN ?1 END, "
         "expires_at = CASE WHEN cancel_requested OR attempts >= max_attempts "
         "  THEN ?1 + retention_ms END, "
-        "error_type = 'lease_expired', "
-        "error_message = 'the worker running this attempt stopped renewing its lease', "
+        // A lease that ran into the attempt's timeout (an external worker's,
+        // see Heartbeat) ended because the attempt timed out.
+        "error_type = CASE WHEN lease_within_timeout AND timeout_ms > 0 AND lease_expires_at >= "
+        "  attempt_started_at + timeout_ms THEN 'timeout' ELSE 'lease_expired' END, "
+        "error_message = CASE WHEN lease_within_timeout AND timeout_ms > 0 AND lease_expires_at >= "
+        "  attempt_started_at + "
+        "  timeout_ms THEN 'attempt ' || attempts || ' timed out after ' || (timeout_ms / 1000.0) "
+        "  || ' s' ELSE 'the worker running this attempt stopped renewing its lease' END, "
         "run_at = ?1, scheduled = 0, updated_at = ?1, lease_owner = NULL, "
         "lease_expires_at = NULL "
         "WHERE seq IN (SELECT seq FROM jobs WHERE state = " ACCEPTD_SQL_RUNNING
@@ -719,6 +795,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
   }
   if (version >= 1 && version <= 3) {
     if (auto st = (*db)->Exec(kMigrateV3ToV4); !st) return std::move(st).error();
+  }
+  if (version >= 1 && version <= 4) {
+    if (auto st = (*db)->Exec(kMigrateV4ToV5); !st) return std::move(st).error();
   }
   if (auto st = (*db)->Exec(kSchema); !st) return std::move(st).error();
   auto checkpointer = SqliteDb::Open(path, vfs);

@@ -44,6 +44,8 @@ class FaultyStore final : public JobStore {
     kExtendLeases,
     kRescueExpiredLeases,
     kReleaseLeases,
+    kHeartbeat,
+    kReleaseLease,
     kPromoteDueJobs,
     kPurgeExpired,
     kClaimCallbacks,
@@ -67,7 +69,8 @@ class FaultyStore final : public JobStore {
     // clang-format off
     static constexpr std::array<std::string_view, kOpCount> kNames = {
         "BeginWrite", "Insert", "Claim", "Finish", "Cancel", "Delete", "SetProgress",
-        "ExtendLeases", "RescueExpiredLeases", "ReleaseLeases", "PromoteDueJobs", "PurgeExpired",
+        "ExtendLeases", "RescueExpiredLeases", "ReleaseLeases", "Heartbeat", "ReleaseLease",
+        "PromoteDueJobs", "PurgeExpired",
         "ClaimCallbacks", "RecordCallbackAttempt", "Commit", "Get", "GetResult", "GetPayload",
         "List", "Counts", "Ping"};
     // clang-format on
@@ -178,6 +181,14 @@ class FaultyStore final : public JobStore {
     Result<std::vector<Job>> RescueExpiredLeases(UnixMillis now, int limit) override {
       return s_->Call(Op::kRescueExpiredLeases,
                       [&] { return in_->RescueExpiredLeases(now, limit); });
+    }
+    Result<HeartbeatResult> Heartbeat(const LeaseRef& lease, UnixMillis lease_until, UnixMillis now,
+                                      const std::optional<Progress>& progress) override {
+      return s_->Call(Op::kHeartbeat,
+                      [&] { return in_->Heartbeat(lease, lease_until, now, progress); });
+    }
+    Result<Job> ReleaseLease(const LeaseRef& lease, UnixMillis now) override {
+      return s_->Call(Op::kReleaseLease, [&] { return in_->ReleaseLease(lease, now); });
     }
     Result<int64_t> ReleaseLeases(const std::string& owner, UnixMillis now) override {
       return s_->Call(Op::kReleaseLeases, [&] { return in_->ReleaseLeases(owner, now); });

@@ -219,6 +219,28 @@ class JobStoreConformanceTest : public ::testing::Test {
     return Must(Write([&](WriteTx& tx) { return tx.ExtendLeases(leases, expires, now); }),
                 "ExtendLeases");
   }
+  Result<HeartbeatResult> Heartbeat(const Job& j, UnixMillis until, UnixMillis now,
+                                    std::optional<Progress> progress = {}) {
+    return Write([&](WriteTx& tx) {
+      return tx.Heartbeat(LeaseRef{j.id, j.lease_token}, until, now, progress);
+    });
+  }
+  Result<Job> ReleaseOne(const Job& j, UnixMillis now) {
+    return Write([&](WriteTx& tx) { return tx.ReleaseLease(LeaseRef{j.id, j.lease_token}, now); });
+  }
+  // An external worker's claim: the lease stays within the job's timeout.
+  Job ClaimExternal(std::string queue, UnixMillis now, UnixMillis lease_until) {
+    ClaimParams p;
+    p.queue = std::move(queue);
+    p.limit = 1;
+    p.owner = "worker";
+    p.now = now;
+    p.lease_expires_at = lease_until;
+    p.lease_within_timeout = true;
+    auto jobs = Must(Write([&](WriteTx& tx) { return tx.Claim(p); }), "Claim");
+    if (jobs.size() != 1) throw MustFailed(fmt::format("claimed {} jobs, not 1", jobs.size()));
+    return std::move(jobs.front());
+  }
   std::vector<Job> Rescue(UnixMillis now, int limit = 100) {
     return Must(Write([&](WriteTx& tx) { return tx.RescueExpiredLeases(now, limit); }),
                 "RescueExpiredLeases");
@@ -1120,6 +1142,91 @@ TYPED_TEST_P(JobStoreConformanceTest, ExtendLeasesExtendsOwnJobsAndReportsCancel
   EXPECT_EQ(t.Get(a1.id).state, JobState::kRunning);
 }
 
+TYPED_TEST_P(JobStoreConformanceTest, HeartbeatExtendsOneLeaseRecordsProgressAndReportsCancel) {
+  auto& t = *this;
+  t.Insert(t.MakeJob("q", kT0));
+  t.Insert(t.MakeJob("q", kT0));
+  Job a = t.ClaimExternal("q", kT0, kT0 + 3'000);
+  Job b = t.ClaimExternal("q", kT0, kT0 + 3'000);
+  HeartbeatResult hb = Must(t.Heartbeat(a, kT0 + 1'000 + kLease, kT0 + 1'000), "Heartbeat");
+  EXPECT_FALSE(hb.cancel_requested);
+  // MakeJob's timeout is 5 s: an external lease is bounded by it.
+  EXPECT_EQ(hb.lease_expires_at, kT0 + 5'000) << "never past the attempt's timeout";
+  EXPECT_EQ(t.Get(a.id).lease_expires_at, kT0 + 5'000);
+  EXPECT_FALSE(t.Get(a.id).progress.has_value()) << "no progress given, none recorded";
+
+  hb = Must(t.Heartbeat(a, kT0 + 2'000, kT0 + 1'500, Progress{40, "resizing"}), "Heartbeat");
+  EXPECT_EQ(hb.lease_expires_at, kT0 + 2'000);
+  EXPECT_EQ(t.Get(a.id).progress->percent, 40);
+  EXPECT_EQ(t.Get(a.id).progress->message, "resizing");
+  EXPECT_EQ(t.Get(a.id).lease_token, a.lease_token) << "a heartbeat is not a new lease";
+
+  ASSERT_EQ(Must(t.Cancel(b.id, kT0 + 1'600), "Cancel").kind, CancelOutcome::Kind::kSignalled);
+  EXPECT_TRUE(Must(t.Heartbeat(b, kT0 + 3'000, kT0 + 1'700), "Heartbeat").cancel_requested);
+
+  // Stale token, expired lease, finished job: kStaleLease, nothing changed.
+  Job stale = a;
+  stale.lease_token -= 1;
+  EXPECT_TRUE(IsError(t.Heartbeat(stale, kT0 + 4'000, kT0 + 1'800), ErrorCode::kStaleLease));
+  EXPECT_EQ(t.Get(a.id).lease_expires_at, kT0 + 2'000);
+  EXPECT_TRUE(IsError(t.Heartbeat(a, kT0 + 9'000, kT0 + 2'001), ErrorCode::kStaleLease))
+      << "an expired lease is not revived";
+  t.MustFinish(AttemptOutcome::Succeeded(b.id, b.lease_token, kT0 + 1'900, "x", "t/p"));
+  EXPECT_TRUE(IsError(t.Heartbeat(b, kT0 + 3'000, kT0 + 1'950), ErrorCode::kStaleLease));
+  EXPECT_TRUE(IsError(t.Heartbeat(Job{}, kT0 + 3'000, kT0 + 1'950), ErrorCode::kNotFound));
+}
+
+TYPED_TEST_P(JobStoreConformanceTest, ReleaseLeaseRequeuesWithoutSpendingTheAttempt) {
+  auto& t = *this;
+  Job a = t.Running("q", kT0, "worker");
+  ASSERT_EQ(a.attempts, 1);
+  Job released = Must(t.ReleaseOne(a, kT0 + 10), "ReleaseLease");
+  EXPECT_EQ(released.state, JobState::kQueued);
+  EXPECT_EQ(released.attempts, 0) << "the attempt is not spent";
+  EXPECT_TRUE(released.lease_owner.empty());
+  EXPECT_TRUE(IsError(t.ReleaseOne(a, kT0 + 11), ErrorCode::kStaleLease)) << "only once";
+  Job again = t.ClaimOne("q", kT0 + 20, "worker");
+  EXPECT_EQ(again.id, a.id) << "due at once";
+  EXPECT_EQ(again.attempts, 1);
+  EXPECT_GT(again.lease_token, a.lease_token);
+  EXPECT_TRUE(IsError(t.ReleaseOne(a, kT0 + 21), ErrorCode::kStaleLease)) << "old token";
+
+  // A requested cancel wins; a requested delete removes the job.
+  ASSERT_EQ(Must(t.Cancel(again.id, kT0 + 30), "Cancel").kind, CancelOutcome::Kind::kSignalled);
+  Job canceled = Must(t.ReleaseOne(again, kT0 + 31), "ReleaseLease");
+  EXPECT_EQ(canceled.state, JobState::kCanceled);
+  EXPECT_EQ(canceled.finished_at, kT0 + 31);
+  Job d = t.Running("q", kT0 + 40, "worker");
+  ASSERT_EQ(Must(t.Delete(d.id, kT0 + 41), "Delete").kind, CancelOutcome::Kind::kSignalled);
+  EXPECT_EQ(Must(t.ReleaseOne(d, kT0 + 42), "ReleaseLease").state, JobState::kCanceled);
+  EXPECT_TRUE(IsError(t.store().Get(d.id), ErrorCode::kNotFound)) << "removed";
+  EXPECT_TRUE(IsError(t.ReleaseOne(Job{}, kT0 + 43), ErrorCode::kNotFound));
+}
+
+TYPED_TEST_P(JobStoreConformanceTest, ExternalLeaseRunningIntoTheTimeoutIsRescuedAsATimeout) {
+  auto& t = *this;
+  NewJob n = t.MakeJob("q", kT0);  // timeout 5 s, 3 attempts
+  t.Insert(n);
+  Job c = t.ClaimExternal("q", kT0, kT0 + kLease);
+  EXPECT_EQ(c.lease_expires_at, kT0 + 5'000) << "the claim's lease stops at the timeout";
+  EXPECT_TRUE(t.Rescue(kT0 + 5'000).empty());
+  auto rescued = t.Rescue(kT0 + 5'001);
+  ASSERT_EQ(rescued.size(), 1u);
+  EXPECT_EQ(rescued[0].state, JobState::kQueued);
+  EXPECT_EQ(rescued[0].error->type, "timeout");
+  // A lease that merely ran out (the worker vanished) is not a timeout.
+  Job again = t.ClaimExternal("q", kT0 + 6'000, kT0 + 7'000);
+  EXPECT_EQ(again.lease_expires_at, kT0 + 7'000);
+  rescued = t.Rescue(kT0 + 7'001);
+  ASSERT_EQ(rescued.size(), 1u);
+  EXPECT_EQ(rescued[0].error->type, "lease_expired");
+  // Without a timeout, nothing bounds the lease.
+  NewJob unbounded = t.MakeJob("u", kT0);
+  unbounded.timeout = 0;
+  t.Insert(unbounded);
+  EXPECT_EQ(t.ClaimExternal("u", kT0, kT0 + kLease).lease_expires_at, kT0 + kLease);
+}
+
 TYPED_TEST_P(JobStoreConformanceTest, RescueRequeuesExpiredLeaseWhenAttemptsRemain) {
   auto& t = *this;
   NewJob n = t.MakeJob("q", kT0);
@@ -1893,6 +2000,9 @@ REGISTER_TYPED_TEST_SUITE_P(
     DeleteRunningJobSignalsAndRemovesItOnceItStops, DeleteUnknownJobIsNotFound,
     SetProgressRecordsClampsAndIgnoresStaleLeases,
     ExtendLeasesExtendsOwnJobsAndReportsCancelRequests,
+    HeartbeatExtendsOneLeaseRecordsProgressAndReportsCancel,
+    ReleaseLeaseRequeuesWithoutSpendingTheAttempt,
+    ExternalLeaseRunningIntoTheTimeoutIsRescuedAsATimeout,
     RescueRequeuesExpiredLeaseWhenAttemptsRemain, RescueFailsExpiredLeaseWhenNoAttemptsLeft,
     RescueCancelsExpiredLeaseWhenCancelWasRequested, RescueIgnoresLiveLeasesAndRespectsLimit,
     ReleaseLeasesRequeuesWithoutSpendingTheAttempt, PurgeExpiredDeletesOnlyExpiredTerminalJobs,
