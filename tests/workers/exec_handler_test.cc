@@ -199,6 +199,8 @@ TEST_F(ExecHandlerTest, EachAttemptGetsAFreshWorkingDirectoryRemovedAfterwards) 
     dirs.push_back(cwd);
   }
   EXPECT_NE(dirs[0], dirs[1]);
+  h.reset();  // a clean exit leaves no owner directory behind
+  EXPECT_FALSE(fs::exists(fs::path(dirs[0]).parent_path()));
 }
 
 TEST_F(ExecHandlerTest, ProgressLinesOnFd3AreReported) {
