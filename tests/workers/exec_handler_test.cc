@@ -288,7 +288,7 @@ class ExecSweepTest : public ExecHandlerTest {
         {"/bin/sh", "-c",
          "sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > " + pidfile + "; exec sleep 1000"},
         env);
-    EXPECT_GT(pid, 0);
+    EXPECT_GT(pid, 1);
     children_.push_back(pid);
     return pid;
   }
@@ -300,6 +300,7 @@ class ExecSweepTest : public ExecHandlerTest {
   }
   void TearDown() override {
     for (pid_t pid : children_) {
+      if (pid <= 1) continue;  // a failed spawn: never kill(-(-1)) or kill(-1)
       ::kill(-pid, SIGKILL);
       WaitChild(pid, 10s);
     }
