@@ -325,6 +325,10 @@ TEST_F(ExecSweepTest, StartUpKillsStrayGroupsOfACrashedOwnerAndLeavesOthersAlone
   pid_t stray = SpawnAttempt(stray_job, 3, dir_.File("stray.pid"));
   pid_t stray_grandchild = ReadPidFile(dir_.File("stray.pid"));
   Attempt(gone, stray_job + "-3", stray);
+  // One of that attempt's processes that left its group (setsid).
+  pid_t escaped =
+      SpawnGroup({"/bin/sleep", "1000"}, {"ACCEPTD_JOB_ID=" + stray_job, "ACCEPTD_ATTEMPT=3"});
+  children_.push_back(escaped);
 
   // Not yet renamed when the owner died: found by its environment alone.
   const std::string early_job = JobId::Random().ToHex();
@@ -352,6 +356,7 @@ TEST_F(ExecSweepTest, StartUpKillsStrayGroupsOfACrashedOwnerAndLeavesOthersAlone
   ASSERT_TRUE(status.has_value()) << "stray leader still running";
   EXPECT_TRUE(WIFSIGNALED(*status) && WTERMSIG(*status) == SIGKILL);
   EXPECT_TRUE(IsGone(stray_grandchild)) << "stray grandchild survived the sweep";
+  EXPECT_TRUE(WaitChild(escaped, 10s).has_value()) << "a stray that left its group survived";
   auto early_status = WaitChild(early, 10s);
   ASSERT_TRUE(early_status.has_value()) << "stray without a pgid in its name still running";
   EXPECT_FALSE(fs::exists(gone)) << "the gone owner's directory is removed";
