@@ -13,10 +13,13 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 
+#include "core/clock.h"
 #include "core/job.h"
 
 namespace acceptd {
@@ -40,9 +43,23 @@ struct HandlerSuccess {
 };
 
 struct HandlerFailure {
+  // Not an aggregate, so that HandlerFailure{message, retryable, type} keeps
+  // compiling (without missing-field warnings) as fields are added.
+  explicit HandlerFailure(std::string message = {}, bool retryable = true,
+                          std::string type = "handler_error",
+                          std::optional<Millis> retry_after = {})
+      : message(std::move(message)),
+        retryable(retryable),
+        type(std::move(type)),
+        retry_after(retry_after) {}
+
   std::string message;
   bool retryable = true;
   std::string type = "handler_error";
+  // Retryable only: the delay before the next attempt, instead of the
+  // queue's backoff (a backend's Retry-After), capped at the queue's
+  // backoff.max. nullopt: the backoff decides.
+  std::optional<Millis> retry_after;
 };
 
 using HandlerOutcome = std::variant<HandlerSuccess, HandlerFailure>;

@@ -568,7 +568,7 @@ void Engine::OnHandlerReturned(const std::shared_ptr<RunningJob>& rj, HandlerOut
   if (!failure.retryable) {
     RecordOutcome(rj, AttemptOutcome::Failed(job.id, job.lease_token, now, std::move(error)));
   } else {
-    RecordOutcome(rj, FailureOutcome(job, std::move(error)));
+    RecordOutcome(rj, FailureOutcome(job, std::move(error), failure.retry_after));
   }
 }
 
@@ -588,13 +588,18 @@ void Engine::OnTimeout(const std::shared_ptr<RunningJob>& rj) {
                                                              job.attempts, job.timeout / 1000.0)}));
 }
 
-AttemptOutcome Engine::FailureOutcome(const Job& job, JobError error) {
+AttemptOutcome Engine::FailureOutcome(const Job& job, JobError error,
+                                      std::optional<Millis> retry_after) {
   const UnixMillis now = clock_.Now();
   if (job.attempts >= job.max_attempts) {
     return AttemptOutcome::Failed(job.id, job.lease_token, now, std::move(error));
   }
   QueueState* q = FindQueueState(job.queue);
-  const Millis delay = BackoffDelay(q ? q->spec.config.backoff : BackoffPolicy{}, job.attempts);
+  const BackoffPolicy backoff = q ? q->spec.config.backoff : BackoffPolicy{};
+  // The handler's word (a backend's Retry-After) wins over the backoff, but
+  // never delays past the queue's longest backoff.
+  const Millis delay = retry_after ? std::clamp<Millis>(*retry_after, 0, backoff.max)
+                                   : BackoffDelay(backoff, job.attempts);
   return AttemptOutcome::Retry(job.id, job.lease_token, now, now + delay, std::move(error));
 }
 

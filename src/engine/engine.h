@@ -178,7 +178,10 @@ class Engine {
   void OnHandlerReturned(const std::shared_ptr<RunningJob>& rj, HandlerOutcome outcome);
   void OnTimeout(const std::shared_ptr<RunningJob>& rj);
   void RecordOutcome(const std::shared_ptr<RunningJob>& rj, AttemptOutcome outcome);
-  AttemptOutcome FailureOutcome(const Job& job, JobError error);
+  // A retry after `retry_after` (capped at the queue's backoff.max) or the
+  // queue's backoff delay, or failed once max_attempts are spent.
+  AttemptOutcome FailureOutcome(const Job& job, JobError error,
+                                std::optional<Millis> retry_after = std::nullopt);
   void SignalCancel(const JobId& id);
   void Notify(const Job& job, bool removed = false);
   // A queued job of this node's was claimed or canceled (queued_count).

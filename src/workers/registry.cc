@@ -6,6 +6,7 @@
 
 #include "workers/builtin/builtin_handlers.h"
 #include "workers/exec/exec_handler.h"
+#include "workers/http/http_handler.h"
 
 namespace acceptd {
 
@@ -30,6 +31,7 @@ const std::map<std::string, HandlerFactory>& HandlerKinds() {
          if (!h) return std::move(h).error();
          return std::shared_ptr<Handler>(std::move(*h));
        }},
+      {"http", MakeHttpHandler},
       {kExternalHandler,
        [](const QueueConfig&) -> Result<std::shared_ptr<Handler>> {
          return std::shared_ptr<Handler>();  // leased to workers: nothing runs here

@@ -164,6 +164,35 @@ TEST_F(EngineTest, RetriedJobCanSucceedOnALaterAttempt) {
   EXPECT_EQ(done.attempts, 2);
 }
 
+// The handler's retry_after (a backend's Retry-After) replaces the queue's
+// backoff for the next attempt, capped at the queue's backoff.max.
+TEST_F(EngineTest, RetryAfterOfAFailureSetsTheNextAttemptInsteadOfTheBackoff) {
+  auto failing = [](std::optional<Millis> retry_after) {
+    return MakeHandler([retry_after](std::string_view, std::string_view, JobContext&) {
+      HandlerFailure f{"busy", true, "http_status"};
+      f.retry_after = retry_after;
+      return HandlerOutcome(f);
+    });
+  };
+  std::vector<QueueSpec> queues = {Queue("soon", failing(3'000)), Queue("late", failing(600'000)),
+                                   Queue("now", failing(0)), Queue("backoff", failing({}))};
+  for (QueueSpec& q : queues) q.config.backoff = BackoffPolicy{10'000, 60'000, 0.0};
+  Start(queues);
+  const UnixMillis now = clock_.Now();  // the FakeClock stands still
+  auto next_run = [&](const std::string& queue) -> std::optional<UnixMillis> {
+    const JobId id = SubmitOk(Request(queue)).id;
+    auto retried = recorder_.WaitFor(
+        id, [](const Job& j) { return j.state == JobState::kQueued && j.attempts == 1; });
+    if (!retried) return std::nullopt;
+    EXPECT_EQ(retried->error.value_or(JobError{}).message, "busy");
+    return retried->run_at;
+  };
+  EXPECT_EQ(next_run("soon"), now + 3'000);
+  EXPECT_EQ(next_run("late"), now + 60'000) << "capped at backoff.max";
+  EXPECT_EQ(next_run("now"), now);
+  EXPECT_EQ(next_run("backoff"), now + 10'000) << "without retry_after: the backoff";
+}
+
 TEST_F(EngineTest, NonRetryableFailureFailsAtOnce) {
   std::atomic<int> calls{0};
   Start({Queue("q", MakeHandler([&](std::string_view, std::string_view, JobContext&) {
