@@ -53,7 +53,7 @@ class ExecHandlerTest : public ::testing::Test {
   static HandlerFailure Failure(const HandlerOutcome& o) {
     if (auto* f = std::get_if<HandlerFailure>(&o)) return *f;
     ADD_FAILURE() << "succeeded: " << std::get<HandlerSuccess>(o).body;
-    return {};
+    return HandlerFailure{};
   }
   TempDir dir_;
 };
