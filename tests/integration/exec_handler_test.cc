@@ -59,6 +59,20 @@ class IntegrationExecTest : public ::testing::Test {
            "\"]\nwork_dir = \"" + dir_.File("work") + "\"\nenv = { T = \"" + dir_.path() +
            "\" }\nbackoff = { base = 0.05, max = 0.05, jitter = 0 }\n" + extra + "\n";
   }
+  // A failed test may leave its commands running (they outlive a SIGKILLed
+  // acceptd): kill the groups whose pids the commands wrote, if still theirs.
+  void TearDown() override {
+    for (const char* file : {"leader.pid", "grandchild.pid"}) {
+      std::string text = ReadFile(dir_.File(file));
+      if (text.empty()) continue;
+      const pid_t pid = std::stoi(text);
+      std::string env = ReadFile("/proc/" + std::to_string(pid) + "/environ");
+      if (env.find("T=" + dir_.path() + '\0') == std::string::npos) continue;
+      const pid_t pgid = ::getpgid(pid);
+      if (pgid > 1 && pgid != ::getpgrp()) ::kill(-pgid, SIGKILL);
+      if (pid > 1) ::kill(pid, SIGKILL);
+    }
+  }
   TempDir dir_;
 };
 
@@ -119,7 +133,8 @@ TEST_F(IntegrationExecTest, ProgressFromFd3IsInTheStatusDocument) {
   ServerProcess s(ServerOptions().WithQueues(
       Queue("steps", Script("steps.sh",
                             "echo '{\"percent\": 40, \"message\": \"half way\"}' >&3\n"
-                            "while [ ! -e \"$T/go\" ]; do sleep 0.01; done\n"
+                            "i=0; while [ ! -e \"$T/go\" ] && [ $i -lt 2000 ]; do sleep 0.01; "
+                            "i=$((i+1)); done\n"
                             "echo '{\"percent\": 100, \"message\": \"done\"}' >&3\necho ok"))));
   const std::string id = s.SubmitOk("steps", "{}");
   json::object doc;

@@ -53,7 +53,7 @@ class ExecHandlerTest : public ::testing::Test {
   static HandlerFailure Failure(const HandlerOutcome& o) {
     if (auto* f = std::get_if<HandlerFailure>(&o)) return *f;
     ADD_FAILURE() << "succeeded: " << std::get<HandlerSuccess>(o).body;
-    return {};
+    return HandlerFailure{};
   }
   TempDir dir_;
 };
@@ -199,6 +199,8 @@ TEST_F(ExecHandlerTest, EachAttemptGetsAFreshWorkingDirectoryRemovedAfterwards) 
     dirs.push_back(cwd);
   }
   EXPECT_NE(dirs[0], dirs[1]);
+  h.reset();  // a clean exit leaves no owner directory behind
+  EXPECT_FALSE(fs::exists(fs::path(dirs[0]).parent_path()));
 }
 
 TEST_F(ExecHandlerTest, ProgressLinesOnFd3AreReported) {
@@ -286,7 +288,7 @@ class ExecSweepTest : public ExecHandlerTest {
         {"/bin/sh", "-c",
          "sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > " + pidfile + "; exec sleep 1000"},
         env);
-    EXPECT_GT(pid, 0);
+    EXPECT_GT(pid, 1);
     children_.push_back(pid);
     return pid;
   }
@@ -298,6 +300,7 @@ class ExecSweepTest : public ExecHandlerTest {
   }
   void TearDown() override {
     for (pid_t pid : children_) {
+      if (pid <= 1) continue;  // a failed spawn: never kill(-(-1)) or kill(-1)
       ::kill(-pid, SIGKILL);
       WaitChild(pid, 10s);
     }
@@ -322,6 +325,10 @@ TEST_F(ExecSweepTest, StartUpKillsStrayGroupsOfACrashedOwnerAndLeavesOthersAlone
   pid_t stray = SpawnAttempt(stray_job, 3, dir_.File("stray.pid"));
   pid_t stray_grandchild = ReadPidFile(dir_.File("stray.pid"));
   Attempt(gone, stray_job + "-3", stray);
+  // One of that attempt's processes that left its group (setsid).
+  pid_t escaped =
+      SpawnGroup({"/bin/sleep", "1000"}, {"ACCEPTD_JOB_ID=" + stray_job, "ACCEPTD_ATTEMPT=3"});
+  children_.push_back(escaped);
 
   // Not yet renamed when the owner died: found by its environment alone.
   const std::string early_job = JobId::Random().ToHex();
@@ -349,6 +356,7 @@ TEST_F(ExecSweepTest, StartUpKillsStrayGroupsOfACrashedOwnerAndLeavesOthersAlone
   ASSERT_TRUE(status.has_value()) << "stray leader still running";
   EXPECT_TRUE(WIFSIGNALED(*status) && WTERMSIG(*status) == SIGKILL);
   EXPECT_TRUE(IsGone(stray_grandchild)) << "stray grandchild survived the sweep";
+  EXPECT_TRUE(WaitChild(escaped, 10s).has_value()) << "a stray that left its group survived";
   auto early_status = WaitChild(early, 10s);
   ASSERT_TRUE(early_status.has_value()) << "stray without a pgid in its name still running";
   EXPECT_FALSE(fs::exists(gone)) << "the gone owner's directory is removed";

@@ -296,6 +296,8 @@ Result<std::shared_ptr<WorkDirs>> WorkDirs::Open(const std::string& root) {
   return std::shared_ptr<WorkDirs>(new WorkDirs(owner));
 }
 
+WorkDirs::~WorkDirs() { ::rmdir(owner_dir_.c_str()); }
+
 Result<WorkDirs::Attempt> WorkDirs::Create(const std::string& job_id, int attempt) {
   Attempt a;
   a.dir = fmt::format("{}/{}-{}", owner_dir_, SafeName(job_id), attempt);
@@ -306,8 +308,9 @@ Result<WorkDirs::Attempt> WorkDirs::Create(const std::string& job_id, int attemp
       Remove(a);  // a leftover of this process (its removal failed once)
       continue;
     }
-    if (e == ENOENT && tries == 0) {
-      // The owner directory was removed under us (a tmp cleaner): make it again.
+    if (e == ENOENT && tries < 3) {
+      // The owner directory was removed under us (a tmp cleaner, or another
+      // WorkDirs of this process ending): make it again.
       ::mkdir(owner_dir_.c_str(), 0700);
       continue;
     }

@@ -70,6 +70,12 @@ class WorkDirs {
 
   const std::string& owner_dir() const { return owner_dir_; }
 
+  // Removes the owner directory if it is empty (a clean exit leaves no trace;
+  // another instance of this process recreates it when it needs it).
+  ~WorkDirs();
+  WorkDirs(const WorkDirs&) = delete;
+  WorkDirs& operator=(const WorkDirs&) = delete;
+
  private:
   static void RemoveTree(const std::string& path);
   explicit WorkDirs(std::string owner_dir) : owner_dir_(std::move(owner_dir)) {}
