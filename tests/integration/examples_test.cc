@@ -241,8 +241,8 @@ TEST_F(ExamplesTest, HttpForwardPutsAnAsyncApiInFrontOfASlowService) {
       },
       20s))
       << service.Stderr();
-  auto s =
-      StartExample("http-forward", {{"127.0.0.1:9000", "127.0.0.1:" + std::to_string(backend)}});
+  auto s = StartExample("http-forward", {{"\"http://127.0.0.1:9000/",
+                                          "\"http://127.0.0.1:" + std::to_string(backend) + "/"}});
   bool saw_pending = false;
   std::string id;
   HttpResponse result =
