@@ -238,6 +238,8 @@ void RemoteWorker::Loop(LeaseClient& poll) {
 void RemoteWorker::RunJob(LeaseClient& c, LeasedJob job) {
   const auto leased = SteadyClock::now();
   if (job.lease_duration <= Millis(0)) {
+    // Not said, or "0" (whole seconds, rounded down: a 1 s lease can read 0):
+    // assume the shortest lease, so heartbeats come often enough either way.
     job.lease_duration = options_.lease.lease.value_or(kAssumedLeaseDuration);
   }
   // ParseLeaseResponse checked the form (32 lowercase hex).

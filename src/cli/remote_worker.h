@@ -62,8 +62,9 @@ inline constexpr Millis kProgressInterval{1'000};
 // A heartbeat that could not reach the server is tried again this soon
 // (sooner if a third of the lease is shorter).
 inline constexpr Millis kHeartbeatRetry{1'000};
-// When a lease answer does not say how long the lease lasts.
-inline constexpr Millis kAssumedLeaseDuration{30'000};
+// When a lease answer does not say how long the lease lasts (or says 0) and
+// no lease duration was asked for: the shortest the server grants.
+inline constexpr Millis kAssumedLeaseDuration{1'000};
 
 struct RemoteWorkerOptions {
   client::ClientOptions client;  // server URL, API key, TLS
