@@ -210,6 +210,26 @@ TEST(RemoteWorkerTest, AFailuresRetryAfterGoesWithIt) {
   EXPECT_EQ(body.at("code"), "http_status");
 }
 
+// Regression: acceptd sends Acceptd-Lease-Seconds in whole seconds rounded
+// down, so a 1 s lease can read "0"; taken as "unknown, assume 30 s", the
+// first heartbeat came after 10 s and the lease was long gone.
+TEST(RemoteWorkerTest, ALeaseOfZeroSecondsHeartbeatsAsForTheShortestLease) {
+  Fixture f;
+  f.script.job_headers = {{"Acceptd-Lease-Seconds", "0"}};
+  auto h = std::make_shared<FnHandler>([&](std::string_view, std::string_view, JobContext&) {
+    const auto deadline = std::chrono::steady_clock::now() + 3s;
+    while (f.Requests("/heartbeat").empty() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(5ms);
+    }
+    return HandlerOutcome(HandlerSuccess{"ok", "text/plain"});
+  });
+  const auto start = std::chrono::steady_clock::now();
+  Running w(h, f.Options());
+  ASSERT_TRUE(f.WaitForRequest("/complete")) << f.Log();
+  EXPECT_FALSE(f.Requests("/heartbeat").empty()) << "no heartbeat within 3 s";
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+}
+
 TEST(RemoteWorkerTest, ACancelInAHeartbeatAnswerCancelsTheAttemptAndReleasesTheLease) {
   Fixture f;
   f.script.job_headers = {{"Acceptd-Lease-Seconds", "0.3"}};  // a heartbeat every 100 ms
