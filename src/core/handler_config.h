@@ -2,7 +2,7 @@
 // read from a queue's table (src/cli/server_config.cc) and handed to that
 // kind's factory (src/workers/registry.h), which checks what only the
 // running machine can tell (a command in PATH, a URL's host) at start-up.
-// The keys and defaults are documented in docs/workers.md.
+// The keys and defaults are documented in docs/workers.md (exec: docs/exec.md).
 #pragma once
 
 #include <cstddef>
@@ -29,8 +29,9 @@ struct ExecConfig {
   // Exit codes that ask for another attempt besides 75 (EX_TEMPFAIL, always).
   std::vector<int> retry_exit_codes;
   bool retry_on_signal = true;  // death by a signal (OOM killer, ...) is retryable
-  // Where each attempt's fresh working directory is made; empty: the
-  // server's work directory (see ServerConfig::work_dir).
+  // Where each attempt's fresh working directory is made (an absolute path;
+  // layout in workers/exec/work_dirs.h); empty: $TMPDIR (or /tmp) +
+  // "/acceptd-exec-<uid>".
   std::string work_dir;
 };
 

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "workers/builtin/builtin_handlers.h"
+#include "workers/exec/exec_handler.h"
 #include "workers/http/http_handler.h"
 
 namespace acceptd {
@@ -24,6 +25,12 @@ const std::map<std::string, HandlerFactory>& HandlerKinds() {
       {"echo", Simple<EchoHandler>()},
       {"sleep", Simple<SleepHandler>()},
       {"fail", Simple<FailHandler>()},
+      {"exec",
+       [](const QueueConfig& q) -> Result<std::shared_ptr<Handler>> {
+         auto h = ExecHandler::Create(q);
+         if (!h) return std::move(h).error();
+         return std::shared_ptr<Handler>(std::move(*h));
+       }},
       {"http", MakeHttpHandler},
       {kExternalHandler,
        [](const QueueConfig&) -> Result<std::shared_ptr<Handler>> {
