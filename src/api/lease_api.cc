@@ -84,8 +84,17 @@ std::optional<Response> OnlyOptions(const QueryParamList& params,
 
 std::optional<LeaseRef> LeaseOf(const http::PathParams& p) { return ParseLeaseId(p.Get("lease")); }
 
-int64_t SecondsUntil(UnixMillis t, UnixMillis now) {
-  return std::max<int64_t>(0, (t - now) / 1000);
+// Seconds with millisecond precision ("30", "0.5", "29.998"): whole seconds
+// would turn a 0.5 s timeout into "0", which reads as none.
+std::string Seconds(Millis ms) {
+  ms = std::max<Millis>(0, ms);
+  std::string out = std::to_string(ms / 1000);
+  if (const Millis frac = ms % 1000; frac != 0) {
+    std::string digits = fmt::format("{:03d}", frac);
+    while (digits.back() == '0') digits.pop_back();
+    out += "." + digits;
+  }
+  return out;
 }
 
 }  // namespace
@@ -151,9 +160,8 @@ awaitable<Response> LeaseApi::Lease(Request& req, const http::PathParams& p) {
   res.set("Acceptd-Job-Id", job.id.ToHex());
   res.set("Acceptd-Attempt", std::to_string(job.attempts));
   res.set("Acceptd-Max-Attempts", std::to_string(job.max_attempts));
-  res.set("Acceptd-Lease-Seconds",
-          std::to_string(SecondsUntil(job.lease_expires_at, engine_.clock().Now())));
-  if (job.timeout > 0) res.set("Acceptd-Timeout-Seconds", std::to_string(job.timeout / 1000));
+  res.set("Acceptd-Lease-Seconds", Seconds(job.lease_expires_at - engine_.clock().Now()));
+  if (job.timeout > 0) res.set("Acceptd-Timeout-Seconds", Seconds(job.timeout));
   res.body() = std::move(job.payload);
   res.prepare_payload();
   co_return res;
@@ -207,9 +215,10 @@ awaitable<Response> LeaseApi::Heartbeat(Request& req, const http::PathParams& p)
       });
   if (!r) co_return LeaseProblem(r.error());
   const UnixMillis now = engine_.clock().Now();
-  json::object body{{"cancel_requested", r->cancel_requested},
-                    {"lease_seconds", SecondsUntil(r->lease_expires_at, now)},
-                    {"lease_expires_at", FormatRfc3339(r->lease_expires_at)}};
+  json::object body{
+      {"cancel_requested", r->cancel_requested},
+      {"lease_seconds", static_cast<double>(std::max<Millis>(0, r->lease_expires_at - now)) / 1000},
+      {"lease_expires_at", FormatRfc3339(r->lease_expires_at)}};
   co_return JsonResponse(http::Status::ok, json::value(std::move(body)));
 }
 

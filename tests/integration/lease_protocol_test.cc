@@ -60,14 +60,14 @@ TEST(LeaseProtocolTest, LeaseHeartbeatCompleteEndToEnd) {
   EXPECT_EQ(l.response.Header("Acceptd-Attempt"), "1");
   EXPECT_EQ(l.response.Header("Acceptd-Max-Attempts"), "3");
   EXPECT_EQ(l.response.Header("Location"), "/v1/leases/" + l.lease);
-  EXPECT_GT(std::stoi(l.response.Header("Acceptd-Lease-Seconds")), 20);
+  EXPECT_GT(std::stod(l.response.Header("Acceptd-Lease-Seconds")), 20);
   EXPECT_EQ(l.response.Header("Acceptd-Timeout-Seconds"), "30");
   EXPECT_EQ(Str(s.Job(id), "state"), "running");
 
   HttpResponse hb = Call(s, l.lease, "heartbeat", R"({"percent": 40, "message": "resizing"})");
   ASSERT_EQ(hb.status, 200) << Describe(hb);
   EXPECT_FALSE(hb.Json().at("cancel_requested").as_bool());
-  EXPECT_GT(Int(hb.Json(), "lease_seconds"), 20);
+  EXPECT_GT(hb.Json().at("lease_seconds").to_number<double>(), 20);
   json::object doc = s.Job(id);
   EXPECT_EQ(Int(doc.at("progress"), "percent"), 40);
   EXPECT_EQ(Str(doc.at("progress"), "message"), "resizing");
@@ -220,10 +220,10 @@ TEST(LeaseProtocolTest, HeartbeatsDoNotExtendALeasePastTheAttemptTimeout) {
   ServerProcess s(External());
   const std::string id = s.SubmitOk("work", "{}", "?timeout=2&max_attempts=1");
   Leased l = LeaseOk(s, "work", "?wait=10&lease=60");
-  EXPECT_LE(std::stoi(l.response.Header("Acceptd-Lease-Seconds")), 2);
+  EXPECT_LE(std::stod(l.response.Header("Acceptd-Lease-Seconds")), 2);
   HttpResponse hb = Call(s, l.lease, "heartbeat", "", "");
   ASSERT_EQ(hb.status, 200) << Describe(hb);
-  EXPECT_LE(Int(hb.Json(), "lease_seconds"), 2);
+  EXPECT_LE(hb.Json().at("lease_seconds").to_number<double>(), 2);
   json::object doc = s.WaitTerminal(id);
   EXPECT_EQ(Str(doc, "state"), "failed");
   EXPECT_EQ(Str(doc.at("error"), "type"), "timeout");
