@@ -15,33 +15,6 @@
 namespace acceptd::itest {
 namespace {
 
-// True once `pid` no longer runs: no such process, or a zombie (killed,
-// waiting for a parent that is not us to reap it).
-bool IsGone(pid_t pid, Millis timeout = 10s) {
-  return WaitFor(
-      [pid] {
-        std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
-        size_t close = stat.rfind(')');
-        if (stat.empty() || close == std::string::npos || close + 2 >= stat.size()) return true;
-        return stat[close + 2] == 'Z' || stat[close + 2] == 'X';
-      },
-      timeout);
-}
-
-// The pid a test command wrote into `path` (waits for the whole line).
-pid_t ReadPid(const std::string& path) {
-  pid_t pid = 0;
-  WaitFor(
-      [&] {
-        std::string text = ReadFile(path);
-        if (text.empty() || text.back() != '\n') return false;
-        pid = std::stoi(text);
-        return true;
-      },
-      10s);
-  return pid;
-}
-
 class IntegrationExecTest : public ::testing::Test {
  protected:
   // An executable /bin/sh script in the test's own temp dir.

@@ -815,4 +815,28 @@ void ExpectProblem(const HttpResponse& res, int status, std::string_view where) 
       << "member status";
 }
 
+bool IsGone(pid_t pid, Millis timeout) {
+  return WaitFor(
+      [pid] {
+        std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+        size_t close = stat.rfind(')');
+        if (stat.empty() || close == std::string::npos || close + 2 >= stat.size()) return true;
+        return stat[close + 2] == 'Z' || stat[close + 2] == 'X';
+      },
+      timeout);
+}
+
+pid_t ReadPid(const std::string& path) {
+  pid_t pid = 0;
+  WaitFor(
+      [&] {
+        std::string text = ReadFile(path);
+        if (text.empty() || text.back() != '\n') return false;
+        pid = std::stoi(text);
+        return true;
+      },
+      20s);
+  return pid;
+}
+
 }  // namespace acceptd::itest

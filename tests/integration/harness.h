@@ -144,6 +144,12 @@ std::optional<int> WaitPid(pid_t pid, Millis timeout);
 
 // The whole content of a file ("" if it cannot be read).
 std::string ReadFile(const std::string& path);
+// True once `pid` no longer runs, within `timeout`: no such process, or a
+// zombie (killed, waiting for a parent that is not the test to reap it).
+bool IsGone(pid_t pid, Millis timeout = 10s);
+// The pid a test command wrote into `path` as a whole line; 0 if none came
+// within 20 s.
+pid_t ReadPid(const std::string& path);
 // A loopback port nobody listens on right now (the kernel picks it).
 uint16_t FreePort();
 
