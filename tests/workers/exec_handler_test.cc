@@ -188,19 +188,21 @@ TEST_F(ExecHandlerTest, EachAttemptGetsAFreshWorkingDirectoryRemovedAfterwards) 
     ASSERT_NE(ok, nullptr) << Failure(o).message;
     std::string cwd = ok->body.substr(0, ok->body.find('\n'));
     EXPECT_EQ(ok->body.substr(ok->body.find('\n') + 1), "0\n") << "not empty at the start";
-    // <work_dir>/owner-<pid>-<start>/<jobid>-<attempt>
+    // <work_dir>/owner-<pid>-<start>/shard-<x>/<jobid>-<attempt>
     EXPECT_EQ(fs::path(cwd).filename().string(),
               ctx.job_id().ToHex() + "-" + std::to_string(attempt));
-    const fs::path owner = fs::path(cwd).parent_path();
+    const fs::path shard = fs::path(cwd).parent_path();
+    EXPECT_EQ(shard.filename().string().rfind(exec::kShardPrefix, 0), 0u) << shard;
+    const fs::path owner = shard.parent_path();
     EXPECT_EQ(owner.filename().string(), exec::OwnerDirName());
     EXPECT_EQ(owner.parent_path().string(), q.exec.work_dir);
     EXPECT_FALSE(fs::exists(cwd)) << cwd << " was not removed";
-    EXPECT_TRUE(fs::is_empty(owner)) << "the pgid record was not removed";
+    EXPECT_TRUE(fs::is_empty(shard)) << "the pgid record was not removed";
     dirs.push_back(cwd);
   }
   EXPECT_NE(dirs[0], dirs[1]);
   h.reset();  // a clean exit leaves no owner directory behind
-  EXPECT_FALSE(fs::exists(fs::path(dirs[0]).parent_path()));
+  EXPECT_FALSE(fs::exists(fs::path(dirs[0]).parent_path().parent_path()));
 }
 
 TEST_F(ExecHandlerTest, ProgressLinesOnFd3AreReported) {
@@ -293,10 +295,12 @@ class ExecSweepTest : public ExecHandlerTest {
     return pid;
   }
   // An attempt's cwd and, when pgid != 0, its pgid record (work_dirs.h).
+  // An attempt's directory (and pgid record) in one of the owner's shards.
   static std::string Attempt(const std::string& owner, const std::string& name, pid_t pgid) {
-    fs::create_directories(owner + "/" + name);
-    if (pgid != 0) fs::create_symlink(name, owner + "/" + std::to_string(pgid) + "-" + name);
-    return owner + "/" + name;
+    const std::string shard = owner + "/" + exec::kShardPrefix + std::to_string(pgid % 10);
+    fs::create_directories(shard + "/" + name);
+    if (pgid != 0) fs::create_symlink(name, shard + "/" + std::to_string(pgid) + "-" + name);
+    return shard + "/" + name;
   }
   void TearDown() override {
     for (pid_t pid : children_) {

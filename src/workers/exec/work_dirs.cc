@@ -186,7 +186,15 @@ SweepReport SweepStrays(const std::string& root) {
     gone_owners.push_back(owner.path());
     // Attempts with a pgid record, and those without one (cwd only).
     std::vector<Leftover> recorded, unrecorded;
+    std::vector<fs::directory_entry> entries;
     for (const auto& entry : fs::directory_iterator(owner.path(), ec)) {
+      const std::string entry_name = entry.path().filename().string();
+      if (entry_name.rfind(kShardPrefix, 0) == 0 && !entry.is_symlink(ec) &&
+          entry.is_directory(ec)) {
+        for (const auto& inner : fs::directory_iterator(entry.path(), ec)) entries.push_back(inner);
+      }
+    }
+    for (const auto& entry : entries) {
       auto l = ParseAttemptName(entry.path().filename().string());
       if (!l) continue;
       if (l->pgid != 0 && entry.is_symlink(ec)) {
@@ -296,11 +304,19 @@ Result<std::shared_ptr<WorkDirs>> WorkDirs::Open(const std::string& root) {
   return std::shared_ptr<WorkDirs>(new WorkDirs(owner));
 }
 
-WorkDirs::~WorkDirs() { ::rmdir(owner_dir_.c_str()); }
+WorkDirs::~WorkDirs() {
+  for (int shard = 0; shard < kShards; ++shard) {
+    ::rmdir(fmt::format("{}/{}{:x}", owner_dir_, kShardPrefix, shard).c_str());
+  }
+  ::rmdir(owner_dir_.c_str());
+}
 
 Result<WorkDirs::Attempt> WorkDirs::Create(const std::string& job_id, int attempt) {
   Attempt a;
-  a.dir = fmt::format("{}/{}-{}", owner_dir_, SafeName(job_id), attempt);
+  const std::string name = fmt::format("{}-{}", SafeName(job_id), attempt);
+  const std::string shard =
+      fmt::format("{}/{}{:x}", owner_dir_, kShardPrefix, std::hash<std::string>{}(name) % kShards);
+  a.dir = shard + "/" + name;
   for (int tries = 0;; ++tries) {
     if (::mkdir(a.dir.c_str(), 0700) == 0) return a;
     int e = errno;
@@ -309,9 +325,10 @@ Result<WorkDirs::Attempt> WorkDirs::Create(const std::string& job_id, int attemp
       continue;
     }
     if (e == ENOENT && tries < 3) {
-      // The owner directory was removed under us (a tmp cleaner, or another
-      // WorkDirs of this process ending): make it again.
+      // The shard is new, or the owner directory was removed under us (a tmp
+      // cleaner, or another WorkDirs of this process ending): make them.
       ::mkdir(owner_dir_.c_str(), 0700);
+      ::mkdir(shard.c_str(), 0700);
       continue;
     }
     return Error::Internal(fmt::format("mkdir '{}': {}", a.dir, std::strerror(e)));
@@ -319,8 +336,9 @@ Result<WorkDirs::Attempt> WorkDirs::Create(const std::string& job_id, int attemp
 }
 
 void WorkDirs::Spawned(Attempt& attempt, pid_t pgid) {
-  std::string name = fs::path(attempt.dir).filename().string();
-  std::string link = fmt::format("{}/{}-{}", owner_dir_, pgid, name);
+  const fs::path dir(attempt.dir);
+  std::string name = dir.filename().string();
+  std::string link = fmt::format("{}/{}-{}", dir.parent_path().string(), pgid, name);
   if (::symlink(name.c_str(), link.c_str()) == 0) attempt.link = std::move(link);
 }
 

@@ -5,10 +5,14 @@
 //   <root>/owner-<pid>-<starttime>/           one per acceptd process (pid and
 //                                             its start time in /proc/<pid>/stat,
 //                                             so a reused pid is another owner)
-//   <root>/owner-.../<jobid>-<attempt>/        one attempt's cwd
-//   <root>/owner-.../<pgid>-<jobid>-<attempt>  a symlink to it, made right after
-//                                             the spawn: the record of the
-//                                             attempt's process group id
+//   <root>/owner-.../shard-<x>/               kShards subdirectories
+//   <root>/owner-.../shard-<x>/<jobid>-<attempt>/        one attempt's cwd
+//   <root>/owner-.../shard-<x>/<pgid>-<jobid>-<attempt>  a symlink to it, made
+//                                             right after the spawn: the record
+//                                             of the attempt's process group id
+// The shards exist because every mkdir, symlink, unlink and rmdir takes its
+// parent directory's lock: with one directory for 64 concurrent attempts, the
+// kernel spun on that lock for 40 % of the exec loop's CPU (bench/README.md).
 // The cwd itself is never renamed once the command runs (a command may have
 // read its path), so the pgid is recorded beside it, in the link's name.
 // The owner level lets several acceptd processes (servers, `acceptd worker`s)
@@ -33,6 +37,9 @@
 #include "core/error.h"
 
 namespace acceptd::exec {
+
+inline constexpr int kShards = 16;
+inline constexpr char kShardPrefix[] = "shard-";
 
 // $TMPDIR (or /tmp) + "/acceptd-exec-<uid>".
 std::string DefaultWorkRoot();
