@@ -128,7 +128,8 @@ TEST_F(ProcessRunnerTest, StdoutBeyondTheCapKillsTheGroup) {
   EXPECT_TRUE(p.stdout_too_large);
   EXPECT_EQ(p.out.size(), 1000u);
   EXPECT_TRUE(p.sent_sigkill);
-  EXPECT_FALSE(p.exited);
+  // (Whether the leader died of the SIGKILL or first of SIGPIPE, as `yes`
+  // under a shell may once its stdout is closed, is a race: not asserted.)
 }
 
 TEST_F(ProcessRunnerTest, CancelSendsSigtermToACommandThatHonoursIt) {
