@@ -84,7 +84,8 @@ CallbackAttempt CallbackAttempt::GaveUp(JobId id, UnixMillis lease, UnixMillis n
   return a;
 }
 
-Result<std::unique_ptr<JobStore>> OpenStore(const std::string& url) {
+Result<std::unique_ptr<JobStore>> OpenStore(const std::string& url, const StoreOptions& options) {
+  (void)options;  // the SQLite store has nothing to configure
   constexpr std::string_view kSqlite = "sqlite:";
   if (url.starts_with(kSqlite)) {
     auto store = SqliteStore::Open(url.substr(kSqlite.size()));

@@ -185,6 +185,37 @@ struct StateTransition {
 };
 using TransitionObserver = std::function<void(const StateTransition&)>;
 
+// One job change committed through another store object (another node) on
+// the same database, as a change feed reports it (JobStore::Subscribe). It
+// is a wake-up, not a record: the job may have changed again since, and
+// readers re-read the store for the truth.
+struct JobChange {
+  JobId id;
+  std::string queue;
+  JobState state = JobState::kQueued;  // the state the change committed
+  bool cancel_requested = false;       // running, and a cancel was requested
+  bool due = false;                    // queued and claimable now (run_at <= commit time)
+  bool removed = false;                // the row was deleted (delete, purge)
+};
+
+// Receives a change feed's reports on the feed's own thread. Handlers must
+// be quick and must not call into the store.
+struct ChangeListener {
+  // Changes committed by other store objects, in commit order per job.
+  std::function<void(const std::vector<JobChange>&)> on_changes;
+  // The feed was interrupted (e.g. the connection was lost) and changes may
+  // have been missed; called again with `live` true once it delivers again.
+  // While !live, callers fall back to polling the store.
+  std::function<void(bool live)> on_state;
+};
+
+// Keeps a feed running; destroying it stops the feed (no call after the
+// destructor returns).
+class ChangeSubscription {
+ public:
+  virtual ~ChangeSubscription() = default;
+};
+
 class WriteTx {
  public:
   virtual ~WriteTx() = default;
@@ -290,6 +321,35 @@ class JobStore {
   virtual Result<std::vector<QueueCounts>> Counts() = 0;
   // Answers iff the store is usable (for /readyz).
   virtual Status Ping() = 0;
+
+  // True when a call may wait on the network (a database server): callers
+  // on an event loop must run such calls on another thread. An embedded
+  // store answers reads from local files in microseconds.
+  virtual bool RemoteCalls() const { return false; }
+
+  // Starts a feed of the job changes that other store objects (other nodes)
+  // commit to the same database, delivered to `listener` soon after each
+  // commit; this object's own writes are not reported. nullptr: the backend
+  // has no feed (the caller polls the store to see other nodes' work).
+  virtual std::unique_ptr<ChangeSubscription> Subscribe(ChangeListener listener) {
+    (void)listener;
+    return nullptr;
+  }
+};
+
+// How to open a store (OpenStore); keys a backend does not use are ignored.
+struct StoreOptions {
+  // Connections to a database server (reads and writes together).
+  int pool_size = 8;
+  // Run even if the database server does not make commits durable
+  // (PostgreSQL fsync = off or synchronous_commit = off).
+  bool unsafe_durability = false;
+  // This node's name in the database (logs, change feed origin); empty: a
+  // generated one.
+  std::string node_name;
+  // Apply the schema if it is missing or older (`serve` does; `false`
+  // fails with kUnavailable on a missing or older schema instead).
+  bool migrate = true;
 };
 
 // The kGone error of a job past its expires_at: from that instant on, whether
@@ -297,7 +357,10 @@ class JobStore {
 // the store's the tombstone), with one detail for both.
 Error JobExpired();
 
-// Opens a store from a URL: "sqlite:PATH" (the directory is created).
-Result<std::unique_ptr<JobStore>> OpenStore(const std::string& url);
+// Opens a store from a URL: "sqlite:PATH" (the directory is created), or
+// "postgres://..." / "postgresql://..." (a libpq connection URI; unset parts
+// come from the PG* environment variables).
+Result<std::unique_ptr<JobStore>> OpenStore(const std::string& url,
+                                            const StoreOptions& options = {});
 
 }  // namespace acceptd
