@@ -7,6 +7,8 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git curl
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsqlite3-dev libpq-dev libssl-dev
+  postgresql-15 postgresql-client-15  # scripts/pg-cluster.sh: the tests' throw-away cluster
+  nginx-light  # examples/load-balancer and its test; bench/run.sh's ceiling
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev
   slowhttptest  # tests/slow: the slow-client suite

@@ -1,9 +1,24 @@
 #!/usr/bin/env bash
 # Builds acceptd twice (optimized with warnings as errors, and ASan+UBSan) and
 # runs every test in both builds; then fuzzes (scripts/fuzz.sh) for ~2 minutes.
+#
+# The tests that need PostgreSQL (the store conformance suite's PostgreSQL run,
+# every integration test a second time as pg.<name>, several nodes on one
+# database) use a throw-away cluster this script starts (scripts/pg-cluster.sh)
+# and stops, named to them by ACCEPTD_TEST_POSTGRES; set that to a server of
+# your own to use it instead (the tests create and drop databases on it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
+
+if [ -z "${ACCEPTD_TEST_POSTGRES:-}" ]; then
+  pg_dir=$(mktemp -d)
+  chmod 711 "$pg_dir"  # as root, the server runs as the postgres user
+  trap 'scripts/pg-cluster.sh stop "$pg_dir/pg"; rm -rf "$pg_dir"' EXIT
+  ACCEPTD_TEST_POSTGRES=$(scripts/pg-cluster.sh start "$pg_dir/pg")
+  export ACCEPTD_TEST_POSTGRES
+  echo "== PostgreSQL test cluster: $ACCEPTD_TEST_POSTGRES =="
+fi
 
 passed=0
 run_suite() {

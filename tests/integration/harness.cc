@@ -6,9 +6,11 @@
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -18,6 +20,7 @@
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <random>
 #include <regex>
 #include <sstream>
 #include <stdexcept>
@@ -450,11 +453,11 @@ void TempDir::Write(std::string_view name, std::string_view content) const {
   if (!out) throw std::runtime_error("cannot write " + File(name));
 }
 
-ProcessResult RunAcceptd(const std::vector<std::string>& args, const std::string& cwd,
-                         Millis timeout) {
+ProcessResult RunProcess(const std::string& binary, const std::vector<std::string>& args,
+                         const std::string& cwd, Millis timeout) {
   TempDir io;
   const std::string dir = cwd.empty() ? io.path() : cwd;
-  pid_t pid = SpawnProcess(ACCEPTD_BINARY, args, dir, io.File("stdout"), io.File("stderr"));
+  pid_t pid = SpawnProcess(binary, args, dir, io.File("stdout"), io.File("stderr"));
   ProcessResult r;
   std::optional<int> code = WaitPid(pid, timeout);
   if (!code) {
@@ -470,9 +473,203 @@ ProcessResult RunAcceptd(const std::vector<std::string>& args, const std::string
   return r;
 }
 
+ProcessResult RunAcceptd(const std::vector<std::string>& args, const std::string& cwd,
+                         Millis timeout) {
+  return RunProcess(ACCEPTD_BINARY, args, cwd, timeout);
+}
+
+// ---------------------------------------------------------------------------
+// Stores
+
+StoreKind TestStore() {
+  const char* v = std::getenv("ACCEPTD_TEST_STORE");
+  const std::string_view name = v != nullptr ? v : "";
+  if (name.empty() || name == "sqlite") return StoreKind::kSqlite;
+  if (name == "postgres") return StoreKind::kPostgres;
+  throw std::runtime_error("ACCEPTD_TEST_STORE=" + std::string(name) +
+                           ": expected sqlite or postgres");
+}
+
+const char* StoreName(StoreKind kind) {
+  return kind == StoreKind::kPostgres ? "postgres" : "sqlite";
+}
+
+std::string PostgresAdminUrl() {
+  const char* v = std::getenv("ACCEPTD_TEST_POSTGRES");
+  return v != nullptr ? v : "";
+}
+
+bool InCi() {
+  const char* v = std::getenv("CI");
+  return v != nullptr && std::string_view(v) == "true";
+}
+
+namespace {
+
+// Under ACCEPTD_TEST_STORE=postgres, a run without a server to create
+// databases on skips every test; not under CI, where each test that starts a
+// server fails instead (SharedStore::Postgres throws). A failure here would
+// not do: gtest then reports every test as skipped, and ctest believes that.
+class StoreEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    if (!TestingPostgres() || !PostgresAdminUrl().empty() || InCi()) return;
+    GTEST_SKIP() << "ACCEPTD_TEST_STORE=postgres needs ACCEPTD_TEST_POSTGRES (a libpq URI; "
+                    "scripts/pg-cluster.sh start DIR prints one)";
+  }
+};
+
+[[maybe_unused]] ::testing::Environment* const kStoreEnvironment =
+    ::testing::AddGlobalTestEnvironment(new StoreEnvironment);
+
+std::string FindProgram(const std::string& name, const std::string& fallback) {
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path != nullptr ? path : "/usr/bin:/bin");
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    const std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return fallback;
+}
+
+// `url` (a libpq URI, postgres[ql]://[authority]/[dbname][?params]) naming
+// the database `database` instead.
+std::string WithDatabase(const std::string& url, const std::string& database) {
+  const size_t scheme = url.find("://");
+  if (scheme == std::string::npos) {
+    throw std::runtime_error("not a libpq URI (postgresql://...): " + url);
+  }
+  const size_t authority_end = url.find_first_of("/?", scheme + 3);
+  if (authority_end == std::string::npos) return url + "/" + database;
+  if (url[authority_end] == '?') {
+    return url.substr(0, authority_end) + "/" + database + url.substr(authority_end);
+  }
+  const size_t path_end = url.find('?', authority_end);
+  return url.substr(0, authority_end) + "/" + database +
+         (path_end == std::string::npos ? "" : url.substr(path_end));
+}
+
+// A database name no other test (process) picks.
+std::string FreshDatabaseName() {
+  static std::atomic<int> counter{0};
+  static const uint32_t salt = std::random_device{}();
+  char salt_hex[9];
+  std::snprintf(salt_hex, sizeof salt_hex, "%08x", salt);
+  return "acceptd_test_" + std::to_string(::getpid()) + "_" + salt_hex + "_" +
+         std::to_string(counter.fetch_add(1));
+}
+
+}  // namespace
+
+std::string Psql(const std::string& url, const std::string& sql, Millis timeout) {
+  static const std::string psql = FindProgram("psql", "/usr/lib/postgresql/15/bin/psql");
+  ProcessResult r = RunProcess(
+      psql, {"-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql}, {}, timeout);
+  if (r.timed_out || r.exit_code != 0) {
+    throw std::runtime_error("psql -c '" + sql + "' on " + url +
+                             (r.timed_out ? " timed out" : " failed") + ": " + r.err);
+  }
+  return r.out;
+}
+
+std::shared_ptr<SharedStore> SharedStore::Create() {
+  if (TestingPostgres()) return Postgres();
+  // A directory of its own, removed with the store.
+  auto dir = std::make_shared<TempDir>();
+  auto store = Sqlite(dir->File("acceptd.db"));
+  store->sqlite_dir_ = std::move(dir);
+  return store;
+}
+
+std::shared_ptr<SharedStore> SharedStore::Sqlite(std::string path) {
+  std::shared_ptr<SharedStore> store(new SharedStore());
+  store->kind_ = StoreKind::kSqlite;
+  store->url_ = "sqlite:" + path;
+  return store;
+}
+
+std::shared_ptr<SharedStore> SharedStore::Postgres(std::string admin_url) {
+  if (admin_url.empty()) {
+    throw std::runtime_error(
+        "a PostgreSQL store needs ACCEPTD_TEST_POSTGRES (scripts/test.sh sets it; "
+        "scripts/pg-cluster.sh start DIR prints one)");
+  }
+  std::shared_ptr<SharedStore> store(new SharedStore());
+  store->kind_ = StoreKind::kPostgres;
+  store->database_ = FreshDatabaseName();
+  store->admin_url_ = std::move(admin_url);
+  Psql(store->admin_url_, "CREATE DATABASE " + store->database_);
+  store->url_ = WithDatabase(store->admin_url_, store->database_);
+  return store;
+}
+
+SharedStore::~SharedStore() {
+  if (kind_ != StoreKind::kPostgres || database_.empty()) return;
+  if (std::getenv("ACCEPTD_ITEST_KEEP")) {
+    std::cerr << "keeping database " << url_ << "\n";
+    return;
+  }
+  try {
+    Psql(admin_url_, "DROP DATABASE IF EXISTS " + database_ + " WITH (FORCE)");
+  } catch (const std::exception& e) {
+    // The server may be gone (a test's own cluster, stopped first): nothing
+    // left to clean up then, and a destructor must not throw.
+    std::cerr << "dropping the test database: " << e.what() << "\n";
+  }
+}
+
+std::string SharedStore::Sql(const std::string& sql) const {
+  if (kind_ != StoreKind::kPostgres) throw std::runtime_error("SharedStore::Sql on SQLite");
+  return Psql(url_, sql);
+}
+
+PostgresCluster::PostgresCluster() {
+  // Run as root, the server runs as the postgres user, which must reach
+  // the cluster's directory through this one (mkdtemp made it 0700).
+  if (::chmod(dir_.path().c_str(), 0711) != 0) {
+    throw std::runtime_error("chmod " + dir_.path() + ": " + std::strerror(errno));
+  }
+  cluster_dir_ = dir_.File("pg");
+  Script("start");
+  ProcessResult r =
+      RunProcess(std::string(ACCEPTD_SOURCE_DIR) + "/scripts/pg-cluster.sh", {"url", cluster_dir_});
+  admin_url_ = r.out.substr(0, r.out.find('\n'));
+  if (r.exit_code != 0 || admin_url_.empty()) {
+    throw std::runtime_error("scripts/pg-cluster.sh url: " + r.err);
+  }
+}
+
+PostgresCluster::~PostgresCluster() {
+  try {
+    Script("stop");
+  } catch (const std::exception& e) {
+    std::cerr << "stopping the test's PostgreSQL cluster: " << e.what() << "\n";
+  }
+}
+
+void PostgresCluster::Crash() { Script("crash"); }
+
+void PostgresCluster::Start() { Script("start"); }
+
+void PostgresCluster::Script(const std::string& command) {
+  ProcessResult r = RunProcess(std::string(ACCEPTD_SOURCE_DIR) + "/scripts/pg-cluster.sh",
+                               {command, cluster_dir_}, {}, 90s);
+  if (r.timed_out || r.exit_code != 0) {
+    throw std::runtime_error("scripts/pg-cluster.sh " + command + " " + cluster_dir_ +
+                             (r.timed_out ? " timed out" : " failed") + ": " + r.err);
+  }
+}
+
 ServerProcess::ServerProcess(ServerOptions options) : options_(std::move(options)) {
   config_path_ = dir_.File("acceptd.toml");
-  store_url_ = "sqlite:" + dir_.File("acceptd.db");
+  if (options_.store) {
+    store_ = options_.store;
+  } else if (TestingPostgres()) {
+    store_ = SharedStore::Postgres();
+  } else {
+    store_ = SharedStore::Sqlite(dir_.File("acceptd.db"));
+  }
   stderr_path_ = dir_.File("stderr.log");
   dir_.Write("acceptd.toml", BuildConfig());
   Start(/*may_change_port=*/true);
@@ -512,7 +709,7 @@ void ServerProcess::Spawn() {
     args.push_back(config_path_);
   }
   args.insert(args.end(),
-              {"--listen", "127.0.0.1:" + std::to_string(port_), "--store", store_url_});
+              {"--listen", "127.0.0.1:" + std::to_string(port_), "--store", store_->url()});
   args.insert(args.end(), options_.args.begin(), options_.args.end());
   pid_ = SpawnProcess(ACCEPTD_BINARY, args, dir_.path(), dir_.File("stdout.log"), stderr_path_);
 }

@@ -127,8 +127,11 @@ struct ProcessResult {
   bool timed_out = false;
 };
 
-// Runs ACCEPTD_BINARY with `args` in `cwd` (a fresh temp dir if empty) and
+// Runs `binary` (a path) with `args` in `cwd` (a fresh temp dir if empty) and
 // waits for it; after `timeout` kills it and sets timed_out.
+ProcessResult RunProcess(const std::string& binary, const std::vector<std::string>& args,
+                         const std::string& cwd = {}, Millis timeout = 20s);
+// RunProcess of ACCEPTD_BINARY.
 ProcessResult RunAcceptd(const std::vector<std::string>& args, const std::string& cwd = {},
                          Millis timeout = 20s);
 
@@ -168,6 +171,109 @@ class TempDir {
   std::string path_;
 };
 
+// ---------------------------------------------------------------------------
+// Stores
+//
+// The integration tests run against SQLite, and a second time against
+// PostgreSQL (ctest runs each again as pg.<name>) with
+//   ACCEPTD_TEST_STORE=postgres  every ServerProcess gets a fresh database
+//   ACCEPTD_TEST_POSTGRES=URI    a libpq URI of a maintenance database on a
+//                                server where the tests may create databases
+//                                (scripts/pg-cluster.sh starts one;
+//                                scripts/test.sh exports it)
+// Under postgres without ACCEPTD_TEST_POSTGRES every test skips, or, when
+// CI=true (CI must run them), every test that starts a server fails.
+
+enum class StoreKind { kSqlite, kPostgres };
+
+// The store of this run (ACCEPTD_TEST_STORE unset or "sqlite": kSqlite,
+// "postgres": kPostgres; anything else throws).
+StoreKind TestStore();
+inline bool TestingPostgres() { return TestStore() == StoreKind::kPostgres; }
+const char* StoreName(StoreKind kind);  // "sqlite", "postgres"
+// ACCEPTD_TEST_POSTGRES, or "" if unset.
+std::string PostgresAdminUrl();
+// True under CI (CI=true), where tests that need a PostgreSQL server fail
+// rather than skip without one.
+bool InCi();
+
+// For tests of SQLite's own storage (files, VFS faults, sqlite: URLs): skips
+// the test under PostgreSQL, saying why.
+#define ACCEPTD_SQLITE_ONLY(why)                                                       \
+  if (::acceptd::itest::TestingPostgres()) {                                           \
+    GTEST_SKIP() << "tests SQLite's own storage, not run against PostgreSQL: " << why; \
+  }
+// For tests that need a PostgreSQL server whatever the run's store (several
+// nodes on one database): skips without ACCEPTD_TEST_POSTGRES, or fails
+// under CI.
+#define ACCEPTD_REQUIRE_POSTGRES()                                                   \
+  if (::acceptd::itest::PostgresAdminUrl().empty()) {                                \
+    if (::acceptd::itest::InCi()) {                                                  \
+      GTEST_FAIL() << "CI=true but ACCEPTD_TEST_POSTGRES is unset (scripts/test.sh " \
+                      "sets it)";                                                    \
+    }                                                                                \
+    GTEST_SKIP() << "needs a PostgreSQL server: set ACCEPTD_TEST_POSTGRES "          \
+                    "(scripts/pg-cluster.sh start DIR prints one)";                  \
+  }
+
+// One store, for one server or shared by several (nodes on one database):
+// an SQLite file, or a fresh PostgreSQL database created on construction and
+// dropped (WITH (FORCE): servers still connected are cut off) on
+// destruction.
+class SharedStore {
+ public:
+  // A fresh store of this run's kind (TestStore()).
+  static std::shared_ptr<SharedStore> Create();
+  // The SQLite file `path` (not removed on destruction).
+  static std::shared_ptr<SharedStore> Sqlite(std::string path);
+  // A fresh database on the server whose maintenance database `admin_url`
+  // names (default: ACCEPTD_TEST_POSTGRES; throws if that is unset).
+  static std::shared_ptr<SharedStore> Postgres(std::string admin_url = PostgresAdminUrl());
+  ~SharedStore();
+  SharedStore(const SharedStore&) = delete;
+  SharedStore& operator=(const SharedStore&) = delete;
+
+  StoreKind kind() const { return kind_; }
+  // The --store URL of acceptd.
+  const std::string& url() const { return url_; }
+  // PostgreSQL only: runs `sql` on the database (psql) and returns its rows,
+  // unaligned, one per line, columns separated by '|'; throws on error.
+  std::string Sql(const std::string& sql) const;
+
+ private:
+  SharedStore() = default;
+  StoreKind kind_ = StoreKind::kSqlite;
+  std::shared_ptr<TempDir> sqlite_dir_;  // Create(): the SQLite file's own directory
+  std::string url_, admin_url_, database_;
+};
+
+// Runs `sql` through psql on the database `url` names; its rows as in
+// SharedStore::Sql. Throws on error.
+std::string Psql(const std::string& url, const std::string& sql, Millis timeout = 30s);
+
+// A throw-away PostgreSQL cluster of a test's own (scripts/pg-cluster.sh in a
+// temp dir), for tests that stop and start the database server. Started on
+// construction, stopped and removed on destruction.
+class PostgresCluster {
+ public:
+  PostgresCluster();
+  ~PostgresCluster();
+  PostgresCluster(const PostgresCluster&) = delete;
+  PostgresCluster& operator=(const PostgresCluster&) = delete;
+
+  // The libpq URI of its maintenance database (for SharedStore::Postgres).
+  const std::string& admin_url() const { return admin_url_; }
+  // Stops the server as a crash would (pg_ctl stop -m immediate).
+  void Crash();
+  // Starts it again (after Crash) on the same port.
+  void Start();
+
+ private:
+  void Script(const std::string& command);
+  TempDir dir_;
+  std::string cluster_dir_, admin_url_;
+};
+
 struct ServerOptions {
   // [server] keys to TOML values, e.g. {"lease", "1"}; merged over defaults
   // tuned for tests (threads = 2, promote_interval = 0.02, ...).
@@ -180,6 +286,9 @@ struct ServerOptions {
   std::vector<std::string> args;
   // False: no --config at all (built-in defaults for everything).
   bool config_file = true;
+  // The store; null: a fresh one of this run's kind, for this server alone.
+  // Several servers given one SharedStore are nodes on one database.
+  std::shared_ptr<SharedStore> store;
 
   // Builders: ServerOptions().Set("lease", "1").WithQueues("[queues.q]...").
   ServerOptions& Set(const std::string& key, const std::string& toml_value) {
@@ -198,11 +307,15 @@ struct ServerOptions {
     config_file = false;
     return *this;
   }
+  ServerOptions& Store(std::shared_ptr<SharedStore> shared) {
+    store = std::move(shared);
+    return *this;
+  }
 };
 
-// One acceptd process with its own temp dir (config, sqlite store, stderr
-// log) and port. Starts in the constructor; killed in the destructor if
-// still running.
+// One acceptd process with its own temp dir (config, SQLite store unless
+// given a SharedStore or run against PostgreSQL, stderr log) and port. Starts
+// in the constructor; killed in the destructor if still running.
 class ServerProcess {
  public:
   explicit ServerProcess(ServerOptions options = {});
@@ -228,6 +341,7 @@ class ServerProcess {
   pid_t pid() const { return pid_; }  // -1 when not running
   uint16_t port() const { return port_; }
   const std::string& dir() const { return dir_.path(); }
+  const SharedStore& store() const { return *store_; }
   std::string Stderr() const;
 
   // One-shot requests.
@@ -257,7 +371,8 @@ class ServerProcess {
 
   ServerOptions options_;
   TempDir dir_;
-  std::string config_path_, store_url_, stderr_path_;
+  std::shared_ptr<SharedStore> store_;
+  std::string config_path_, stderr_path_;
   uint16_t port_ = 0;
   pid_t pid_ = -1;
 };
