@@ -1,5 +1,6 @@
 #include "store/job_store.h"
 
+#include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace acceptd {
@@ -85,14 +86,20 @@ CallbackAttempt CallbackAttempt::GaveUp(JobId id, UnixMillis lease, UnixMillis n
 }
 
 Result<std::unique_ptr<JobStore>> OpenStore(const std::string& url, const StoreOptions& options) {
-  (void)options;  // the SQLite store has nothing to configure
   constexpr std::string_view kSqlite = "sqlite:";
   if (url.starts_with(kSqlite)) {
+    // The SQLite store has nothing to configure.
     auto store = SqliteStore::Open(url.substr(kSqlite.size()));
     if (!store) return std::move(store).error();
     return std::unique_ptr<JobStore>(std::move(*store));
   }
-  return Error::InvalidArgument("unsupported store URL '" + url + "' (expected sqlite:PATH)");
+  if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+    auto store = PostgresStore::Open(url, options);
+    if (!store) return std::move(store).error();
+    return std::unique_ptr<JobStore>(std::move(*store));
+  }
+  // Never echo the URL: it may carry a password.
+  return Error::InvalidArgument("unsupported store URL (expected sqlite:PATH or postgres://...)");
 }
 
 }  // namespace acceptd

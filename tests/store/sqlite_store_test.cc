@@ -54,7 +54,7 @@ TEST(SqliteStoreTest, OpenStoreBySqliteUrlCreatesTheDirectory) {
 }
 
 TEST(SqliteStoreTest, OpenStoreRejectsOtherUrls) {
-  EXPECT_TRUE(IsError(OpenStore("postgres://localhost/db"), ErrorCode::kInvalidArgument));
+  EXPECT_TRUE(IsError(OpenStore("mysql://localhost/db"), ErrorCode::kInvalidArgument));
   EXPECT_TRUE(IsError(OpenStore("/just/a/path.db"), ErrorCode::kInvalidArgument));
 }
 

@@ -19,7 +19,10 @@
 //   INSTANTIATE_TYPED_TEST_SUITE_P(MyBackend, JobStoreConformanceTest,
 //                                  ::testing::Types<MyBackendFactory>);
 //
-// A fresh factory object is constructed for every test.
+// A fresh factory object is constructed for every test. A backend that needs
+// a server may give its factory `static std::string SkipReason();`: when it
+// returns non-empty (no server configured), every test is skipped with that
+// message (SkipReason itself may ADD_FAILURE when skipping is not allowed).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -103,11 +106,17 @@ inline void ExpectSameJob(const Job& a, const Job& b) {
 template <typename Factory>
 class JobStoreConformanceTest : public ::testing::Test {
  protected:
-  void SetUp() override { OpenObserved("open store"); }
+  void SetUp() override {
+    if constexpr (requires { Factory::SkipReason(); }) {
+      if (std::string why = Factory::SkipReason(); !why.empty()) GTEST_SKIP() << why;
+    }
+    OpenObserved("open store");
+  }
   // Every state change any test made the store attempt must have been legal
   // by core's transition table (the store refuses illegal ones; this catches
   // a store statement that tries one, even where the test did not look).
   void TearDown() override {
+    if (!store_) return;  // skipped
     store_.reset();
     std::lock_guard lock(transitions_mu_);
     for (const StateTransition& t : transitions_) {

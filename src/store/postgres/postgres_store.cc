@@ -1,0 +1,957 @@
+#include "store/postgres/postgres_store.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "store/postgres/pg_feed.h"
+#include "store/postgres/pg_schema.h"
+#include "store/postgres/pg_states.h"
+
+namespace acceptd {
+namespace {
+
+using pg::Conn;
+using pg::Params;
+using pg::Rows;
+using pg::StateColumn;
+using pg::StateFromColumn;
+
+// A named statement: prepared once per connection under `name`.
+struct Stmt {
+  const char* name;
+  const char* sql;
+};
+
+// The columns ReadJob() expects, in order; kFirstExtraCol is the first
+// column selected after them.
+#define JOB_COLUMNS                                                                             \
+  "seq, id, queue, state, priority, content_type, created_at, updated_at, run_at, started_at, " \
+  "finished_at, expires_at, attempts, max_attempts, timeout_ms, retention_ms, "                 \
+  "progress_percent, progress_message, error_type, error_message, cancel_requested, "           \
+  "delete_requested, result IS NOT NULL, lease_owner, lease_token, lease_expires_at, "          \
+  "callback_url, callback_attempts, callback_status, callback_error, callback_delivered_at, "   \
+  "callback_next_at, tenant"
+constexpr int kFirstExtraCol = 33;
+
+#define Q ACCEPTD_PG_QUEUED
+#define R ACCEPTD_PG_RUNNING
+
+Job ReadJob(const Rows& r, int i) {
+  Job j;
+  j.seq = r.Int(i, 0);
+  j.id = r.Uuid(i, 1);
+  j.queue = r.Bytes(i, 2);
+  j.state = StateFromColumn(r.Int(i, 3)).value_or(JobState::kFailed);
+  j.priority = static_cast<int>(r.Int(i, 4));
+  j.content_type = r.Bytes(i, 5);
+  j.created_at = r.Int(i, 6);
+  j.updated_at = r.Int(i, 7);
+  j.run_at = r.Int(i, 8);
+  j.started_at = r.OptInt(i, 9);
+  j.finished_at = r.OptInt(i, 10);
+  j.expires_at = r.OptInt(i, 11);
+  j.attempts = static_cast<int>(r.Int(i, 12));
+  j.max_attempts = static_cast<int>(r.Int(i, 13));
+  j.timeout = r.Int(i, 14);
+  j.retention = r.Int(i, 15);
+  if (!r.IsNull(i, 16)) j.progress = Progress{static_cast<int>(r.Int(i, 16)), r.Bytes(i, 17)};
+  if (!r.IsNull(i, 18)) j.error = JobError{r.Bytes(i, 18), r.Bytes(i, 19)};
+  j.cancel_requested = r.Bool(i, 20);
+  j.delete_requested = r.Bool(i, 21);
+  j.has_result = r.Bool(i, 22);
+  j.lease_owner = r.Bytes(i, 23);
+  j.lease_token = r.Int(i, 24);
+  j.lease_expires_at = r.IsNull(i, 25) ? 0 : r.Int(i, 25);
+  if (!r.IsNull(i, 26)) {
+    CallbackState& c = j.callback.emplace();
+    c.url = r.Bytes(i, 26);
+    c.attempts = static_cast<int>(r.Int(i, 27));
+    if (!r.IsNull(i, 28)) c.last_status = static_cast<int>(r.Int(i, 28));
+    c.last_error = r.Bytes(i, 29);
+    c.delivered_at = r.OptInt(i, 30);
+    c.next_attempt_at = r.OptInt(i, 31);
+  }
+  j.tenant = r.Bytes(i, 32);
+  return j;
+}
+
+std::vector<Job> ReadJobs(const Rows& r, bool with_payload = false) {
+  std::vector<Job> jobs;
+  jobs.reserve(static_cast<size_t>(r.Size()));
+  for (int i = 0; i < r.Size(); ++i) {
+    jobs.push_back(ReadJob(r, i));
+    if (with_payload) jobs.back().payload = r.Bytes(i, kFirstExtraCol);
+  }
+  return jobs;
+}
+
+Result<std::optional<Job>> OneJob(Conn& c, const Stmt& s, const Params& p) {
+  auto r = c.Run(s.name, s.sql, p);
+  if (!r) return std::move(r).error();
+  if (r->Size() == 0) return std::optional<Job>();
+  return std::optional<Job>(ReadJob(*r, 0));
+}
+
+constexpr Stmt kTombstone{"acceptd_tombstone", "SELECT 1 FROM acceptd.tombstones WHERE id = $1"};
+
+// kGone if a tombstone remembers the id, else kNotFound (or a store error).
+Error Missing(Conn& c, const JobId& id) {
+  Params p;
+  p.Uuid(id);
+  auto r = c.Run(kTombstone.name, kTombstone.sql, p);
+  if (!r) return std::move(r).error();
+  if (r->Size() > 0) return JobExpired();
+  return Error::NotFound("no such job");
+}
+
+constexpr Stmt kGetJob{"acceptd_get_job", "SELECT " JOB_COLUMNS " FROM acceptd.jobs WHERE id = $1"};
+
+Result<Job> GetJob(Conn& c, const JobId& id) {
+  Params p;
+  p.Uuid(id);
+  auto job = OneJob(c, kGetJob, p);
+  if (!job) return std::move(job).error();
+  if (!*job) return Missing(c, id);
+  return std::move(**job);
+}
+
+Error TerminalConflict(JobState state) {
+  return Error::Conflict(fmt::format("the job is already {}", ToString(state)));
+}
+
+std::string GeneratedNodeName() {
+  static std::atomic<int> counter{0};
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "acceptd");
+  return fmt::format("{}:{}:{}", host, getpid(), counter.fetch_add(1));
+}
+
+// Session setup of every pooled connection: the origin of its changes for
+// the feed, and the durability check.
+constexpr Stmt kSession{"acceptd_session",
+                        "SELECT set_config('acceptd.node', $1, false), current_setting('fsync'), "
+                        "current_setting('synchronous_commit')"};
+
+Status SetUpSession(Conn& c, const std::string& node, bool unsafe_durability) {
+  Params p;
+  p.Text(node);
+  auto r = c.Run(kSession.name, kSession.sql, p);
+  if (!r) return std::move(r).error();
+  const std::string fsync = r->Bytes(0, 1);
+  const std::string sync_commit = r->Bytes(0, 2);
+  if (unsafe_durability) return {};
+  if (fsync == "off") {
+    return Error::Unavailable(
+        "postgres: the server runs with fsync = off, so a commit may be lost in a crash and "
+        "acceptd could acknowledge (202) a job that then disappears; turn fsync on, or start "
+        "acceptd with --unsafe-durability (store option unsafe_durability) to accept that",
+        "store unavailable");
+  }
+  if (sync_commit == "off") {
+    return Error::Unavailable(
+        "postgres: this session runs with synchronous_commit = off (set for the server, the "
+        "database or the role), so COMMIT returns before the commit is durable and acceptd "
+        "could acknowledge (202) a job that is lost in a crash; set synchronous_commit = on, or "
+        "start acceptd with --unsafe-durability (store option unsafe_durability) to accept that",
+        "store unavailable");
+  }
+  return {};
+}
+
+}  // namespace
+
+void PostgresConnectParams(const std::string& url, const std::string& node,
+                           std::vector<std::string>* keywords, std::vector<std::string>* values) {
+  keywords->clear();
+  values->clear();
+  std::set<std::string> given;
+  char* err = nullptr;
+  if (PQconninfoOption* opts = PQconninfoParse(url.c_str(), &err)) {
+    for (PQconninfoOption* o = opts; o->keyword; ++o) {
+      if (o->val && *o->val) given.insert(o->keyword);
+    }
+    PQconninfoFree(opts);
+  }
+  if (err) PQfreemem(err);
+  keywords->push_back("dbname");
+  values->push_back(url);
+  auto add_default = [&](const char* key, const char* env, std::string value) {
+    if (given.contains(key) || (env && std::getenv(env))) return;
+    keywords->push_back(key);
+    values->push_back(std::move(value));
+  };
+  add_default("connect_timeout", "PGCONNECT_TIMEOUT", "5");
+  add_default("application_name", "PGAPPNAME", ("acceptd " + node).substr(0, 63));
+  // A server that vanished without closing the connection (network cut,
+  // host power loss) is noticed within ~25 s rather than the kernel's hours.
+  add_default("keepalives_idle", nullptr, "10");
+  add_default("keepalives_interval", nullptr, "5");
+  add_default("keepalives_count", nullptr, "3");
+}
+
+class PostgresStore::Tx final : public WriteTx {
+ public:
+  Tx(PostgresStore* store, std::unique_lock<std::mutex> lock, pg::Pool::Lease conn)
+      : store_(store), lock_(std::move(lock)), lease_(std::move(conn)), c_(*lease_) {
+    c_.SetNoticeHandler([store](const PGresult* r) { store->OnNotice(r); });
+  }
+  ~Tx() override {
+    if (!done_ && c_.Healthy()) (void)c_.Exec("ROLLBACK");
+    c_.SetNoticeHandler(nullptr);
+  }
+
+  Result<Job> Insert(const NewJob& n) override {
+    static constexpr Stmt kInsert{
+        "acceptd_insert",
+        "SELECT o_outcome, o_seq, o_depth FROM acceptd.insert_job($1::uuid, $2::text, "
+        "$3::integer, $4::bytea, $5::text, $6::bigint, $7::bigint, $8::integer, $9::bigint, "
+        "$10::bigint, $11::bigint, $12::text, $13::text, $14::bytea, $15::text)"};
+    Params p;
+    p.Uuid(n.id).Text(n.queue).Int(n.priority).Bytes(n.payload).Text(n.content_type);
+    p.Int(n.now).Int(n.run_at).Int(n.max_attempts).Int(n.timeout).Int(n.retention);
+    p.Int(n.max_depth).Text(n.tenant);
+    if (n.idempotency_key.empty()) {
+      p.Null().Null();
+    } else {
+      p.Text(n.idempotency_key).Bytes(n.request_digest);
+    }
+    if (n.callback_url.empty()) {
+      p.Null();
+    } else {
+      p.Text(n.callback_url);
+    }
+    auto r = c_.Run(kInsert.name, kInsert.sql, p);
+    if (!r) return std::move(r).error();
+    if (r->Size() != 1) return Error::Internal("postgres: insert_job returned no row");
+    switch (r->Int(0, 0)) {
+      case 0:
+        break;
+      case 1: {
+        static constexpr Stmt kBySeq{"acceptd_job_by_seq",
+                                     "SELECT " JOB_COLUMNS " FROM acceptd.jobs WHERE seq = $1"};
+        Params q;
+        q.Int(r->Int(0, 1));
+        auto job = OneJob(c_, kBySeq, q);
+        if (!job) return std::move(job).error();
+        if (!*job) return Error::Internal("postgres: the replayed job vanished");
+        return std::move(**job);  // a replay: the original job
+      }
+      case 2:
+        return Error::IdempotencyMismatch(
+            "this Idempotency-Key was already used for a different request");
+      case 3:
+        return Error::QueueFull(
+            fmt::format("queue '{}' is full ({} jobs queued or running)", n.queue, r->Int(0, 2)));
+      case 4:
+        return Error::Conflict("duplicate id");
+      default:
+        return Error::Internal("postgres: insert_job returned an unknown outcome");
+    }
+    Job j;
+    j.seq = r->Int(0, 1);
+    j.id = n.id;
+    j.queue = n.queue;
+    j.state = JobState::kQueued;
+    j.priority = n.priority;
+    j.content_type = n.content_type;
+    j.created_at = j.updated_at = n.now;
+    j.run_at = n.run_at;
+    j.max_attempts = n.max_attempts;
+    j.timeout = n.timeout;
+    j.retention = n.retention;
+    if (!n.callback_url.empty()) j.callback.emplace().url = n.callback_url;
+    j.tenant = n.tenant;
+    return j;
+  }
+
+  Result<std::vector<Job>> Claim(const ClaimParams& cp) override {
+    static constexpr Stmt kClaim{
+        "acceptd_claim",
+        "WITH c AS (SELECT seq AS claim_seq FROM acceptd.jobs WHERE queue = $4::text AND state = " Q
+        " AND NOT scheduled ORDER BY priority DESC, run_at, seq LIMIT $5::bigint "
+        "FOR UPDATE SKIP LOCKED) "
+        "UPDATE acceptd.jobs SET state = " R
+        ", attempts = attempts + 1, lease_token = lease_token + 1, "
+        "lease_owner = $1::text, started_at = COALESCE(started_at, $3::bigint), "
+        "attempt_started_at = $3::bigint, "
+        "lease_expires_at = CASE WHEN $6::boolean AND timeout_ms > 0 "
+        "  THEN LEAST($2::bigint, $3::bigint + timeout_ms) ELSE $2::bigint END, "
+        "lease_within_timeout = $6::boolean, progress_percent = NULL, progress_message = NULL, "
+        "updated_at = $3::bigint FROM c WHERE seq = c.claim_seq AND state = " Q
+        " RETURNING " JOB_COLUMNS ", payload"};
+    Params p;
+    p.Text(cp.owner).Int(cp.lease_expires_at).Int(cp.now).Text(cp.queue).Int(cp.limit);
+    p.Bool(cp.lease_within_timeout);
+    auto r = c_.Run(kClaim.name, kClaim.sql, p);
+    if (!r) return std::move(r).error();
+    auto jobs = ReadJobs(*r, /*with_payload=*/true);
+    // RETURNING gives no order guarantee; hand jobs out in claim order.
+    std::sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) {
+      if (a.priority != b.priority) return a.priority > b.priority;
+      if (a.run_at != b.run_at) return a.run_at < b.run_at;
+      return a.seq < b.seq;
+    });
+    return jobs;
+  }
+
+  Result<Job> Finish(const AttemptOutcome& o) override {
+    using Kind = AttemptOutcome::Kind;
+    static constexpr Stmt kSucceeded{
+        "acceptd_finish_succeeded",
+        "UPDATE acceptd.jobs SET state = " ACCEPTD_PG_SUCCEEDED
+        ", result = $4::bytea, result_type = $5::text, finished_at = $3::bigint, "
+        "updated_at = $3::bigint, expires_at = $3::bigint + retention_ms, lease_owner = NULL, "
+        "lease_expires_at = NULL WHERE id = $1::uuid AND state = " R
+        " AND lease_token = $2::bigint RETURNING " JOB_COLUMNS};
+    static constexpr Stmt kFailed{
+        "acceptd_finish_failed",
+        "UPDATE acceptd.jobs SET state = " ACCEPTD_PG_FAILED
+        ", error_type = $4::text, error_message = $5::text, finished_at = $3::bigint, "
+        "updated_at = $3::bigint, expires_at = $3::bigint + retention_ms, lease_owner = NULL, "
+        "lease_expires_at = NULL WHERE id = $1::uuid AND state = " R
+        " AND lease_token = $2::bigint RETURNING " JOB_COLUMNS};
+    // A requested cancel wins over the retry, wherever it was requested:
+    // the client was told cancel_requested, so the job must not run again.
+    static constexpr Stmt kRetry{
+        "acceptd_finish_retry",
+        "UPDATE acceptd.jobs SET state = CASE WHEN cancel_requested THEN " ACCEPTD_PG_CANCELED
+        " ELSE " Q
+        " END, error_type = $4::text, error_message = $5::text, "
+        "run_at = CASE WHEN cancel_requested THEN run_at ELSE $6::bigint END, "
+        "scheduled = NOT cancel_requested AND $6::bigint > $3::bigint, "
+        "finished_at = CASE WHEN cancel_requested THEN $3::bigint END, "
+        "expires_at = CASE WHEN cancel_requested THEN $3::bigint + retention_ms END, "
+        "updated_at = $3::bigint, lease_owner = NULL, lease_expires_at = NULL "
+        "WHERE id = $1::uuid AND state = " R
+        " AND lease_token = $2::bigint RETURNING " JOB_COLUMNS};
+    static constexpr Stmt kCanceled{
+        "acceptd_finish_canceled",
+        "UPDATE acceptd.jobs SET state = " ACCEPTD_PG_CANCELED
+        ", finished_at = $3::bigint, updated_at = $3::bigint, "
+        "expires_at = $3::bigint + retention_ms, lease_owner = NULL, lease_expires_at = NULL "
+        "WHERE id = $1::uuid AND state = " R
+        " AND lease_token = $2::bigint RETURNING " JOB_COLUMNS};
+    const Stmt* s = &kFailed;
+    Params p;
+    p.Uuid(o.id).Int(o.lease_token).Int(o.now);
+    switch (o.kind) {
+      case Kind::kSucceeded:
+        s = &kSucceeded;
+        p.Bytes(o.result).Text(o.result_type);
+        break;
+      case Kind::kFailed:
+      case Kind::kRetry: {
+        s = o.kind == Kind::kFailed ? &kFailed : &kRetry;
+        JobError e = o.error.value_or(JobError{"handler_error", ""});
+        p.Text(e.type).Text(e.message);
+        if (o.kind == Kind::kRetry) p.Int(o.retry_at);
+        break;
+      }
+      case Kind::kCanceled:
+        s = &kCanceled;
+        break;
+    }
+    auto job = OneJob(c_, *s, p);
+    if (!job) return std::move(job).error();
+    if (!*job) {
+      auto current = GetJob(c_, o.id);
+      if (!current) return std::move(current).error();
+      return Error::StaleLease(fmt::format("job {} is {} with lease token {}, not {}", o.id.ToHex(),
+                                           ToString(current->state), current->lease_token,
+                                           o.lease_token));
+    }
+    if ((*job)->delete_requested && IsTerminal((*job)->state)) {
+      if (auto st = DeleteSeq((*job)->seq); !st) return std::move(st).error();
+    }
+    return std::move(**job);
+  }
+
+  Result<CancelOutcome> Cancel(const JobId& id, UnixMillis now) override {
+    static constexpr Stmt kCancelQueued{
+        "acceptd_cancel_queued",
+        "UPDATE acceptd.jobs SET state = " ACCEPTD_PG_CANCELED
+        ", cancel_requested = true, finished_at = $2::bigint, updated_at = $2::bigint, "
+        "expires_at = $2::bigint + retention_ms WHERE id = $1::uuid AND state = " Q
+        " RETURNING " JOB_COLUMNS};
+    Params p;
+    p.Uuid(id).Int(now);
+    auto job = OneJob(c_, kCancelQueued, p);
+    if (!job) return std::move(job).error();
+    if (*job) return CancelOutcome{CancelOutcome::Kind::kCanceled, std::move(**job)};
+    auto signalled = SignalRunning(id, now, /*and_delete=*/false);
+    if (!signalled) return std::move(signalled).error();
+    if (*signalled) return CancelOutcome{CancelOutcome::Kind::kSignalled, std::move(**signalled)};
+    auto current = GetJob(c_, id);
+    if (!current) return std::move(current).error();
+    return TerminalConflict(current->state);
+  }
+
+  Result<CancelOutcome> Delete(const JobId& id, UnixMillis now) override {
+    // Queued or terminal: gone at once. A queued job counts as canceled.
+    static constexpr Stmt kDelete{"acceptd_delete",
+                                  "DELETE FROM acceptd.jobs WHERE id = $1::uuid AND state <> " R
+                                  " RETURNING " JOB_COLUMNS};
+    Params p;
+    p.Uuid(id);
+    auto job = OneJob(c_, kDelete, p);
+    if (!job) return std::move(job).error();
+    if (*job) {
+      Job j = std::move(**job);
+      if (j.state != JobState::kQueued) return CancelOutcome{CancelOutcome::Kind::kDeleted, j};
+      j.state = JobState::kCanceled;
+      j.cancel_requested = true;
+      j.finished_at = now;
+      j.updated_at = now;
+      j.expires_at = now + j.retention;
+      return CancelOutcome{CancelOutcome::Kind::kCanceled, std::move(j)};
+    }
+    auto signalled = SignalRunning(id, now, /*and_delete=*/true);
+    if (!signalled) return std::move(signalled).error();
+    if (*signalled) return CancelOutcome{CancelOutcome::Kind::kSignalled, std::move(**signalled)};
+    return Error::NotFound("no such job");
+  }
+
+  Status SetProgress(const JobId& id, int64_t token, const Progress& pr, UnixMillis now) override {
+    static constexpr Stmt kProgress{
+        "acceptd_set_progress",
+        "UPDATE acceptd.jobs SET progress_percent = $3::integer, progress_message = $4::text, "
+        "updated_at = $5::bigint WHERE id = $1::uuid AND state = " R
+        " AND lease_token = $2::bigint"};
+    Params p;
+    p.Uuid(id).Int(token).Int(std::clamp(pr.percent, 0, 100)).Text(pr.message).Int(now);
+    auto r = c_.Run(kProgress.name, kProgress.sql, p);
+    if (!r) return std::move(r).error();
+    return {};
+  }
+
+  Result<LeaseRenewal> ExtendLeases(const std::vector<LeaseRef>& leases, UnixMillis expires,
+                                    UnixMillis now) override {
+    static constexpr Stmt kExtend{
+        "acceptd_extend_leases",
+        "UPDATE acceptd.jobs j SET lease_expires_at = $3::bigint "
+        "FROM unnest($1::uuid[], $2::bigint[]) AS l(lease_id, lease_tok) "
+        "WHERE j.id = l.lease_id AND j.lease_token = l.lease_tok AND j.state = " R
+        " AND j.lease_expires_at >= $4::bigint RETURNING j.id, j.cancel_requested"};
+    LeaseRenewal renewal;
+    if (leases.empty()) return renewal;
+    std::string ids = "{", tokens = "{";
+    for (size_t i = 0; i < leases.size(); ++i) {
+      ids += (i ? "," : "") + leases[i].id.ToHex();
+      tokens += (i ? "," : "") + std::to_string(leases[i].lease_token);
+    }
+    ids += "}";
+    tokens += "}";
+    Params p;
+    p.Raw(std::move(ids)).Raw(std::move(tokens)).Int(expires).Int(now);
+    auto r = c_.Run(kExtend.name, kExtend.sql, p);
+    if (!r) return std::move(r).error();
+    std::unordered_map<JobId, bool, JobIdHash> extended;
+    for (int i = 0; i < r->Size(); ++i) extended[r->Uuid(i, 0)] = r->Bool(i, 1);
+    for (const LeaseRef& lease : leases) {
+      auto it = extended.find(lease.id);
+      if (it == extended.end()) {
+        renewal.lost.push_back(lease.id);
+      } else if (it->second) {
+        renewal.cancel_requested.push_back(lease.id);
+      }
+    }
+    return renewal;
+  }
+
+  Result<HeartbeatResult> Heartbeat(const LeaseRef& lease, UnixMillis lease_until, UnixMillis now,
+                                    const std::optional<Progress>& progress) override {
+    static constexpr Stmt kHeartbeat{
+        "acceptd_heartbeat",
+        "UPDATE acceptd.jobs SET lease_expires_at = CASE WHEN lease_within_timeout AND "
+        "timeout_ms > 0 THEN LEAST($3::bigint, attempt_started_at + timeout_ms) "
+        "ELSE $3::bigint END, "
+        "progress_percent = CASE WHEN $5::boolean THEN $6::integer ELSE progress_percent END, "
+        "progress_message = CASE WHEN $5::boolean THEN $7::text ELSE progress_message END, "
+        "updated_at = CASE WHEN $5::boolean THEN $4::bigint ELSE updated_at END "
+        "WHERE id = $1::uuid AND lease_token = $2::bigint AND state = " R
+        " AND lease_expires_at >= $4::bigint RETURNING lease_expires_at, cancel_requested"};
+    Params p;
+    p.Uuid(lease.id).Int(lease.lease_token).Int(lease_until).Int(now).Bool(progress.has_value());
+    p.Int(progress ? progress->percent : 0).Text(progress ? progress->message : std::string());
+    auto r = c_.Run(kHeartbeat.name, kHeartbeat.sql, p);
+    if (!r) return std::move(r).error();
+    if (r->Size() > 0) return HeartbeatResult{r->Int(0, 0), r->Bool(0, 1)};
+    return StaleOrGone(lease.id, "heartbeat");
+  }
+
+  Result<Job> ReleaseLease(const LeaseRef& lease, UnixMillis now) override {
+    static constexpr Stmt kRelease{
+        "acceptd_release_lease",
+        "UPDATE acceptd.jobs SET state = CASE WHEN cancel_requested THEN " ACCEPTD_PG_CANCELED
+        " ELSE " Q
+        " END, finished_at = CASE WHEN cancel_requested THEN $3::bigint END, "
+        "expires_at = CASE WHEN cancel_requested THEN $3::bigint + retention_ms END, "
+        "attempts = attempts - 1, run_at = $3::bigint, scheduled = false, "
+        "updated_at = $3::bigint, lease_owner = NULL, lease_expires_at = NULL "
+        "WHERE id = $1::uuid AND lease_token = $2::bigint AND state = " R
+        " RETURNING " JOB_COLUMNS};
+    Params p;
+    p.Uuid(lease.id).Int(lease.lease_token).Int(now);
+    auto job = OneJob(c_, kRelease, p);
+    if (!job) return std::move(job).error();
+    if (!*job) return StaleOrGone(lease.id, "release");
+    Job j = std::move(**job);
+    if (j.delete_requested && IsTerminal(j.state)) {
+      if (auto st = DeleteSeq(j.seq); !st) return std::move(st).error();
+    }
+    return j;
+  }
+
+  Result<std::vector<Job>> RescueExpiredLeases(UnixMillis now, int limit) override {
+    static constexpr Stmt kRescue{
+        "acceptd_rescue",
+        "WITH c AS (SELECT seq AS rescue_seq FROM acceptd.jobs WHERE state = " R
+        " AND lease_expires_at < $1::bigint LIMIT $2::bigint FOR UPDATE SKIP LOCKED) "
+        "UPDATE acceptd.jobs SET "
+        "state = CASE WHEN cancel_requested THEN " ACCEPTD_PG_CANCELED
+        " WHEN attempts < max_attempts THEN " Q " ELSE " ACCEPTD_PG_FAILED
+        " END, "
+        "finished_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN $1::bigint "
+        "END, expires_at = CASE WHEN cancel_requested OR attempts >= max_attempts "
+        "  THEN $1::bigint + retention_ms END, "
+        // A lease that ran into the attempt's timeout (an external worker's,
+        // see Heartbeat) ended because the attempt timed out.
+        "error_type = CASE WHEN lease_within_timeout AND timeout_ms > 0 AND lease_expires_at >= "
+        "  attempt_started_at + timeout_ms THEN 'timeout' ELSE 'lease_expired' END, "
+        "error_message = CASE WHEN lease_within_timeout AND timeout_ms > 0 AND lease_expires_at >= "
+        "  attempt_started_at + timeout_ms THEN 'attempt ' || attempts || ' timed out after ' || "
+        "  (timeout_ms / 1000.0)::float8 || ' s' "
+        "  ELSE 'the worker running this attempt stopped renewing its lease' END, "
+        "run_at = $1::bigint, scheduled = false, updated_at = $1::bigint, lease_owner = NULL, "
+        "lease_expires_at = NULL FROM c WHERE seq = c.rescue_seq AND state = " R
+        " RETURNING " JOB_COLUMNS};
+    Params p;
+    p.Int(now).Int(limit);
+    auto r = c_.Run(kRescue.name, kRescue.sql, p);
+    if (!r) return std::move(r).error();
+    auto jobs = ReadJobs(*r);
+    for (const Job& j : jobs) {
+      if (j.delete_requested && IsTerminal(j.state)) {
+        if (auto st = DeleteSeq(j.seq); !st) return std::move(st).error();
+      }
+    }
+    return jobs;
+  }
+
+  Result<int64_t> ReleaseLeases(const std::string& owner, UnixMillis now) override {
+    static constexpr Stmt kReleaseAll{
+        "acceptd_release_leases",
+        "UPDATE acceptd.jobs SET state = CASE WHEN cancel_requested THEN " ACCEPTD_PG_CANCELED
+        " ELSE " Q
+        " END, finished_at = CASE WHEN cancel_requested THEN $2::bigint END, "
+        "expires_at = CASE WHEN cancel_requested THEN $2::bigint + retention_ms END, "
+        "attempts = attempts - 1, run_at = $2::bigint, scheduled = false, "
+        "updated_at = $2::bigint, lease_owner = NULL, lease_expires_at = NULL "
+        "WHERE state = " R " AND lease_owner = $1::text RETURNING seq, state, delete_requested"};
+    Params p;
+    p.Text(owner).Int(now);
+    auto r = c_.Run(kReleaseAll.name, kReleaseAll.sql, p);
+    if (!r) return std::move(r).error();
+    for (int i = 0; i < r->Size(); ++i) {
+      auto state = StateFromColumn(r->Int(i, 1));
+      if (r->Bool(i, 2) && state && IsTerminal(*state)) {
+        if (auto st = DeleteSeq(r->Int(i, 0)); !st) return std::move(st).error();
+      }
+    }
+    return static_cast<int64_t>(r->Size());
+  }
+
+  Result<std::vector<std::string>> PromoteDueJobs(UnixMillis now, int limit) override {
+    static constexpr Stmt kPromote{
+        "acceptd_promote",
+        "WITH c AS (SELECT seq AS due_seq FROM acceptd.jobs WHERE state = " Q
+        " AND scheduled AND run_at <= $1::bigint ORDER BY run_at LIMIT $2::bigint "
+        "FOR UPDATE SKIP LOCKED) "
+        "UPDATE acceptd.jobs SET scheduled = false FROM c WHERE seq = c.due_seq AND state = " Q
+        " RETURNING queue"};
+    Params p;
+    p.Int(now).Int(limit);
+    auto r = c_.Run(kPromote.name, kPromote.sql, p);
+    if (!r) return std::move(r).error();
+    std::vector<std::string> queues;
+    for (int i = 0; i < r->Size(); ++i) {
+      std::string q = r->Bytes(i, 0);
+      if (std::find(queues.begin(), queues.end(), q) == queues.end()) queues.push_back(q);
+    }
+    return queues;
+  }
+
+  Result<int64_t> PurgeExpired(UnixMillis now, int limit, Millis tombstone_ttl) override {
+    static constexpr Stmt kOldTombstones{"acceptd_purge_tombstones",
+                                         "DELETE FROM acceptd.tombstones WHERE expires_at <= $1"};
+    static constexpr Stmt kPurge{
+        "acceptd_purge",
+        "WITH d AS (DELETE FROM acceptd.jobs WHERE seq IN (SELECT seq FROM acceptd.jobs "
+        "WHERE expires_at <= $1::bigint AND callback_next_at IS NULL LIMIT $2::bigint "
+        "FOR UPDATE SKIP LOCKED) RETURNING id), "
+        "t AS (INSERT INTO acceptd.tombstones (id, expires_at) "
+        "SELECT id, $1::bigint + $3::bigint FROM d WHERE $3::bigint > 0 "
+        "ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at) "
+        "SELECT count(*) FROM d"};
+    // Housekeeping of the count rows, by one node at a time (see pg_schema.cc).
+    static constexpr Stmt kCompact{"acceptd_compact_counts",
+                                   "SELECT acceptd.compact_counts() FROM (SELECT 1) x "
+                                   "WHERE pg_try_advisory_xact_lock($1::int, 1)"};
+    Params old;
+    old.Int(now);
+    if (auto r = c_.Run(kOldTombstones.name, kOldTombstones.sql, old); !r) {
+      return std::move(r).error();
+    }
+    Params p;
+    p.Int(now).Int(limit).Int(tombstone_ttl);
+    auto r = c_.Run(kPurge.name, kPurge.sql, p);
+    if (!r) return std::move(r).error();
+    Params lock;
+    lock.Int(pg::kLockClassMigration);
+    if (auto cr = c_.Run(kCompact.name, kCompact.sql, lock); !cr) return std::move(cr).error();
+    return r->Int(0, 0);
+  }
+
+  Result<std::vector<Job>> ClaimCallbacks(UnixMillis now, int limit,
+                                          UnixMillis lease_until) override {
+    static constexpr Stmt kClaimCallbacks{
+        "acceptd_claim_callbacks",
+        "WITH c AS (SELECT seq AS cb_seq, callback_next_at AS due_at FROM acceptd.jobs "
+        "WHERE callback_next_at <= $1::bigint ORDER BY callback_next_at LIMIT $2::bigint "
+        "FOR UPDATE SKIP LOCKED) "
+        "UPDATE acceptd.jobs SET callback_next_at = $3::bigint FROM c WHERE seq = c.cb_seq "
+        "RETURNING " JOB_COLUMNS ", c.due_at"};
+    Params p;
+    p.Int(now).Int(limit).Int(lease_until);
+    auto r = c_.Run(kClaimCallbacks.name, kClaimCallbacks.sql, p);
+    if (!r) return std::move(r).error();
+    std::vector<std::pair<int64_t, Job>> due;
+    for (int i = 0; i < r->Size(); ++i) due.emplace_back(r->Int(i, kFirstExtraCol), ReadJob(*r, i));
+    std::sort(due.begin(), due.end(), [](const auto& a, const auto& b) {
+      if (a.first != b.first) return a.first < b.first;
+      return a.second.seq < b.second.seq;
+    });
+    std::vector<Job> jobs;
+    for (auto& [at, job] : due) jobs.push_back(std::move(job));
+    return jobs;
+  }
+
+  Result<Job> RecordCallbackAttempt(const CallbackAttempt& a) override {
+    static constexpr Stmt kRecord{
+        "acceptd_record_callback",
+        "UPDATE acceptd.jobs SET callback_attempts = callback_attempts + 1, "
+        "callback_status = $2::integer, callback_error = $3::text, "
+        "callback_delivered_at = $4::bigint, callback_next_at = $5::bigint "
+        "WHERE id = $1::uuid AND callback_next_at = $6::bigint RETURNING " JOB_COLUMNS};
+    Params p;
+    p.Uuid(a.id);
+    if (a.http_status) {
+      p.Int(*a.http_status);
+    } else {
+      p.Null();
+    }
+    p.Text(a.error);
+    if (a.delivered) {
+      p.Int(a.now);
+    } else {
+      p.Null();
+    }
+    if (!a.delivered && a.next_attempt) {
+      p.Int(*a.next_attempt);
+    } else {
+      p.Null();
+    }
+    p.Int(a.lease);
+    auto job = OneJob(c_, kRecord, p);
+    if (!job) return std::move(job).error();
+    if (!*job) {
+      auto current = GetJob(c_, a.id);
+      if (!current) return std::move(current).error();
+      return Error::StaleLease(
+          fmt::format("the callback of job {} is no longer leased at {}", a.id.ToHex(), a.lease));
+    }
+    return std::move(**job);
+  }
+
+  Status Commit() override {
+    auto r = c_.Exec("COMMIT");
+    done_ = true;
+    if (!r) return std::move(r).error();
+    // COMMIT of a transaction in which a statement failed answers ROLLBACK.
+    if (r->CommandStatus() != "COMMIT") {
+      return Error::Internal("postgres: the transaction was rolled back (" + r->CommandStatus() +
+                             "), not committed");
+    }
+    return {};
+  }
+
+ private:
+  Result<std::optional<Job>> SignalRunning(const JobId& id, UnixMillis now, bool and_delete) {
+    static constexpr Stmt kSignal{
+        "acceptd_signal_cancel",
+        "UPDATE acceptd.jobs SET cancel_requested = true, "
+        "delete_requested = (delete_requested OR $3::boolean), updated_at = $2::bigint "
+        "WHERE id = $1::uuid AND state = " R " RETURNING " JOB_COLUMNS};
+    Params p;
+    p.Uuid(id).Int(now).Bool(and_delete);
+    return OneJob(c_, kSignal, p);
+  }
+
+  Status DeleteSeq(int64_t seq) {
+    static constexpr Stmt kDeleteSeq{"acceptd_delete_seq",
+                                     "DELETE FROM acceptd.jobs WHERE seq = $1::bigint"};
+    Params p;
+    p.Int(seq);
+    if (auto r = c_.Run(kDeleteSeq.name, kDeleteSeq.sql, p); !r) return std::move(r).error();
+    return {};
+  }
+
+  // Why a lease-fenced statement changed nothing: kNotFound if the job is
+  // gone, else kStaleLease.
+  Error StaleOrGone(const JobId& id, std::string_view what) {
+    auto current = GetJob(c_, id);
+    if (!current) return std::move(current).error();
+    return Error::StaleLease(
+        fmt::format("{} of job {}: it is {} with lease token {}{}", what, id.ToHex(),
+                    ToString(current->state), current->lease_token,
+                    current->state == JobState::kRunning ? " (or that lease expired)" : ""));
+  }
+
+  PostgresStore* store_;
+  std::unique_lock<std::mutex> lock_;
+  pg::Pool::Lease lease_;
+  Conn& c_;
+  bool done_ = false;
+};
+
+PostgresStore::PostgresStore(std::vector<std::string> keywords, std::vector<std::string> values,
+                             std::string node, const StoreOptions& options)
+    : keywords_(std::move(keywords)),
+      values_(std::move(values)),
+      node_(std::move(node)),
+      options_(options) {
+  pg::Pool::Options po;
+  po.keywords = keywords_;
+  po.values = values_;
+  po.size = std::max(1, options.pool_size);
+  po.on_connect = [node = node_, unsafe = options.unsafe_durability](Conn& c) {
+    return SetUpSession(c, node, unsafe);
+  };
+  pool_ = std::make_unique<pg::Pool>(std::move(po));
+}
+
+PostgresStore::~PostgresStore() = default;
+
+Result<std::unique_ptr<PostgresStore>> PostgresStore::Open(const std::string& url,
+                                                           const StoreOptions& options) {
+  const std::string node = options.node_name.empty() ? GeneratedNodeName() : options.node_name;
+  std::vector<std::string> keywords, values;
+  PostgresConnectParams(url, node, &keywords, &values);
+  std::unique_ptr<PostgresStore> store(new PostgresStore(keywords, values, node, options));
+  {
+    auto conn = store->pool_->Acquire();
+    if (!conn) return std::move(conn).error();
+    auto version = pg::Migrate(**conn, options.migrate);
+    if (!version) return std::move(version).error();
+    // Durability is checked per connection (SetUpSession); say once that it is off.
+    if (options.unsafe_durability) {
+      auto r = (*conn)->Exec(
+          "SELECT current_setting('fsync') = 'off' OR "
+          "current_setting('synchronous_commit') = 'off'");
+      if (r && r->Size() && r->Bytes(0, 0) == "t") {
+        spdlog::warn(
+            "postgres: fsync or synchronous_commit is off and --unsafe-durability is set: a crash "
+            "of the database server can lose jobs that were acknowledged with 202");
+      }
+    }
+  }
+  return store;
+}
+
+Result<int> PostgresStore::Migrate(const std::string& url) {
+  std::vector<std::string> keywords, values;
+  PostgresConnectParams(url, "migrate", &keywords, &values);
+  auto conn = Conn::Connect(keywords, values);
+  if (!conn) return std::move(conn).error();
+  return pg::Migrate(**conn, /*apply=*/true);
+}
+
+void PostgresStore::SetTransitionObserver(TransitionObserver observer) {
+  std::lock_guard lock(write_mu_);
+  transition_observer_ = std::move(observer);
+  observing_ = static_cast<bool>(transition_observer_);
+}
+
+void PostgresStore::OnNotice(const PGresult* r) {
+  const char* msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+  if (!msg) return;
+  int from = 0, to = 0;
+  if (std::sscanf(msg, "acceptd_transition %d %d", &from, &to) != 2) {
+    spdlog::debug("postgres notice: {}", msg);
+    return;
+  }
+  if (!transition_observer_) return;
+  StateTransition t;
+  auto to_state = StateFromColumn(to);
+  if (!to_state) return;
+  t.to = *to_state;
+  if (from >= 0) t.from = StateFromColumn(from);
+  t.legal = t.from ? IsLegalTransition(*t.from, t.to) : IsLegalInitialState(t.to);
+  transition_observer_(t);
+}
+
+template <typename F>
+auto PostgresStore::WithConn(F&& f) -> decltype(f(std::declval<pg::Conn&>())) {
+  for (int attempt = 0;; ++attempt) {
+    auto conn = pool_->Acquire();
+    if (!conn) return std::move(conn).error();
+    const bool fresh = conn->fresh();
+    auto r = f(**conn);
+    if (r.ok() || r.error().code != ErrorCode::kUnavailable || fresh || (*conn)->Healthy() ||
+        attempt > 0) {
+      return r;
+    }
+    // A pooled connection that died while idle; nothing was done through it.
+  }
+}
+
+Result<std::unique_ptr<WriteTx>> PostgresStore::BeginWrite() {
+  std::unique_lock lock(write_mu_);
+  const std::string begin =
+      observing_ ? "BEGIN; SET LOCAL acceptd.observe = 'on'" : std::string("BEGIN");
+  for (int attempt = 0;; ++attempt) {
+    auto conn = pool_->Acquire();
+    if (!conn) return std::move(conn).error();
+    auto r = (*conn)->Exec(begin);
+    if (r) {
+      return std::unique_ptr<WriteTx>(new Tx(this, std::move(lock), std::move(*conn)));
+    }
+    if (r.error().code != ErrorCode::kUnavailable || conn->fresh() || (*conn)->Healthy() ||
+        attempt > 0) {
+      return std::move(r).error();
+    }
+  }
+}
+
+Result<Job> PostgresStore::Get(const JobId& id) {
+  return WithConn([&](Conn& c) { return GetJob(c, id); });
+}
+
+Result<StoredResult> PostgresStore::GetResult(const JobId& id) {
+  static constexpr Stmt kGetResult{
+      "acceptd_get_result",
+      "SELECT state, result IS NOT NULL, result, result_type, expires_at FROM acceptd.jobs "
+      "WHERE id = $1"};
+  return WithConn([&](Conn& c) -> Result<StoredResult> {
+    Params p;
+    p.Uuid(id);
+    auto r = c.Run(kGetResult.name, kGetResult.sql, p);
+    if (!r) return std::move(r).error();
+    if (r->Size() == 0) return Missing(c, id);
+    StoredResult out;
+    out.state = StateFromColumn(r->Int(0, 0)).value_or(JobState::kFailed);
+    out.has_result = r->Bool(0, 1);
+    out.body = r->Bytes(0, 2);
+    out.content_type = r->Bytes(0, 3);
+    out.expires_at = r->OptInt(0, 4);
+    return out;
+  });
+}
+
+Result<StoredPayload> PostgresStore::GetPayload(const JobId& id) {
+  static constexpr Stmt kGetPayload{
+      "acceptd_get_payload",
+      "SELECT payload, content_type, expires_at FROM acceptd.jobs WHERE id = $1"};
+  return WithConn([&](Conn& c) -> Result<StoredPayload> {
+    Params p;
+    p.Uuid(id);
+    auto r = c.Run(kGetPayload.name, kGetPayload.sql, p);
+    if (!r) return std::move(r).error();
+    if (r->Size() == 0) return Missing(c, id);
+    return StoredPayload{r->Bytes(0, 0), r->Bytes(0, 1), r->OptInt(0, 2)};
+  });
+}
+
+Result<JobPage> PostgresStore::List(const ListParams& lp) {
+  static constexpr Stmt kList{
+      "acceptd_list",
+      "SELECT " JOB_COLUMNS
+      " FROM acceptd.jobs WHERE ($1::text IS NULL OR queue = $1::text) "
+      "AND ($2::smallint IS NULL OR state = $2::smallint) "
+      "AND ($3::bigint IS NULL OR seq < $3::bigint) "
+      "AND ($5::text IS NULL OR tenant = $5::text) ORDER BY seq DESC LIMIT $4::bigint"};
+  return WithConn([&](Conn& c) -> Result<JobPage> {
+    Params p;
+    if (lp.queue) {
+      p.Text(*lp.queue);
+    } else {
+      p.Null();
+    }
+    if (lp.state) {
+      p.Int(StateColumn(*lp.state));
+    } else {
+      p.Null();
+    }
+    if (lp.before_seq) {
+      p.Int(*lp.before_seq);
+    } else {
+      p.Null();
+    }
+    p.Int(lp.limit + 1);
+    if (lp.tenant) {
+      p.Text(*lp.tenant);
+    } else {
+      p.Null();
+    }
+    auto r = c.Run(kList.name, kList.sql, p);
+    if (!r) return std::move(r).error();
+    JobPage page;
+    page.jobs = ReadJobs(*r);
+    if (static_cast<int>(page.jobs.size()) > lp.limit) {
+      page.jobs.resize(static_cast<size_t>(std::max(0, lp.limit)));
+      if (!page.jobs.empty()) page.next_cursor = page.jobs.back().seq;
+    }
+    return page;
+  });
+}
+
+Result<std::vector<QueueCounts>> PostgresStore::Counts() {
+  static constexpr Stmt kCounts{
+      "acceptd_counts",
+      "SELECT queue, state, sum(n)::bigint FROM acceptd.queue_counts GROUP BY queue, state "
+      "ORDER BY queue, state"};
+  return WithConn([&](Conn& c) -> Result<std::vector<QueueCounts>> {
+    auto r = c.Run(kCounts.name, kCounts.sql, Params());
+    if (!r) return std::move(r).error();
+    std::vector<QueueCounts> out;
+    for (int i = 0; i < r->Size(); ++i) {
+      std::string queue = r->Bytes(i, 0);
+      if (out.empty() || out.back().queue != queue) out.push_back(QueueCounts{queue, {}});
+      if (auto state = StateFromColumn(r->Int(i, 1))) {
+        out.back().counts[static_cast<int>(*state)] = r->Int(i, 2);
+      }
+    }
+    return out;
+  });
+}
+
+Status PostgresStore::Ping() {
+  static constexpr Stmt kPing{"acceptd_ping", "SELECT 1"};
+  auto r = WithConn([&](Conn& c) { return c.Run(kPing.name, kPing.sql, Params()); });
+  if (!r) return std::move(r).error();
+  return {};
+}
+
+std::unique_ptr<ChangeSubscription> PostgresStore::Subscribe(ChangeListener listener) {
+  return std::make_unique<pg::ChangeFeed>(keywords_, values_, node_, std::move(listener));
+}
+
+}  // namespace acceptd
