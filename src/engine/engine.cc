@@ -171,7 +171,7 @@ Engine::Engine(EngineOptions options, std::unique_ptr<JobStore> store,
 
 Engine::~Engine() { Shutdown(); }
 
-void Engine::SetObserver(Observer observer) { observer_ = std::move(observer); }
+void Engine::AddObserver(Observer observer) { observers_.push_back(std::move(observer)); }
 
 void Engine::SetCallbackSender(std::unique_ptr<CallbackSender> sender) {
   callback_sender_ = std::move(sender);
@@ -764,7 +764,7 @@ void Engine::Notify(const Job& job, bool removed) {
     }
   }
   watchers_.OnChange(job, removed);
-  if (observer_) observer_(job);
+  for (const Observer& observer : observers_) observer(job);
   // Just turned terminal with a callback: its delivery became due in this commit.
   if (!removed && job.callback && job.callback->attempts == 0 && IsTerminal(job.state)) {
     DispatchCallbacks();

@@ -89,8 +89,9 @@ class Engine {
   template <typename T>
   using Callback = std::function<void(Result<T>)>;
   // Called on the engine thread for every committed change of a job's state
-  // made while the engine runs (the seam for long-polls, events and
-  // webhooks); the lease release at shutdown is not reported.
+  // that this engine made while it runs (the seam for metrics, dashboards
+  // and tests); the lease release at shutdown is not reported, nor are
+  // changes committed by other nodes (see watchers() for those wake-ups).
   using Observer = std::function<void(const Job&)>;
 
   Engine(EngineOptions options, std::unique_ptr<JobStore> store, std::vector<QueueSpec> queues,
@@ -99,7 +100,9 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  void SetObserver(Observer observer);  // before Start()
+  // Adds a subscriber to every change (Observer); each is called in the
+  // order added. Before Start().
+  void AddObserver(Observer observer);
   // Who delivers completion callbacks; without one, callbacks stay pending
   // in the store. Before Start().
   void SetCallbackSender(std::unique_ptr<CallbackSender> sender);
@@ -214,7 +217,7 @@ class Engine {
   std::vector<std::unique_ptr<QueueState>> queues_;
   std::mutex idempotency_mu_;
   std::set<std::string> idempotency_in_flight_;  // "tenant\0queue\0key", guarded by the mutex
-  Observer observer_;
+  std::vector<Observer> observers_;
   JobWatchers watchers_;
   std::unique_ptr<CallbackSender> callback_sender_;
 
