@@ -33,6 +33,8 @@ inline constexpr Millis kDefaultCallbackBackoffBase = 2'000;
 inline constexpr Millis kDefaultCallbackBackoffMax = 600'000;
 inline constexpr int kDefaultCallbackConcurrency = 32;
 inline constexpr Millis kDefaultCallbackPollInterval = 1'000;
+inline constexpr int kDefaultReadThreads = 4;
+inline constexpr Millis kDefaultWatchPollInterval = 500;
 
 struct BackoffPolicy {
   Millis base = kDefaultBackoffBase;      // delay before the 2nd attempt
@@ -82,6 +84,14 @@ struct EngineOptions {
   // How long a purged job's id answers 410 Gone before it answers 404.
   Millis tombstone_retention = kDefaultTombstoneRetention;
   CallbackPolicy callbacks;
+  // Threads that run reads for a store whose calls go over the network
+  // (JobStore::RemoteCalls), so that no event loop waits on the database.
+  // An embedded store's reads run on the caller's thread.
+  int read_threads = kDefaultReadThreads;
+  // While the store has no live change feed (JobStore::Subscribe): how often
+  // the jobs that long-polls and event streams wait on here are re-read, to
+  // see changes committed by other nodes. 0: never.
+  Millis watch_poll_interval = kDefaultWatchPollInterval;
 };
 
 }  // namespace acceptd
