@@ -137,7 +137,9 @@ ProcessResult RunAcceptd(const std::vector<std::string>& args, const std::string
 
 // fork + exec of `binary` with `args` in `cwd`, stdin from /dev/null and
 // stdout/stderr appended to the given files. The child dies with the test
-// process (PR_SET_PDEATHSIG) and inherits no other descriptors.
+// process (PR_SET_PDEATHSIG) and inherits no other descriptors. Beware: with
+// the *thread* that spawned it, in fact, so spawn (and construct a
+// ServerProcess) only from threads that outlive the child.
 pid_t SpawnProcess(const std::string& binary, const std::vector<std::string>& args,
                    const std::string& cwd, const std::string& out_path,
                    const std::string& err_path);

@@ -23,6 +23,7 @@
 // the run: without one they skip, and under CI=true they fail.
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <future>
 #include <iostream>
 #include <map>
@@ -77,27 +78,64 @@ work_dir = ")" +
 }
 
 // kNodes servers on one fresh database, started at once (they apply the
-// schema concurrently), each configured by `options(i)`.
+// schema concurrently), each configured by `options(i)`. Each is started by a
+// thread of its own that lives as long as the server: a child process dies
+// with the thread that spawned it (PR_SET_PDEATHSIG), not with the test.
 class Nodes {
  public:
   Nodes(const std::function<ServerOptions(int)>& options, int n = kNodes,
         std::string admin_url = PostgresAdminUrl())
-      : store_(SharedStore::Postgres(std::move(admin_url))) {
-    std::vector<std::future<std::unique_ptr<ServerProcess>>> starting;
+      : store_(SharedStore::Postgres(std::move(admin_url))), nodes_(static_cast<size_t>(n)) {
+    std::vector<std::future<void>> started;
     for (int i = 0; i < n; ++i) {
+      auto ready = std::make_shared<std::promise<void>>();
+      started.push_back(ready->get_future());
       ServerOptions o = options(i).Store(store_);
-      starting.push_back(
-          std::async(std::launch::async, [o] { return std::make_unique<ServerProcess>(o); }));
+      threads_.emplace_back([this, i, o, ready] {
+        try {
+          nodes_[static_cast<size_t>(i)] = std::make_unique<ServerProcess>(o);
+          ready->set_value();
+        } catch (...) {
+          ready->set_exception(std::current_exception());
+          return;
+        }
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [this] { return done_; });
+        nodes_[static_cast<size_t>(i)].reset();
+      });
     }
-    for (auto& f : starting) nodes_.push_back(f.get());
+    try {
+      for (auto& f : started) f.get();
+    } catch (...) {
+      Stop();
+      throw;
+    }
   }
+  ~Nodes() { Stop(); }
+  Nodes(const Nodes&) = delete;
+  Nodes& operator=(const Nodes&) = delete;
+
   ServerProcess& operator[](int i) { return *nodes_.at(static_cast<size_t>(i)); }
   int size() const { return static_cast<int>(nodes_.size()); }
   const SharedStore& store() const { return *store_; }
 
  private:
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+
   std::shared_ptr<SharedStore> store_;  // outlives the servers
   std::vector<std::unique_ptr<ServerProcess>> nodes_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::vector<std::thread> threads_;
 };
 
 ServerOptions NodeOptions(int node, const TempDir& dir) {
@@ -224,8 +262,8 @@ TEST(MultiNodeTest, AJobSubmittedOnOneNodeIsVisiblePollableCancellableAndDeletab
 TEST(MultiNodeTest, TenThousandJobsLeasedThroughThreeNodesEachRunExactlyOnce) {
   ACCEPTD_REQUIRE_POSTGRES();
   constexpr int kJobs = 10000;
-  constexpr int kSubmittersPerNode = 2;
-  constexpr int kWorkersPerNode = 2;
+  constexpr int kSubmittersPerNode = 6;
+  constexpr int kWorkersPerNode = 6;
   TempDir dir;
   Nodes nodes([&](int i) { return NodeOptions(i, dir); });
 
@@ -566,13 +604,17 @@ TEST(MultiNodeTest, DatabaseCrashDuringASubmitBurstAcknowledgesOnlyCommittedJobs
           problems.push_back(std::string("submit: ") + e.what());
           return;
         }
-        std::lock_guard lock(mu);
+        std::unique_lock lock(mu);
         if (r.status == 202) {
           acked.push_back(Str(r.Json(), "id"));
           ++ok;
         } else if (r.status == 503) {
           ++unavailable;
           if (r.Header("Retry-After").empty()) problems.push_back("503 without Retry-After");
+          // A client backs off (if not for the whole Retry-After): no need
+          // to spin on the refusals.
+          lock.unlock();
+          std::this_thread::sleep_for(5ms);
         } else {
           problems.push_back("submit: " + Describe(r));
         }
