@@ -7,8 +7,6 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git curl
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsqlite3-dev libpq-dev libssl-dev
-  postgresql-15 postgresql-client-15  # scripts/pg-cluster.sh: the tests' throw-away cluster
-  nginx-light  # examples/load-balancer and its test; bench/run.sh's ceiling
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev
   slowhttptest  # tests/slow: the slow-client suite
@@ -18,6 +16,8 @@ PACKAGES=(
 LEAN_PACKAGES=(
   python3            # examples/workers/python_worker.py, examples/http-forward/slow_service.py
   imagemagick-6.q16  # examples/thumbnail: ImageMagick's convert
+  postgresql-15 postgresql-client-15  # scripts/pg-cluster.sh: the tests' throw-away clusters
+  nginx-light        # examples/load-balancer and its test; bench/run.sh's ceiling
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -29,6 +29,13 @@ for p in "${LEAN_PACKAGES[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ] || [ ${#missing_lean[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
+fi
+# Services that packages would start (PostgreSQL's main cluster, nginx on port 80) are kept
+# from starting while we install, with the usual policy-rc.d: the tests start their own.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ] && { [ ${#missing[@]} -gt 0 ] || [ ${#missing_lean[@]} -gt 0 ]; }; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null && $SUDO chmod 755 "$policy"
+  trap '$SUDO rm -f "$policy"' EXIT
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
