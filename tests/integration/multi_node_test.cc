@@ -578,8 +578,10 @@ TEST(MultiNodeTest, Kill9OfOneNodeUnderLoadLosesNoJobAndRerunsNoFinishedOne) {
         return Str(nodes[1].Job(held_id), "state") == "succeeded";
       },
       30s));
+  // (Its 1 s lease may also have expired before the kill, and the job been
+  // leased again by a worker of the victim: then it ran a third time.)
   json::object held_doc = nodes[2].Job(held_id);
-  EXPECT_EQ(Int(held_doc, "attempts"), 2) << json::serialize(held_doc);
+  EXPECT_GE(Int(held_doc, "attempts"), 2) << json::serialize(held_doc);
 
   // (A lease the victim committed but never delivered is an attempt no
   // worker saw: attempts may exceed the leases seen, never the reverse.)
