@@ -8,6 +8,7 @@
 #include "cli/serve.h"
 #include "cli/server_config.h"
 #include "cli/worker_command.h"
+#include "store/job_store.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"acceptd: a server for the Asynchronous Request-Reply pattern"};
@@ -24,6 +25,15 @@ int main(int argc, char** argv) {
                     "Also write rotating log files (acceptd.log) to this directory");
   serve->add_option("--log-level", log_level,
                     "trace, debug, info, warn, error, critical or off (default info)");
+  bool unsafe_durability = false;
+  serve->add_flag("--unsafe-durability", unsafe_durability,
+                  "Run even if the database server does not make commits durable (PostgreSQL "
+                  "fsync = off or synchronous_commit = off): a crash may lose acknowledged jobs");
+  std::string migrate_store;
+  auto* migrate = app.add_subcommand(
+      "migrate", "Apply the store's schema (create or upgrade it), print its version, and exit");
+  migrate->add_option("--store", migrate_store, "Job store URL, e.g. postgres://user@host/db")
+      ->required();
   std::string key_name = acceptd::kDefaultKeygenName;
   std::string key_scopes = acceptd::kDefaultKeygenScopes;
   std::string key_tenant;
@@ -56,11 +66,23 @@ int main(int argc, char** argv) {
     if (!store.empty()) config.store = store;
     if (!log_dir.empty()) config.log.dir = log_dir;
     if (!log_level.empty()) config.log.level = log_level;
+    if (unsafe_durability) config.unsafe_durability = true;
     if (auto l = acceptd::ParseListen(config.listen); !l) {
       std::cerr << "acceptd: --listen: " << l.error().detail << "\n";
       return 2;
     }
     return acceptd::RunServe(config);
+  }
+  if (migrate->parsed()) {
+    auto version = acceptd::MigrateStore(migrate_store);
+    if (!version) {
+      std::cerr << "acceptd: cannot migrate store " << acceptd::RedactStoreUrl(migrate_store)
+                << ": " << version.error().message << "\n";
+      return 2;
+    }
+    std::cout << "store " << acceptd::RedactStoreUrl(migrate_store) << ": schema version "
+              << *version << "\n";
+    return 0;
   }
   if (keygen->parsed()) {
     return acceptd::RunKeygen(key_name, key_scopes, key_tenant, std::cout, std::cerr);

@@ -108,10 +108,16 @@ int RunServe(const ServerConfig& config) {
     std::cerr << "acceptd: " << listen.error().detail << "\n";
     return 2;
   }
-  auto store = OpenStore(config.store);
+  EngineOptions engine_options = config.engine;
+  if (engine_options.node_id.empty()) engine_options.node_id = NodeId();
+  StoreOptions store_options;
+  store_options.pool_size = config.store_pool_size;
+  store_options.unsafe_durability = config.unsafe_durability;
+  store_options.node_name = engine_options.node_id;
+  auto store = OpenStore(config.store, store_options);
   if (!store) {
-    std::cerr << "acceptd: cannot open store " << config.store << ": " << store.error().message
-              << "\n";
+    std::cerr << "acceptd: cannot open store " << RedactStoreUrl(config.store) << ": "
+              << store.error().message << "\n";
     return 1;
   }
 
@@ -124,8 +130,6 @@ int RunServe(const ServerConfig& config) {
     }
     specs.push_back(QueueSpec{q, std::move(*handler)});
   }
-  EngineOptions engine_options = config.engine;
-  if (engine_options.node_id.empty()) engine_options.node_id = NodeId();
   Engine engine(engine_options, std::move(*store), std::move(specs), SystemClock::Instance());
 
   api::ApiOptions api_options = config.api;
@@ -182,7 +186,7 @@ int RunServe(const ServerConfig& config) {
   engine.Start();
   server.Start();
   spdlog::info("acceptd listening on {}:{} store={} http_threads={}", listen->first, *port,
-               config.store, threads);
+               RedactStoreUrl(config.store), threads);
 
   int signal_number = 0;
   signals.async_wait([&](boost::system::error_code, int sig) { signal_number = sig; });

@@ -351,7 +351,14 @@ Status LoadConfigTable(const toml::table& root, std::string_view path, ServerCon
     RETURN_IF_ERROR(s.String("listen", c.listen));
     if (auto l = ParseListen(c.listen); !l) return ConfigError("server.listen", l.error().detail);
     RETURN_IF_ERROR(s.String("store", c.store));
-    int64_t v = c.threads;
+    int64_t v = c.store_pool_size;
+    RETURN_IF_ERROR(s.Int("store_pool_size", 1, 1'000, v));
+    c.store_pool_size = static_cast<int>(v);
+    if (const toml::node* n = s.Node("unsafe_durability")) {
+      if (!n->is_boolean()) return ConfigError("server.unsafe_durability", "must be true or false");
+      c.unsafe_durability = *n->value<bool>();
+    }
+    v = c.threads;
     RETURN_IF_ERROR(s.Int("threads", 0, 256, v));
     c.threads = static_cast<int>(v);
     v = static_cast<int64_t>(c.limits.body_limit);

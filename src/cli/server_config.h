@@ -20,6 +20,7 @@ namespace acceptd {
 
 inline constexpr char kDefaultListen[] = "127.0.0.1:8000";
 inline constexpr char kDefaultStore[] = "sqlite:./acceptd-data/acceptd.db";
+inline constexpr int kDefaultStorePoolSize = 8;
 inline constexpr size_t kDefaultLogMaxSize = 10 << 20;
 inline constexpr int kDefaultLogMaxFiles = 5;
 
@@ -33,6 +34,10 @@ struct LogConfig {
 struct ServerConfig {
   std::string listen = kDefaultListen;
   std::string store = kDefaultStore;
+  // [server] store_pool_size, unsafe_durability (or --unsafe-durability):
+  // for a database server store (see StoreOptions in store/job_store.h).
+  int store_pool_size = kDefaultStorePoolSize;
+  bool unsafe_durability = false;
   int threads = 0;  // HTTP event loops; 0: one per core
   http::ServerLimits limits;
   EngineOptions engine;

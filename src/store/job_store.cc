@@ -102,4 +102,37 @@ Result<std::unique_ptr<JobStore>> OpenStore(const std::string& url, const StoreO
   return Error::InvalidArgument("unsupported store URL (expected sqlite:PATH or postgres://...)");
 }
 
+Result<int> MigrateStore(const std::string& url) {
+  if (url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+    return PostgresStore::Migrate(url);
+  }
+  if (url.starts_with("sqlite:")) {
+    // SQLite migrates on every open.
+    auto store = OpenStore(url);
+    if (!store) return std::move(store).error();
+    return SqliteStore::kSchemaVersion;
+  }
+  return Error::InvalidArgument("unsupported store URL (expected sqlite:PATH or postgres://...)");
+}
+
+std::string RedactStoreUrl(const std::string& url) {
+  std::string out = url;
+  const size_t scheme = out.find("://");
+  if (scheme != std::string::npos) {
+    const size_t start = scheme + 3;
+    const size_t end = std::min(out.find_first_of("/?", start), out.size());
+    const size_t at = out.rfind('@', end);
+    if (at != std::string::npos && at >= start) {
+      const size_t colon = out.find(':', start);
+      if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
+    }
+  }
+  for (size_t pos = 0; (pos = out.find("password=", pos)) != std::string::npos;) {
+    pos += 9;
+    const size_t end = std::min(out.find_first_of("& ", pos), out.size());
+    out.replace(pos, end - pos, "***");
+  }
+  return out;
+}
+
 }  // namespace acceptd

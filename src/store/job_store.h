@@ -363,4 +363,14 @@ Error JobExpired();
 Result<std::unique_ptr<JobStore>> OpenStore(const std::string& url,
                                             const StoreOptions& options = {});
 
+// Applies the store's schema (`acceptd migrate`), creating it if missing:
+// returns the schema version the store has afterwards. kInvalidArgument for
+// an unknown URL; kUnavailable if the store cannot be reached or its schema
+// is newer than this binary knows.
+Result<int> MigrateStore(const std::string& url);
+
+// `url` fit for logs: a password in it (user:PASSWORD@ or password=...) is
+// replaced by "***".
+std::string RedactStoreUrl(const std::string& url);
+
 }  // namespace acceptd

@@ -154,7 +154,7 @@ ALTER TABLE jobs ADD COLUMN lease_within_timeout INTEGER NOT NULL DEFAULT 0;
 PRAGMA user_version = 5;
 COMMIT;
 )sql";
-constexpr int kSchemaVersion = 5;
+constexpr int kSchemaVersion = SqliteStore::kSchemaVersion;
 
 // The writer connection's own (TEMP) triggers: every state change and every
 // insert passes through acceptd_transition(), i.e. core's transition table.

@@ -38,6 +38,8 @@ namespace acceptd {
 
 class SqliteStore final : public JobStore {
  public:
+  // The schema version this binary writes (PRAGMA user_version).
+  static constexpr int kSchemaVersion = 5;
   // Opens (creating the file, its directory and the schema if needed).
   // `vfs`: the registered SQLite VFS to open the files through (tests inject
   // disk faults with one); empty: SQLite's default.
