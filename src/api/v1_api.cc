@@ -110,6 +110,8 @@ void V1Api::Register(http::Router& r) {
   // which is the operator's business: any valid key.
   r.Add(Verb::get, "/healthz", Access::Public(), bind(&V1Api::Health));
   r.Add(Verb::get, "/readyz", Access::AnyKey(), bind(&V1Api::Ready));
+  // Any 503 (a read while the store is down, too) says when to come back.
+  r.SetUnavailableRetryAfter(engine_.options().retry_after);
 }
 
 int64_t V1Api::RetryAfterSeconds(const Job& job) const {
