@@ -150,15 +150,17 @@ handler = "external"
   }
 
   // An event stream through nginx: the first state event arrives while the
-  // job still runs (not buffered until the stream ends), the terminal one
-  // after it.
+  // job still runs, the terminal one after it. (nginx 1.22 passes a chunked
+  // body on as it arrives even with proxy_buffering on, and acceptd sends
+  // X-Accel-Buffering: no: this cannot tell whether the config turned
+  // buffering off, only that the stream works end to end.)
   {
     const std::string id = b.SubmitOk("sleep", R"({"ms":1500})");
     RawConnection c(port);
     ASSERT_TRUE(c.Send("GET /v1/jobs/" + id + "/events HTTP/1.1\r\nHost: lb\r\n\r\n"));
     ASSERT_TRUE(c.ReadUntil("event: state", 5s)) << "no event within 5 s: " << c.received();
     EXPECT_EQ(c.received().find("\"state\":\"succeeded\""), std::string::npos)
-        << "the first event came only with the end of the job: buffered";
+        << "the first event came only with the end of the job";
     EXPECT_TRUE(c.ReadUntil("\"state\":\"succeeded\"", 20s)) << c.received();
   }
 }
