@@ -3,7 +3,7 @@
 // A thread of its own LISTENs on channel `acceptd_changes` over a dedicated
 // connection (not one of the pool's) and hands the changes that other nodes
 // committed to the listener, a batch per wake-up. The notifications are
-// sent by the jobs table's statement triggers (pg_schema.cc) when their
+// sent by the jobs table's row triggers (pg_schema.cc) when their
 // transaction commits; each carries its origin node, and the changes of
 // `node` itself are skipped.
 //
