@@ -586,6 +586,15 @@ TEST_F(PostgresStoreTest, LostConnectionsAreUnavailableThenTheStoreRecovers) {
   EXPECT_TRUE(rec.WaitFor([&](auto& c, auto&) { return Has(c, seen.id); }));
 }
 
+TEST(StoreUrlTest, PasswordsAreRedacted) {
+  EXPECT_EQ(RedactStoreUrl("postgres://u:s3cret@db:5432/x?sslmode=require"),
+            "postgres://u:***@db:5432/x?sslmode=require");
+  EXPECT_EQ(RedactStoreUrl("postgresql://u@db/x?password=s3cret&port=5"),
+            "postgresql://u@db/x?password=***&port=5");
+  EXPECT_EQ(RedactStoreUrl("postgresql://db/x"), "postgresql://db/x");
+  EXPECT_EQ(RedactStoreUrl("sqlite:./data/a:b@c.db"), "sqlite:./data/a:b@c.db");
+}
+
 TEST(PostgresFeedTest, ParsesNotificationsAndSkipsItsOwn) {
   std::vector<JobChange> out;
   const std::string id = "0123456789abcdef0123456789abcdef";
