@@ -586,6 +586,13 @@ TEST_F(PostgresStoreTest, LostConnectionsAreUnavailableThenTheStoreRecovers) {
   EXPECT_TRUE(rec.WaitFor([&](auto& c, auto&) { return Has(c, seen.id); }));
 }
 
+TEST(PostgresFeedTest, AFeedThatCannotConnectSaysItIsNotLive) {
+  FeedRecorder rec;
+  std::vector<std::string> k{"dbname"}, v{"postgresql://127.0.0.1:1/none?connect_timeout=1"};
+  pg::ChangeFeed feed(k, v, "n", rec.Listener());
+  EXPECT_TRUE(rec.WaitFor([](auto&, auto& s) { return s.size() == 1 && !s[0]; }));
+}
+
 TEST(StoreUrlTest, PasswordsAreRedacted) {
   EXPECT_EQ(RedactStoreUrl("postgres://u:s3cret@db:5432/x?sslmode=require"),
             "postgres://u:***@db:5432/x?sslmode=require");
