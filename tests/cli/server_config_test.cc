@@ -316,6 +316,21 @@ backoff = { base = 3, max = 30, jitter = 0 }
   EXPECT_TRUE(FailsNaming("callbacks = 1\n", "callbacks"));
 }
 
+TEST_F(ServerConfigTest, StoreOptionsForADatabaseServer) {
+  EXPECT_EQ(config_.store_pool_size, kDefaultStorePoolSize);
+  EXPECT_FALSE(config_.unsafe_durability);
+  ASSERT_TRUE(IsOk(Load(R"toml(
+[server]
+store = "postgres://acceptd@db.internal/acceptd"
+store_pool_size = 24
+unsafe_durability = true
+)toml")));
+  EXPECT_EQ(config_.store_pool_size, 24);
+  EXPECT_TRUE(config_.unsafe_durability);
+  EXPECT_TRUE(FailsNaming("[server]\nstore_pool_size = 0\n", "server.store_pool_size"));
+  EXPECT_TRUE(FailsNaming("[server]\nunsafe_durability = 1\n", "server.unsafe_durability"));
+}
+
 TEST(DefaultQueuesTest, OneQueuePerBuiltinHandlerWithDefaults) {
   auto queues = DefaultQueues();
   ASSERT_EQ(queues.size(), BuiltinHandlerNames().size());

@@ -70,7 +70,7 @@ std::string ValidText(std::string_view s) {
 
 bool IsTransientSqlState(std::string_view s) {
   return s.starts_with("08") || s.starts_with("57P") || s.starts_with("53") || s == "40001" ||
-         s == "40P01" || s == "25006";
+         s == "40P01" || s == "25006" || s == "55P03";
 }
 
 Params& Params::Add(std::optional<std::string> value, int format) {

@@ -128,7 +128,8 @@ class Conn {
 // True for SQLSTATEs that mean "try again later": connection exceptions
 // (class 08), operator intervention (57P*), insufficient resources (53*),
 // deadlock and serialization failures (40001, 40P01), read-only transaction
-// (25006, a standby or a read-only replica after failover).
+// (25006, a standby or a read-only replica after failover), lock timeout
+// (55P03).
 bool IsTransientSqlState(std::string_view sqlstate);
 
 }  // namespace acceptd::pg

@@ -95,7 +95,7 @@ bool ChangeFeed::Sleep(std::chrono::milliseconds d) {
 }
 
 void ChangeFeed::SetLive(bool live) {
-  if (live == live_) return;
+  if (live_ == live) return;
   live_ = live;
   if (listener_.on_state) listener_.on_state(live);
 }

@@ -3,7 +3,7 @@
 // A thread of its own LISTENs on channel `acceptd_changes` over a dedicated
 // connection (not one of the pool's) and hands the changes that other nodes
 // committed to the listener, a batch per wake-up. The notifications are
-// sent by the jobs table's statement triggers (pg_schema.cc) when their
+// sent by the jobs table's row triggers (pg_schema.cc) when their
 // transaction commits; each carries its origin node, and the changes of
 // `node` itself are skipped.
 //
@@ -12,6 +12,7 @@
 // kProbeTimeout. If it never does (NOTIFY does not reach this session, as
 // behind a transaction-mode pooler), the feed logs a warning, reports
 // on_state(false) and tries again every kProbeRetry: nodes poll meanwhile.
+// A feed that cannot connect at first reports on_state(false) too.
 // A lost connection reports on_state(false) and is made again with backoff
 // (100 ms doubling to 5 s), then LISTENs and probes again.
 //
@@ -20,6 +21,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,7 +51,7 @@ class ChangeFeed final : public ChangeSubscription {
   ChangeListener listener_;
   int stop_pipe_[2] = {-1, -1};
   std::atomic<bool> stopping_{false};
-  bool live_ = false;  // feed thread only
+  std::optional<bool> live_;  // feed thread only: what on_state said last
   bool warned_unavailable_ = false;
   std::thread thread_;
 };

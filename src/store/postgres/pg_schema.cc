@@ -150,71 +150,61 @@ CREATE TRIGGER jobs_check_transition BEFORE UPDATE OF state ON acceptd.jobs
   FOR EACH ROW WHEN (OLD.state IS DISTINCT FROM NEW.state)
   EXECUTE FUNCTION acceptd.check_transition();
 
--- The change feed: one notification per statement and per 32 changed jobs
--- (a NOTIFY payload holds at most 8000 bytes), sent when the transaction
--- commits. "o" is the origin (the session's acceptd.node), so that a node
--- skips its own changes; "c" the changes: [id, queue, state,
--- cancel_requested, due, removed].
-CREATE FUNCTION acceptd.notify_changes(changes json[]) RETURNS void LANGUAGE sql AS $$
-  SELECT pg_notify('acceptd_changes',
-                   json_build_object('o', current_setting('acceptd.node', true),
-                                     'c', json_agg(c))::text)
-  FROM (SELECT c, (row_number() OVER () - 1) / 32 AS chunk FROM unnest(changes) AS c) x
-  GROUP BY chunk;
-$$;
-
-CREATE FUNCTION acceptd.jobs_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Queue counts and the change feed, per changed row: an AFTER trigger that
+-- moves the row's count and sends one notification (delivered when the
+-- transaction commits). "o" is the origin (the session's acceptd.node), so
+-- that a node skips its own changes; "c" the changes: [id, queue, state,
+-- cancel_requested, due, removed]. Updates that change none of state,
+-- cancel_requested and scheduled (lease extensions, progress, callback
+-- bookkeeping) do not even call the function (the WHEN clause).
+--
+-- Row-level rather than statement-level triggers with transition tables:
+-- most statements change one row (an insert, a finish, a cancel), and there
+-- a statement trigger cost ~100 us against ~20 us (measured: 64 inserts per
+-- transaction went from ~3,500/s to ~7,300/s, finishes from ~2,600/s to
+-- ~7,900/s); a claim of 64 jobs costs about the same either way.
+CREATE FUNCTION acceptd.job_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  r record;
 BEGIN
-  INSERT INTO acceptd.queue_counts AS c (queue, state, slot, n)
-    SELECT r.queue, r.state, pg_backend_pid(), count(*) FROM new_rows r
-    GROUP BY r.queue, r.state ORDER BY r.queue, r.state
-    ON CONFLICT (queue, state, slot) DO UPDATE SET n = c.n + EXCLUDED.n;
-  PERFORM acceptd.notify_changes(ARRAY(
-    SELECT json_build_array(r.id, r.queue, r.state, r.cancel_requested,
-                            r.state = )sql" ACCEPTD_PG_QUEUED R"sql( AND NOT r.scheduled, false)
-    FROM new_rows r));
+  IF TG_OP = 'DELETE' THEN
+    r := OLD;
+    INSERT INTO acceptd.queue_counts AS c (queue, state, slot, n)
+      VALUES (OLD.queue, OLD.state, pg_backend_pid(), -1)
+      ON CONFLICT (queue, state, slot) DO UPDATE SET n = c.n + EXCLUDED.n;
+  ELSIF TG_OP = 'INSERT' THEN
+    r := NEW;
+    INSERT INTO acceptd.queue_counts AS c (queue, state, slot, n)
+      VALUES (NEW.queue, NEW.state, pg_backend_pid(), 1)
+      ON CONFLICT (queue, state, slot) DO UPDATE SET n = c.n + EXCLUDED.n;
+  ELSE
+    r := NEW;
+    IF OLD.state <> NEW.state THEN
+      -- In state order, so that two transactions lock their rows in one order.
+      INSERT INTO acceptd.queue_counts AS c (queue, state, slot, n)
+        VALUES (NEW.queue, LEAST(OLD.state, NEW.state), pg_backend_pid(),
+                CASE WHEN OLD.state < NEW.state THEN -1 ELSE 1 END),
+               (NEW.queue, GREATEST(OLD.state, NEW.state), pg_backend_pid(),
+                CASE WHEN OLD.state < NEW.state THEN 1 ELSE -1 END)
+        ON CONFLICT (queue, state, slot) DO UPDATE SET n = c.n + EXCLUDED.n;
+    END IF;
+  END IF;
+  PERFORM pg_notify('acceptd_changes', json_build_object(
+    'o', current_setting('acceptd.node', true),
+    'c', json_build_array(json_build_array(
+      r.id, r.queue, r.state, r.cancel_requested,
+      TG_OP <> 'DELETE' AND r.state = )sql" ACCEPTD_PG_QUEUED R"sql( AND NOT r.scheduled,
+      TG_OP = 'DELETE')))::text);
   RETURN NULL;
 END $$;
 CREATE TRIGGER jobs_after_insert AFTER INSERT ON acceptd.jobs
-  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION acceptd.jobs_inserted();
-
-CREATE FUNCTION acceptd.jobs_updated() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO acceptd.queue_counts AS c (queue, state, slot, n)
-    SELECT x.queue, x.state, pg_backend_pid(), sum(x.d)::bigint FROM (
-      SELECT n.queue, n.state, 1 AS d FROM new_rows n JOIN old_rows o ON o.seq = n.seq
-      WHERE o.state <> n.state
-      UNION ALL
-      SELECT o.queue, o.state, -1 FROM new_rows n JOIN old_rows o ON o.seq = n.seq
-      WHERE o.state <> n.state) x
-    GROUP BY x.queue, x.state HAVING sum(x.d) <> 0 ORDER BY x.queue, x.state
-    ON CONFLICT (queue, state, slot) DO UPDATE SET n = c.n + EXCLUDED.n;
-  -- Lease extensions, progress and callback bookkeeping wake nobody.
-  PERFORM acceptd.notify_changes(ARRAY(
-    SELECT json_build_array(n.id, n.queue, n.state, n.cancel_requested,
-                            n.state = )sql" ACCEPTD_PG_QUEUED R"sql( AND NOT n.scheduled, false)
-    FROM new_rows n JOIN old_rows o ON o.seq = n.seq
-    WHERE o.state <> n.state OR o.cancel_requested <> n.cancel_requested
-       OR o.scheduled <> n.scheduled));
-  RETURN NULL;
-END $$;
-CREATE TRIGGER jobs_after_update AFTER UPDATE ON acceptd.jobs
-  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-  FOR EACH STATEMENT EXECUTE FUNCTION acceptd.jobs_updated();
-
-CREATE FUNCTION acceptd.jobs_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  INSERT INTO acceptd.queue_counts AS c (queue, state, slot, n)
-    SELECT r.queue, r.state, pg_backend_pid(), -count(*) FROM old_rows r
-    GROUP BY r.queue, r.state ORDER BY r.queue, r.state
-    ON CONFLICT (queue, state, slot) DO UPDATE SET n = c.n + EXCLUDED.n;
-  PERFORM acceptd.notify_changes(ARRAY(
-    SELECT json_build_array(r.id, r.queue, r.state, r.cancel_requested, false, true)
-    FROM old_rows r));
-  RETURN NULL;
-END $$;
+  FOR EACH ROW EXECUTE FUNCTION acceptd.job_changed();
+CREATE TRIGGER jobs_after_update AFTER UPDATE OF state, cancel_requested, scheduled ON acceptd.jobs
+  FOR EACH ROW WHEN (OLD.state <> NEW.state OR OLD.cancel_requested <> NEW.cancel_requested
+                     OR OLD.scheduled <> NEW.scheduled)
+  EXECUTE FUNCTION acceptd.job_changed();
 CREATE TRIGGER jobs_after_delete AFTER DELETE ON acceptd.jobs
-  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION acceptd.jobs_deleted();
+  FOR EACH ROW EXECUTE FUNCTION acceptd.job_changed();
 
 -- Folds the count rows of backends that are gone into slot 0 (moving counts
 -- between rows of one (queue, state) never changes their sum).

@@ -135,10 +135,17 @@ std::string GeneratedNodeName() {
 }
 
 // Session setup of every pooled connection: the origin of its changes for
-// the feed, and the durability check.
+// the feed, bounds on waiting, and the durability check. A node that stops
+// in the middle of a transaction (partitioned, frozen) would hold its locks
+// (a queue's insert lock, claimed rows) until the server notices; the
+// server ends such a session after 60 s idle in a transaction instead. A
+// statement that waits 10 s for a lock fails (503) rather than holding a
+// whole batch of submits longer.
 constexpr Stmt kSession{"acceptd_session",
                         "SELECT set_config('acceptd.node', $1, false), current_setting('fsync'), "
-                        "current_setting('synchronous_commit')"};
+                        "current_setting('synchronous_commit'), "
+                        "set_config('idle_in_transaction_session_timeout', '60s', false), "
+                        "set_config('lock_timeout', '10s', false)"};
 
 Status SetUpSession(Conn& c, const std::string& node, bool unsafe_durability) {
   Params p;
