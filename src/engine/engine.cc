@@ -218,7 +218,9 @@ void Engine::Start() {
                        asio::post(ctx_, [this, changes] { OnRemoteChanges(changes); });
                      },
                      [this](bool live) { asio::post(ctx_, [this, live] { OnFeedState(live); }); }});
-  feed_live_ = subscription_ != nullptr;
+  // A feed is live only once it says so (on_state(true)): until then the
+  // engine polls as without one.
+  feed_live_ = false;
   if (!subscription_) {
     // Expected of an embedded store; a network database should have one.
     spdlog::log(reads_inline_ ? spdlog::level::info : spdlog::level::warn,
@@ -1098,14 +1100,24 @@ void Engine::OnRemoteChanges(const std::vector<JobChange>& changes) {
 }
 
 void Engine::OnFeedState(bool live) {
-  if (live == feed_live_.load()) return;
+  if (live == feed_live_.load()) {
+    // A feed that does not come up at all (NOTIFY does not reach us).
+    if (!live && !feed_down_logged_) {
+      spdlog::warn("change feed unavailable: polling the store until it is live ({})",
+                   PollingSummary());
+      feed_down_logged_ = true;
+    }
+    return;
+  }
   feed_live_ = live;
   if (!live) {
     spdlog::warn("change feed interrupted: polling the store until it is back ({})",
                  PollingSummary());
+    feed_down_logged_ = true;
     return;
   }
-  spdlog::info("change feed live again");
+  spdlog::info(feed_down_logged_ ? "change feed live again" : "change feed live");
+  feed_down_logged_ = false;
   // Changes may have been missed meanwhile: look for work and at watched jobs now.
   for (auto& q : queues_) q->may_have_work = true;
   if (accepting_.load()) committer_->Kick();

@@ -201,7 +201,7 @@ class Engine {
   // of jobs changed by this process, or by other nodes (see above).
   JobWatchers& watchers() { return watchers_; }
   // Whether other nodes' changes arrive through a live change feed (false:
-  // none, or interrupted; the engine polls). For tests and logs.
+  // none, not live yet, or interrupted; the engine polls). For tests.
   bool feed_live() const { return feed_live_.load(); }
 
  private:
@@ -275,7 +275,8 @@ class Engine {
   // embedded store (background reads only).
   std::optional<boost::asio::thread_pool> readers_;
   std::unique_ptr<ChangeSubscription> subscription_;
-  std::atomic<bool> feed_live_{false};
+  std::atomic<bool> feed_live_{false};  // set on the engine thread once started
+  bool feed_down_logged_ = false;       // engine thread: the warning was logged
 
   boost::asio::io_context ctx_;
   std::unique_ptr<GroupCommitter> committer_;

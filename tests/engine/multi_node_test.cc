@@ -281,9 +281,11 @@ TEST_F(MultiNodeTest, WhileTheFeedIsInterruptedTheWatchPollTakesOver) {
                       }))},
             NodeOptions("node-a"), true, &recorder_a_);
   b_ = Node(1, {External("q")}, b_options);
-  EXPECT_TRUE(b_->feed_live());
-  relay_->SetLive(false);
   auto deadline = SteadyClock::now() + kWait;
+  while (!b_->feed_live() && SteadyClock::now() < deadline) std::this_thread::yield();
+  ASSERT_TRUE(b_->feed_live()) << "the feed never said it was live";
+  relay_->SetLive(false);
+  deadline = SteadyClock::now() + kWait;
   while (b_->feed_live() && SteadyClock::now() < deadline) std::this_thread::yield();
   ASSERT_FALSE(b_->feed_live());
 

@@ -13,9 +13,11 @@
 // Lease extensions, callback bookkeeping, bulk releases and purges are not
 // reported.
 //
-// SetLive(false) interrupts the feed (listeners get on_state(false), and
-// commits made meanwhile are lost to them, as a dropped connection would
-// lose them); SetLive(true) resumes it (on_state(true)).
+// A new subscription hears on_state(true) (or false, while interrupted) from
+// the relay's thread, as a real feed reports once it listens. SetLive(false)
+// interrupts the feed (listeners get on_state(false), and commits made
+// meanwhile are lost to them, as a dropped connection would lose them);
+// SetLive(true) resumes it (on_state(true)).
 //
 // Thread-safe. Test-only: include from test sources, never from production
 // code.
@@ -81,9 +83,19 @@ class ChangeRelay {
   }
   // For RelayStore: a listener of `node`; the returned subscription stops it.
   std::unique_ptr<ChangeSubscription> Subscribe(int node, ChangeListener listener) {
-    std::lock_guard deliver(deliver_mu_);
-    const int64_t key = next_key_++;
-    listeners_.emplace(key, Entry{node, std::move(listener)});
+    int64_t key = 0;
+    {
+      std::lock_guard deliver(deliver_mu_);
+      key = next_key_++;
+      listeners_.emplace(key, Entry{node, std::move(listener)});
+    }
+    {
+      // A new feed reports whether it is live, as a real one does once its
+      // connection listens (the others hear it again: no change for them).
+      std::lock_guard lock(mu_);
+      queue_.push_back(Item{-1, {}, live_});
+    }
+    cv_.notify_all();
     return std::make_unique<Subscription>(this, key);
   }
 
