@@ -1035,8 +1035,8 @@ void Engine::AddHousekeepingTasks() {
 
   // Without a live change feed, long-polls and event streams waiting here
   // would not hear of other nodes' changes to their jobs.
-  if (options_.watch_poll_interval > 0) {
-    housekeeping_.Add("watch_poller", options_.watch_poll_interval, now, [this](UnixMillis) {
+  if (WatchPollInterval() > 0) {
+    housekeeping_.Add("watch_poller", WatchPollInterval(), now, [this](UnixMillis) {
       if (!feed_live_.load()) PollWatched();
       return std::string();
     });
@@ -1067,13 +1067,18 @@ void Engine::AddHousekeepingTasks() {
   });
 }
 
+Millis Engine::WatchPollInterval() const {
+  return options_.watch_poll_interval.value_or(store_->RemoteCalls() ? kDefaultWatchPollInterval
+                                                                     : 0);
+}
+
 std::string Engine::PollingSummary() const {
   return fmt::format(
       "claims look every {} ms, cancels of attempts running here are seen every {} ms, jobs "
       "watched by long-polls and event streams are re-read every {}",
       options_.promote_interval, std::max<Millis>(options_.lease_duration / 3, 50),
-      options_.watch_poll_interval > 0 ? fmt::format("{} ms", options_.watch_poll_interval)
-                                       : std::string("(never: watch_poll_interval is 0)"));
+      WatchPollInterval() > 0 ? fmt::format("{} ms", WatchPollInterval())
+                              : std::string("never (watch_poll_interval is 0 or unset)"));
 }
 
 void Engine::OnRemoteChanges(const std::vector<JobChange>& changes) {

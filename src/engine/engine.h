@@ -244,6 +244,8 @@ class Engine {
   void OnWatchPoll(std::vector<std::pair<JobId, Result<Job>>> jobs);
   // How other nodes' changes are found without a feed (for the logs).
   std::string PollingSummary() const;
+  // options_.watch_poll_interval, or its default for this store.
+  Millis WatchPollInterval() const;
   // Runs a read on a read thread, or here if ReadsInline().
   template <typename F>
   void Read(F read);

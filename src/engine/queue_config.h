@@ -3,6 +3,7 @@
 // (src/cli/server_config.cc); these are plain values.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -90,8 +91,12 @@ struct EngineOptions {
   int read_threads = kDefaultReadThreads;
   // While the store has no live change feed (JobStore::Subscribe): how often
   // the jobs that long-polls and event streams wait on here are re-read, to
-  // see changes committed by other nodes. 0: never.
-  Millis watch_poll_interval = kDefaultWatchPollInterval;
+  // see changes committed by other nodes. 0: never. Unset: every
+  // kDefaultWatchPollInterval with a store on a database server, never with
+  // an embedded one (one node, as a rule: re-reading every watched job, up
+  // to 10,000 long-polls, twice a second would be pure cost; processes that
+  // share one SQLite file on a host set it).
+  std::optional<Millis> watch_poll_interval;
 };
 
 }  // namespace acceptd

@@ -159,6 +159,22 @@ TEST_F(MultiNodeTest, ListenerOnOneNodeHearsEveryChangeAnotherNodeCommits) {
   EXPECT_GT(wakes.load(), before) << "the listener on B missed A's later changes";
 }
 
+// A job deleted through A wakes a long-poll waiting on B (it is gone).
+TEST_F(MultiNodeTest, WatcherOnOneNodeWakesWhenAnotherNodeDeletesTheJob) {
+  a_ = Node(0, {External("q")}, NodeOptions("node-a"));
+  b_ = Node(1, {External("q")}, NodeOptions("node-b"));
+  Job job = Must(SubmitSync(*a_, Request("q")), "submit on A");  // stays queued: no worker
+  Stamp woke;
+  b_->watchers().Watch(job.id, [&] { woke.Set(); });
+  const auto asked = SteadyClock::now();
+  CancelOutcome out = Must(DeleteSync(*a_, job.id), "delete on A");
+  EXPECT_EQ(out.kind, CancelOutcome::Kind::kCanceled);
+  ASSERT_TRUE(woke.Wait(kCrossNode)) << "the watcher on B did not wake within 1 s";
+  std::printf("[ figure ] deleted on A -> watcher on B woken: %.2f ms after the request\n",
+              std::chrono::duration<double, std::milli>(woke.at() - asked).count());
+  EXPECT_TRUE(store_testing::IsError(b_->Get(job.id), ErrorCode::kNotFound));
+}
+
 // A cancel requested through B stops the handler running on A.
 TEST_F(MultiNodeTest, CancelThroughOneNodeReachesTheHandlerOnAnother) {
   Event started;
