@@ -29,6 +29,7 @@
 #include "store/postgres/pg_conn.h"
 #include "store/postgres/pg_feed.h"
 #include "store/postgres/pg_schema.h"
+#include "store/sqlite/sqlite_store.h"
 #include "store/testing/job_store_conformance.h"
 #include "store/testing/store_test_util.h"
 
@@ -275,6 +276,34 @@ TEST_F(PostgresStoreTest, OpenStoreAcceptsPostgresUrls) {
   std::string other = db_->url();
   other.replace(0, std::string("postgresql").size(), "postgres");
   EXPECT_TRUE(IsOk(acceptd::OpenStore(other)));
+}
+
+// Parts the URL leaves out come from the PG* environment, as for psql.
+TEST_F(PostgresStoreTest, AnEmptyUrlTakesTheServerFromThePgEnvironment) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(db_->url().c_str(), &err);
+  ASSERT_NE(opts, nullptr);
+  std::vector<std::pair<std::string, std::string>> env;
+  for (PQconninfoOption* o = opts; o->keyword; ++o) {
+    if (o->envvar && o->val && *o->val) env.emplace_back(o->envvar, o->val);
+  }
+  PQconninfoFree(opts);
+  std::vector<std::pair<std::string, std::optional<std::string>>> before;
+  for (const auto& [k, v] : env) {
+    const char* old = std::getenv(k.c_str());
+    before.emplace_back(k, old ? std::optional<std::string>(old) : std::nullopt);
+    setenv(k.c_str(), v.c_str(), 1);
+  }
+  auto store = acceptd::OpenStore("postgresql://");
+  for (const auto& [k, old] : before) {
+    if (old) {
+      setenv(k.c_str(), old->c_str(), 1);
+    } else {
+      unsetenv(k.c_str());
+    }
+  }
+  ASSERT_TRUE(IsOk(store));
+  EXPECT_TRUE(IsOk((*store)->Ping()));
 }
 
 TEST_F(PostgresStoreTest, AnUnreachableServerIsUnavailable) {
@@ -654,6 +683,22 @@ TEST_F(PostgresStoreTest, DISABLED_SubmitThroughput) {
        "ELSE -1 END) ON CONFLICT (queue, state, slot) DO UPDATE SET n = c.n + EXCLUDED.n; END IF; "
        "RETURN NULL; END $$;"},
   };
+  {
+    // The same submit loop on SQLite (one node), for scale.
+    store_testing::TempDir dir;
+    auto sqlite = Must(SqliteStore::Open(dir.path() + "/bench.db"), "open sqlite");
+    int64_t submitted = 0;
+    const auto start = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - start < kDuration) {
+      auto tx = Must(sqlite->BeginWrite(), "BeginWrite");
+      for (int k = 0; k < kBatch; ++k) Must(tx->Insert(MakeJob("q", 1'000'000)), "Insert");
+      Must(tx->Commit(), "Commit");
+      submitted += kBatch;
+    }
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf("sqlite                  nodes 1: %6.0f submits/s\n", submitted / secs);
+  }
   for (const auto& [variant, sql] : variants) {
     if (!sql.empty()) Exec(*admin, sql);
     for (int nodes = 1; nodes <= 2; ++nodes) {
