@@ -25,6 +25,7 @@ POLL_JOBS=${BENCH_POLL_JOBS:-10000}
 BUILD_DIR=${BENCH_BUILD_DIR:-$ROOT/build-bench}
 RESULTS=${BENCH_RESULTS_DIR:-$BENCH_DIR/results}
 SUBMIT_PATH=${BENCH_SUBMIT_PATH:-/v1/queues/echo/jobs?delay=100000}
+STORE_KIND=${BENCH_STORE:-sqlite}  # or postgres (bench/run.sh --store)
 
 ACCEPTD="$BUILD_DIR/acceptd"
 LOADGEN="$BUILD_DIR/bench/acceptd_loadgen"
@@ -123,6 +124,13 @@ cleanup() {
       rm -rf "$WORK"
     fi
   fi
+  if [ -n "${PG_DIR:-}" ]; then
+    if [ "$KEEP_WORK" = 1 ]; then
+      "$ROOT/scripts/pg-cluster.sh" crash "$PG_DIR" >/dev/null 2>&1 || true
+    else
+      "$ROOT/scripts/pg-cluster.sh" stop "$PG_DIR" >/dev/null 2>&1 || true
+    fi
+  fi
   [ -n "${STORE_ROOT:-}" ] && [ "$KEEP_WORK" != 1 ] && rm -rf "$STORE_ROOT"
   exit "$rc"
 }
@@ -168,14 +176,50 @@ max_depth = 100000000
 EOF
 }
 
-# start_acceptd NAME STORE_DIR: sets ACCEPTD_PID, ACCEPTD_PORT, ACCEPTD_URL, ACCEPTD_LOG.
+# --- PostgreSQL (bench/run.sh --store postgres) -----------------------------------
+# start_pg: a throw-away PostgreSQL 15 cluster (scripts/pg-cluster.sh) under
+# STORE_ROOT, on a real disk like the SQLite stores, pinned to the server's
+# CPUs (its backends inherit the postmaster's affinity). Sets PG_DIR, PG_URL.
+start_pg() {
+  chmod o+x "$WORK" "$STORE_ROOT" "$(dirname "$STORE_ROOT")" 2>/dev/null || true
+  PG_DIR="$STORE_ROOT/pg"
+  PG_URL=$("$ROOT/scripts/pg-cluster.sh" start "$PG_DIR") || die "could not start PostgreSQL"
+  pin_pg "$SERVER_CPUS"
+}
+# pin_pg CPUS: the postmaster and its running backends on CPUS.
+pin_pg() {
+  local pm p
+  pm=$(head -1 "$PG_DIR/data/postmaster.pid")
+  for p in "$pm" $(pgrep -P "$pm"); do taskset -a -p -c "$1" "$p" >/dev/null 2>&1 || true; done
+}
+pg_psql() { psql -X -q -v ON_ERROR_STOP=1 "$PG_URL" "$@"; }
+# pg_db_url NAME: the URI of database NAME, created if missing.
+pg_db_url() {
+  if [ -z "$(pg_psql -tAc "SELECT 1 FROM pg_database WHERE datname = '$1'")" ]; then
+    pg_psql -c "CREATE DATABASE $1" >/dev/null || die "could not create database $1"
+  fi
+  echo "${PG_URL%/postgres}/$1"
+}
+# store_url KIND STORE_DIR: the --store of a store named after STORE_DIR.
+store_url() {
+  if [ "$1" = postgres ]; then
+    pg_db_url "bench_$(basename "$2" | tr -c 'a-zA-Z0-9_\n' _)"
+  else
+    mkdir -p "$2"
+    echo "sqlite:$2/acceptd.db"
+  fi
+}
+
+# start_acceptd NAME STORE_DIR [KIND] [CPUS]: sets ACCEPTD_PID, ACCEPTD_PORT,
+# ACCEPTD_URL, ACCEPTD_LOG. KIND: sqlite or postgres (default $STORE_KIND);
+# CPUS: default $SERVER_CPUS.
 start_acceptd() {
-  local name=$1 store=$2
-  mkdir -p "$store"
+  local name=$1 store=$2 kind=${3:-$STORE_KIND} cpus=${4:-$SERVER_CPUS} url
+  url=$(store_url "$kind" "$store")
   ACCEPTD_PORT=$("$LOADGEN" freeport)
   ACCEPTD_LOG="$WORK/acceptd-$name.log"
-  taskset -c "$SERVER_CPUS" "$ACCEPTD" serve --config "$WORK/acceptd.toml" \
-    --listen "127.0.0.1:$ACCEPTD_PORT" --store "sqlite:$store/acceptd.db" >>"$ACCEPTD_LOG" 2>&1 &
+  taskset -c "$cpus" "$ACCEPTD" serve --config "$WORK/acceptd.toml" \
+    --listen "127.0.0.1:$ACCEPTD_PORT" --store "$url" >>"$ACCEPTD_LOG" 2>&1 &
   ACCEPTD_PID=$!
   STARTED_PIDS+=("$ACCEPTD_PID")
   ACCEPTD_URL="http://127.0.0.1:$ACCEPTD_PORT"

@@ -3,6 +3,9 @@
 #
 #   bench/run.sh                 full run (about 5-6 minutes on 2 cores, plus the build)
 #   bench/run.sh --quick         trial: 3 s x 1 run, no 1M-job memory test
+#   bench/run.sh --store postgres  the same on a throw-away PostgreSQL cluster,
+#                                with SQLite's submits and polls measured in the
+#                                same run, and two nodes on one database (7.)
 #
 # Installs wrk and nginx when missing, builds acceptd and the load generator
 # in Release (build-bench/), then measures, each on a fresh store on loopback:
@@ -13,6 +16,8 @@
 #   5. memory                1,000,000 queued jobs; 10,000 long-poll waiters;
 #                            10,000 idle connections
 #   6. the ceiling           nginx `return 202` under the loads of 1. and 2.
+#   7. two nodes             (--store postgres) 1.-4. with two acceptd nodes on
+#                            one database, and the cross-node wake-up latency
 # and writes bench/results/latest.{md,json} (+ latest.raw.jsonl, logs/).
 #
 # Options (flags or environment):
@@ -21,6 +26,7 @@
 #   --quick        BENCH_QUICK=1    3 s x 1 run unless set, skip the 1M-job test
 #   --no-build     BENCH_NO_BUILD=1 use the binaries already in build-bench
 #   --keep         BENCH_KEEP_WORK=1 keep the temp dir (stores, logs, nginx)
+#   --store KIND   BENCH_STORE       sqlite (default) or postgres
 #   BENCH_WARMUP (2) BENCH_CONNECTIONS (64) BENCH_LOOP_CONNECTIONS (= connections)
 #   BENCH_BULK_JOBS (1000000)
 #   BENCH_LONGPOLL_WAITERS (10000) BENCH_LONGPOLL_JOBS (10)
@@ -41,6 +47,7 @@ while [ $# -gt 0 ]; do
     --runs) BENCH_RUNS=$2; shift ;;
     --no-build) NO_BUILD=1 ;;
     --keep) export BENCH_KEEP_WORK=1 ;;
+    --store) export BENCH_STORE=$2; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -66,6 +73,12 @@ case "$WAIT" in
   *) die "BENCH_WAIT must be longpoll:SECONDS or poll, not '$WAIT'" ;;
 esac
 LOOP_CONNS=${BENCH_LOOP_CONNECTIONS:-$CONNS}
+case "$STORE_KIND" in
+  sqlite | postgres) ;;
+  *) die "--store must be sqlite or postgres, not '$STORE_KIND'" ;;
+esac
+PG=0
+[ "$STORE_KIND" = postgres ] && PG=1
 if [ "$RUNS" -lt 1 ] || [ "$DURATION" -lt 1 ]; then die "runs and duration must be >= 1"; fi
 
 SUITE_START=$(date +%s)
@@ -98,7 +111,11 @@ figure() { emit "{\"figure\":\"$1\",\"value\":$2}"; }
 value_of() { awk 'match($0, /"value":[-0-9.eE+]+/) {print substr($0, RSTART + 8, RLENGTH - 8); exit}'; }
 int_of() { awk '{printf "%.0f", $1}'; }
 median() { sort -g | awk '{v[NR]=$1} END {if (NR==0) exit 1; print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
-store_bytes() { # apparent size of the SQLite files
+store_bytes() { # apparent size of the SQLite files, or of the PostgreSQL database
+  if [ "$PG" = 1 ]; then
+    pg_psql -tAc "SELECT pg_database_size('bench_$(basename "$1")')"
+    return
+  fi
   local total=0 f
   for f in "$1"/acceptd.db "$1"/acceptd.db-wal "$1"/acceptd.db-shm; do
     [ -e "$f" ] && total=$((total + $(stat -c %s "$f")))
@@ -202,6 +219,16 @@ meta loop_connections "$LOOP_CONNS"
 meta wrk "$(wrk -v 2>&1 | sed -n '1,1p')"
 meta nginx "$(nginx -v 2>&1)"
 note "The server and the load generator share this $(nproc)-core machine: the server under test (acceptd, and nginx for the ceiling, with the same pinning and as many workers as acceptd has event loops) runs on CPU $SERVER_CPUS, every client on CPU $CLIENT_CPUS, so neither steals the other's core. Server CPU is the server's CPU time during the run (100% = one core). Other CPU is what the rest of the machine used meanwhile (other processes, VM steal): above a few percent, the run was disturbed."
+if [ "$PG" = 1 ]; then
+  ensure_commands psql:postgresql-client-15
+  [ -x /usr/lib/postgresql/15/bin/initdb ] || die "PostgreSQL 15 is not installed (scripts/install-deps.sh)"
+  start_pg
+  meta store "PostgreSQL $(pg_psql -tAc 'SHOW server_version') (throw-away cluster, fsync on, synchronous_commit on, pinned with the server)"
+  note "Store: PostgreSQL (a throw-away local cluster from scripts/pg-cluster.sh: fsync on, synchronous_commit on, shared_buffers 64 MB), on the server's CPU $SERVER_CPUS with acceptd, over loopback TCP. SQLite's submits and polls (1b, 2b) are measured in the same run, interleaved, for the PostgreSQL / SQLite ratio."
+  note "Durable submits: every counted response is a 202 sent after the job's PostgreSQL transaction committed (group commit). Submits use ?delay=100000 on the echo queue, so no job runs during figures 1, 2 and 5."
+else
+  meta store "SQLite"
+fi
 note "Durable submits: every counted response is a 202 sent after the job's SQLite transaction committed (WAL, synchronous=FULL, group commit). Submits use ?delay=100000 on the echo queue, so no job runs during figures 1, 2 and 5."
 if [ "$WAIT" = poll ]; then
   waiting="tight polling (BENCH_WAIT=poll): GET /v1/jobs/{id} back to back on the job's keep-alive connection, no ?wait="
@@ -218,18 +245,30 @@ start_nginx
 log "nginx on $NGINX_URL, acceptd config: $WORK/acceptd.toml"
 
 # --- 1. durable submits (interleaved with nginx: the machine's load drifts) ----------
+if [ "$PG" = 1 ]; then  # SQLite in the same run, for the ratio (1b.)
+  start_acceptd sqsubmit "$STORE_ROOT/sq" sqlite
+  SQ_PID=$ACCEPTD_PID SQ_URL=$ACCEPTD_URL
+fi
 start_acceptd submit "$STORE_ROOT/a"
 log "1. durable submits/s vs nginx: warm-up ${WARMUP}s, then $RUNS x ${DURATION}s each"
 wrk_warmup "$ACCEPTD_URL" submit.lua BENCH_SUBMIT_PATH="$SUBMIT_PATH"
+[ "$PG" = 1 ] && wrk_warmup "$SQ_URL" submit.lua BENCH_SUBMIT_PATH="$SUBMIT_PATH"
 wrk_warmup "$NGINX_URL" submit.lua BENCH_SUBMIT_PATH="$SUBMIT_PATH"
 SUBMIT_IDS="$WORK/submit-ids.txt"
 : >"$SUBMIT_IDS"
 for ((r = 1; r <= RUNS; r++)); do
   wrk_run submit "$ACCEPTD_URL" submit.lua "$ACCEPTD_PID" BENCH_SUBMIT_PATH="$SUBMIT_PATH" \
     BENCH_IDS_OUT="$SUBMIT_IDS" BENCH_IDS_KEEP=$(((100 + RUNS - 1) / RUNS))
+  if [ "$PG" = 1 ]; then
+    wrk_run sqlite_submit "$SQ_URL" submit.lua "$SQ_PID" BENCH_SUBMIT_PATH="$SUBMIT_PATH"
+  fi
   wrk_run nginx_submit "$NGINX_URL" submit.lua "$NGINX_PID" BENCH_SUBMIT_PATH="$SUBMIT_PATH"
 done
 check_runs_clean submit "every response 202"
+if [ "$PG" = 1 ]; then
+  check_runs_clean sqlite_submit "every response 202"
+  stop_pid "$SQ_PID" 30
+fi
 check_runs_clean nginx_submit "every response 202"
 loadgen check --target "127.0.0.1:$ACCEPTD_PORT" --ids "$SUBMIT_IDS" --name submit_ids_exist \
   --out "$RAW" || true
@@ -247,14 +286,32 @@ log "2. creating $POLL_JOBS jobs for the poll set"
 loadgen submit --target "127.0.0.1:$ACCEPTD_PORT" --path "$SUBMIT_PATH" --count "$POLL_JOBS" \
   --connections "$CONNS" --ids-out "$POLL_IDS" --figure poll_set_submit_rps --out "$RAW" ||
   die "could not create the poll set"
+if [ "$PG" = 1 ]; then  # SQLite in the same run (2b.): its own poll set
+  P_PID=$ACCEPTD_PID P_URL=$ACCEPTD_URL P_PORT=$ACCEPTD_PORT P_LOG=$ACCEPTD_LOG
+  start_acceptd sqpoll "$STORE_ROOT/sq" sqlite
+  SQ_PID=$ACCEPTD_PID SQ_URL=$ACCEPTD_URL
+  SQ_POLL_IDS="$WORK/sq-poll-ids.txt"
+  loadgen submit --target "127.0.0.1:$ACCEPTD_PORT" --path "$SUBMIT_PATH" --count "$POLL_JOBS" \
+    --connections "$CONNS" --ids-out "$SQ_POLL_IDS" --figure sqlite_poll_set_submit_rps \
+    --out "$RAW" || die "could not create the SQLite poll set"
+  ACCEPTD_PID=$P_PID ACCEPTD_URL=$P_URL ACCEPTD_PORT=$P_PORT ACCEPTD_LOG=$P_LOG
+  wrk_warmup "$SQ_URL" poll.lua BENCH_IDS_FILE="$SQ_POLL_IDS"
+fi
 log "2. status polls/s vs nginx: $RUNS x ${DURATION}s each"
 wrk_warmup "$ACCEPTD_URL" poll.lua BENCH_IDS_FILE="$POLL_IDS"
 wrk_warmup "$NGINX_URL" poll.lua BENCH_IDS_FILE="$POLL_IDS"
 for ((r = 1; r <= RUNS; r++)); do
   wrk_run poll "$ACCEPTD_URL" poll.lua "$ACCEPTD_PID" BENCH_IDS_FILE="$POLL_IDS"
+  if [ "$PG" = 1 ]; then
+    wrk_run sqlite_poll "$SQ_URL" poll.lua "$SQ_PID" BENCH_IDS_FILE="$SQ_POLL_IDS"
+  fi
   wrk_run nginx_poll "$NGINX_URL" poll.lua "$NGINX_PID" BENCH_IDS_FILE="$POLL_IDS"
 done
 check_runs_clean poll "every response 2xx/3xx"
+if [ "$PG" = 1 ]; then
+  check_runs_clean sqlite_poll "every response 2xx/3xx"
+  stop_pid "$SQ_PID" 30
+fi
 check_runs_clean nginx_poll "every response 2xx/3xx"
 stop_nginx
 
@@ -312,6 +369,87 @@ else
   check latency_jobs_all_succeeded false "$lat_errors runs had failed or unfinished jobs"
 fi
 stop_acceptd >/dev/null
+
+# --- 7. two nodes on one PostgreSQL database ----------------------------------------
+# Everything unpinned on every core: two acceptd nodes, PostgreSQL and the
+# clients share the machine. Each load is split over the two nodes (two wrk /
+# loadgen processes, half the connections each); figures are their sums.
+# two_wrk FIGURE SCRIPT ENV...: one measured run against both nodes at once.
+two_wrk() {
+  local fig=$1 script=$2
+  shift 2
+  local half=$(((CONNS + 1) / 2)) n pids=()
+  for n in a b; do
+    : >"$WORK/two-$n.jsonl"
+    local port_var="TWO_${n^^}_URL"
+    env BENCH_LUA_DIR="$LUA_DIR" BENCH_FIGURE="$fig" BENCH_OUT="$WORK/two-$n.jsonl" "$@" \
+      wrk -t1 -c"$half" -d"${DURATION}s" --timeout 10s -s "$LUA_DIR/$script" "${!port_var}" \
+      >>"$WORK/wrk.log" 2>&1 &
+    pids+=($!)
+  done
+  wait "${pids[@]}" || die "wrk failed (see $WORK/wrk.log)"
+  local sum
+  sum=$(cat "$WORK/two-a.jsonl" "$WORK/two-b.jsonl" | grep "\"figure\":\"${fig}_rps\"" | value_of_all |
+    awk '{s += $1} END {printf "%.3f", s}')
+  emit "{\"figure\":\"${fig}_rps\",\"value\":$sum,\"nodes\":2}"
+  log "  $fig: $(echo "$sum" | int_of)/s (two nodes)"
+}
+value_of_all() { grep -o '"value":[-0-9.eE+]*' | cut -d: -f2; }
+if [ "$PG" = 1 ]; then
+  ALL_CPUS="0-$(($(nproc) - 1))"
+  pin_pg "$ALL_CPUS"
+  start_acceptd two_a "$STORE_ROOT/two" postgres "$ALL_CPUS"
+  TWO_A_PID=$ACCEPTD_PID TWO_A_URL=$ACCEPTD_URL TWO_A_PORT=$ACCEPTD_PORT
+  start_acceptd two_b "$STORE_ROOT/two" postgres "$ALL_CPUS"
+  TWO_B_PID=$ACCEPTD_PID TWO_B_URL=$ACCEPTD_URL TWO_B_PORT=$ACCEPTD_PORT
+  log "7. two nodes on one database, unpinned: submits, polls, loop, latency ($RUNS x ${DURATION}s)"
+  for ((r = 1; r <= RUNS; r++)); do two_wrk two_submit submit.lua BENCH_SUBMIT_PATH="$SUBMIT_PATH"; done
+  TWO_POLL_IDS="$WORK/two-poll-ids.txt"
+  loadgen_free() { "$LOADGEN" "$@"; }
+  loadgen_free submit --target "127.0.0.1:$TWO_A_PORT" --path "$SUBMIT_PATH" --count "$POLL_JOBS" \
+    --connections "$CONNS" --ids-out "$TWO_POLL_IDS" --figure two_poll_set_submit_rps --out "$RAW" ||
+    die "could not create the two-node poll set"
+  for ((r = 1; r <= RUNS; r++)); do two_wrk two_poll poll.lua BENCH_IDS_FILE="$TWO_POLL_IDS"; done
+  two_loop=()
+  for ((r = 1; r <= RUNS; r++)); do
+    half=$(((LOOP_CONNS + 1) / 2))
+    "$LOADGEN" loop --target "127.0.0.1:$TWO_A_PORT" --connections "$half" --duration "$DURATION" \
+      --warmup 1 --wait "$WAIT" --out "$WORK/two-loop-a.jsonl" &
+    la=$!
+    "$LOADGEN" loop --target "127.0.0.1:$TWO_B_PORT" --connections "$half" --duration "$DURATION" \
+      --warmup 1 --wait "$WAIT" --out "$WORK/two-loop-b.jsonl" &
+    lb=$!
+    wait "$la" "$lb" || check two_loop_jobs_all_succeeded false "run $r had failed jobs"
+    sum=$(cat "$WORK/two-loop-a.jsonl" "$WORK/two-loop-b.jsonl" | value_of_all | awk '{s += $1} END {printf "%.3f", s}')
+    rm -f "$WORK/two-loop-a.jsonl" "$WORK/two-loop-b.jsonl"
+    emit "{\"figure\":\"two_loop_jobs_per_s\",\"value\":$sum,\"nodes\":2}"
+    two_loop+=("$sum")
+    log "  two_loop: $(echo "$sum" | int_of) jobs/s"
+  done
+  two_max=$(printf '%s\n' "${two_loop[@]}" | median)
+  two_rate=$(awk -v m="$two_max" 'BEGIN {r = m / 2; if (r < 1) r = 1; printf "%.1f", r}')
+  meta two_e2e_rate "$two_rate"
+  log "7. end-to-end latency at $two_rate jobs/s, submitted to node A, long-polled on node B"
+  for ((r = 1; r <= RUNS; r++)); do
+    "$LOADGEN" latency --target "127.0.0.1:$TWO_A_PORT" --wait-target "127.0.0.1:$TWO_B_PORT" \
+      --rate "$two_rate" --duration "$DURATION" --warmup 1 --connections "$CONNS" --wait "$WAIT" \
+      --figure xnode --out "$RAW" || check xnode_jobs_all_succeeded false "run $r had failed jobs"
+  done
+  # The wake-up itself, on idle nodes: 20 jobs/s submitted to A, each
+  # long-polled on B (the job runs on A or B: either way a NOTIFY carries
+  # the submit or the completion across) and, for reference, on A.
+  log "7. cross-node wake-up at 20 jobs/s: long-poll on the other node vs the same node"
+  for ((r = 1; r <= RUNS; r++)); do
+    "$LOADGEN" latency --target "127.0.0.1:$TWO_A_PORT" --wait-target "127.0.0.1:$TWO_B_PORT" \
+      --rate 20 --duration "$DURATION" --warmup 1 --connections 4 --wait "$WAIT" \
+      --figure xnode_idle --out "$RAW" || true
+    "$LOADGEN" latency --target "127.0.0.1:$TWO_A_PORT" --rate 20 --duration "$DURATION" \
+      --warmup 1 --connections 4 --wait "$WAIT" --figure samenode_idle --out "$RAW" || true
+  done
+  stop_pid "$TWO_A_PID" 30
+  stop_pid "$TWO_B_PID" 30
+  pin_pg "$SERVER_CPUS"
+fi
 
 # --- 5. memory ------------------------------------------------------------------
 if [ "$QUICK" = 1 ]; then

@@ -14,9 +14,13 @@
 //          the job's scheduled start (so a stalled client or server cannot hide
 //          queueing: no coordinated omission) to the status response that
 //          says it succeeded.
+// Both take --wait-target HOST:PORT: jobs are then submitted to --target and
+// waited for on another node (its own keep-alive connections), which
+// measures how fast a completion on one node wakes a waiter on another.
 #include <cmath>
 #include <deque>
 #include <iostream>
+#include <optional>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -44,8 +48,9 @@ struct JobTimes {
 
 // Submits one job and waits for it; throws on a transport error, returns
 // false (with `error` set) on an unexpected status.
-asio::awaitable<bool> RunOneJob(Conn& conn, const std::string& submit, CompletionWaiter& waiter,
-                                JobTimes& t, std::string& error) {
+// `wait_conn`: where to wait (another node), or the submit's own connection.
+asio::awaitable<bool> RunOneJob(Conn& conn, Conn* wait_conn, const std::string& submit,
+                                CompletionWaiter& waiter, JobTimes& t, std::string& error) {
   t.sent = Clock::now();
   Response res = co_await conn.RoundTrip(submit);
   t.accepted = Clock::now();
@@ -55,7 +60,8 @@ asio::awaitable<bool> RunOneJob(Conn& conn, const std::string& submit, Completio
     error = "submit: status " + std::to_string(res.result_int()) + ": " + res.body();
     co_return false;
   }
-  WaitOutcome w = co_await waiter.Wait(conn, id, t.sent + kJobDeadline);
+  Conn& waiting = wait_conn ? *wait_conn : conn;
+  WaitOutcome w = co_await waiter.Wait(waiting, id, t.sent + kJobDeadline);
   t.done = Clock::now();
   t.status_requests = w.requests;
   if (!w.succeeded()) {
@@ -68,6 +74,7 @@ asio::awaitable<bool> RunOneJob(Conn& conn, const std::string& submit, Completio
 
 struct Common {
   Target target;
+  std::optional<Target> wait_target;  // --wait-target: wait on another node
   std::string submit;
   std::unique_ptr<CompletionWaiter> waiter;
   double duration, warmup;
@@ -80,7 +87,8 @@ Common ReadCommon(const Args& args, const char* default_figure) {
   const std::string path = args.Str("path", "/v1/queues/echo/jobs");
   c.submit = PostRequest(c.target, path, "application/json",
                          JsonPayload(static_cast<size_t>(args.Int("body-bytes", 100))));
-  c.waiter = MakeWaiter(args.Str("wait", "longpoll:30"), c.target);
+  if (const std::string w = args.Str("wait-target", ""); !w.empty()) c.wait_target = ParseTarget(w);
+  c.waiter = MakeWaiter(args.Str("wait", "longpoll:30"), c.wait_target.value_or(c.target));
   c.duration = args.Double("duration", 10);
   c.warmup = args.Double("warmup", 1);
   c.out = args.Str("out");
@@ -181,12 +189,18 @@ int RunLoop(const Args& args) {
   int64_t clients_running = connections;
   auto worker = [&]() -> asio::awaitable<void> {
     Conn conn(co_await asio::this_coro::executor);
+    std::optional<Conn> wait_conn;
     try {
       co_await conn.Connect(c.target.endpoint);
+      if (c.wait_target) {
+        wait_conn.emplace(co_await asio::this_coro::executor);
+        co_await wait_conn->Connect(c.wait_target->endpoint);
+      }
       while (Clock::now() < end) {
         JobTimes t;
         std::string error;
-        const bool ok = co_await RunOneJob(conn, c.submit, *c.waiter, t, error);
+        Conn* waiting = wait_conn ? &*wait_conn : nullptr;
+        const bool ok = co_await RunOneJob(conn, waiting, c.submit, *c.waiter, t, error);
         const bool in_window = t.done >= window_start && t.done < end;
         if (!ok) {
           ++errors;
@@ -280,6 +294,9 @@ int RunLatency(const Args& args) {
 
   asio::io_context ctx{1};
   ConnPool pool(ctx.get_executor(), c.target.endpoint, static_cast<size_t>(max_connections));
+  // Connections to the --wait-target node, if any.
+  ConnPool wait_pool(ctx.get_executor(), c.wait_target.value_or(c.target).endpoint,
+                     static_cast<size_t>(max_connections));
   Samples from_schedule, from_send, accept;
   int64_t errors = 0, in_flight = 0, scheduled_in_window = 0, status_requests = 0;
   double max_lag_us = 0;
@@ -290,17 +307,24 @@ int RunLatency(const Args& args) {
     const bool in_window = scheduled >= window_start;
     try {
       auto conn = co_await pool.Acquire();
+      std::unique_ptr<Conn> wait_conn;
+      if (c.wait_target) wait_conn = co_await wait_pool.Acquire();
       JobTimes t;
       std::string error;
       bool ok = false;
       try {
-        ok = co_await RunOneJob(*conn, c.submit, *c.waiter, t, error);
+        ok = co_await RunOneJob(*conn, wait_conn.get(), c.submit, *c.waiter, t, error);
       } catch (...) {
         conn->Close();
         pool.Release(std::move(conn));
+        if (wait_conn) {
+          wait_conn->Close();
+          wait_pool.Release(std::move(wait_conn));
+        }
         throw;
       }
       pool.Release(std::move(conn));
+      if (wait_conn) wait_pool.Release(std::move(wait_conn));
       if (!ok) {
         ++errors;
         if (first_error.empty()) first_error = error;

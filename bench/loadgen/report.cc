@@ -40,9 +40,13 @@ const Row kRows[] = {
      "nginx_submit_rps", "submit"},
     {"submit_p99_ms", "   submit latency p99 under that load (wrk)", Unit::kMillis},
     {"submit_jobs_per_commit", "   submits per fsync'd commit (engine batches)", Unit::kRatio},
+    {"sqlite_submit_rps", "1b. SQLite durable submits/s, same run (--store postgres)",
+     Unit::kPerSecond, "nginx_submit_rps", "sqlite_submit"},
     {"poll_rps", "2. Status polls/s (GET random of 10,000 jobs, wrk, {conns} conns)",
      Unit::kPerSecond, "nginx_poll_rps", "poll"},
     {"poll_p99_ms", "   poll latency p99 under that load (wrk)", Unit::kMillis},
+    {"sqlite_poll_rps", "2b. SQLite status polls/s, same run (--store postgres)", Unit::kPerSecond,
+     "nginx_poll_rps", "sqlite_poll"},
     {"e2e_p50_ms", "3. End-to-end latency p50 (echo job, at {e2e_rate} jobs/s = 50% of 4.)",
      Unit::kMillis},
     {"e2e_p99_ms", "3. End-to-end latency p99", Unit::kMillis},
@@ -70,6 +74,21 @@ const Row kRows[] = {
      "nginx_poll"},
     {"disk_fsyncs_per_s", "   disk: 4 KiB write+fdatasync/s (store's filesystem)",
      Unit::kPerSecond},
+    {"two_submit_rps", "7. Two nodes, one PostgreSQL, all unpinned: durable submits/s",
+     Unit::kPerSecond},
+    {"two_poll_rps", "7. Two nodes: status polls/s", Unit::kPerSecond},
+    {"two_loop_jobs_per_s", "7. Two nodes: whole loop jobs/s ({loop_conns} clients)",
+     Unit::kPerSecond},
+    {"xnode_p50_ms",
+     "7. Two nodes: e2e latency p50, submitted to A, long-polled on B, at {two_e2e_rate} jobs/s",
+     Unit::kMillis},
+    {"xnode_p99_ms", "7. Two nodes: e2e latency p99 (A -> B)", Unit::kMillis},
+    {"xnode_p999_ms", "7. Two nodes: e2e latency p99.9 (A -> B)", Unit::kMillis},
+    {"xnode_idle_p50_ms", "7. Cross-node wake-up, idle nodes, 20 jobs/s: e2e p50 A -> B",
+     Unit::kMillis},
+    {"xnode_idle_p99_ms", "   e2e p99 A -> B", Unit::kMillis},
+    {"samenode_idle_p50_ms", "   the same on one node (A -> A): e2e p50", Unit::kMillis},
+    {"samenode_idle_p99_ms", "   e2e p99 A -> A", Unit::kMillis},
 };
 
 struct Figure {
@@ -140,7 +159,8 @@ std::string Expand(std::string label, const json::object& meta) {
                                                       {"{waiters}", "longpoll_waiters"},
                                                       {"{longpoll_wait}", "longpoll_wait"},
                                                       {"{bulk}", "bulk_jobs"},
-                                                      {"{loop_conns}", "loop_connections"}};
+                                                      {"{loop_conns}", "loop_connections"},
+                                                      {"{two_e2e_rate}", "two_e2e_rate"}};
   for (const auto& [var, key] : vars) {
     for (auto at = label.find(var); at != std::string::npos; at = label.find(var)) {
       std::string v = MetaText(meta, key);
@@ -200,6 +220,7 @@ int RunReport(const Args& args) {
   md << "### acceptd benchmark, " << MetaText(meta, "date") << "\n\n";
   md << "- commit: `" << MetaText(meta, "commit") << "`\n";
   md << "- machine: " << MetaText(meta, "machine") << "\n";
+  md << "- store: " << MetaText(meta, "store", "SQLite") << "\n";
   md << "- setup: " << MetaText(meta, "setup") << "\n";
   md << "- runs: " << MetaText(meta, "runs") << " x " << MetaText(meta, "duration")
      << " s per throughput/latency figure (median of the runs)"
@@ -268,6 +289,19 @@ int RunReport(const Args& args) {
                                     {"values", json::value_from(fig.values)},
                                     {"details", fig.details}};
   }
+
+  // --store postgres: the store's own cost, against SQLite in the same run.
+  const std::pair<const char*, const char*> vs_sqlite[] = {{"submit_rps", "sqlite_submit_rps"},
+                                                           {"poll_rps", "sqlite_poll_rps"}};
+  std::string ratios;
+  for (const auto& [pg, sq] : vs_sqlite) {
+    auto a = figures.find(pg), b = figures.find(sq);
+    if (a == figures.end() || b == figures.end()) continue;
+    const double ratio = Median(a->second.values) / Median(b->second.values);
+    out_figures[std::string(pg) + "_over_sqlite"] = json::object{{"median", ratio}};
+    ratios += fmt::format("{}{} {:.2f}", ratios.empty() ? "" : ", ", pg, ratio);
+  }
+  if (!ratios.empty()) md << "\nPostgreSQL ÷ SQLite, medians of the same run: " << ratios << "\n";
 
   bool all_ok = true;
   md << "\nChecks:\n";
