@@ -412,6 +412,36 @@ TEST_F(PostgresStoreTest, FreeTextIsStoredAsValidUtf8) {
             "b\xEF\xBF\xBD");
 }
 
+// Count rows are per connection (backend pid); those of connections that are
+// gone are folded into one row by PurgeExpired, and the counts stay.
+TEST_F(PostgresStoreTest, CountRowsOfClosedConnectionsAreFoldedAndTheCountsKept) {
+  {
+    auto a = OpenStore();
+    for (int i = 0; i < 5; ++i) Must(InsertOne(*a, MakeJob()), "insert");
+  }
+  auto b = OpenStore();
+  Must(InsertOne(*b, MakeJob()), "insert");
+  auto admin = Connect(db_->url());
+  const std::string dead_rows =
+      "SELECT count(*) FROM acceptd.queue_counts c WHERE slot <> 0 AND NOT EXISTS "
+      "(SELECT 1 FROM pg_stat_activity a WHERE a.pid = c.slot)";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    auto tx = Must(b->BeginWrite(), "BeginWrite");
+    Must(tx->PurgeExpired(store_testing::kT0, 100, 0), "PurgeExpired");
+    Must(tx->Commit(), "Commit");
+    // a's backends may take a moment to leave pg_stat_activity.
+    if (Must(admin->Exec(dead_rows), "dead rows").Bytes(0, 0) == "0") break;
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "count rows were never folded";
+  }
+  auto slot0 = Must(admin->Exec("SELECT n FROM acceptd.queue_counts WHERE slot = 0"), "slot 0");
+  ASSERT_EQ(slot0.Size(), 1);
+  EXPECT_EQ(slot0.Bytes(0, 0), "5");
+  auto counts = Must(b->Counts(), "Counts");
+  ASSERT_EQ(counts.size(), 1u);
+  EXPECT_EQ(counts[0].counts[static_cast<int>(JobState::kQueued)], 6);
+}
+
 // Two nodes never both accept the submit that crosses max_depth.
 TEST_F(PostgresStoreTest, MaxDepthIsExactAcrossStoreObjects) {
   constexpr int kNodes = 6, kPerNode = 40, kDepth = 100;
