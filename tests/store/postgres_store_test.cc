@@ -29,6 +29,7 @@
 #include "store/postgres/pg_conn.h"
 #include "store/postgres/pg_feed.h"
 #include "store/postgres/pg_schema.h"
+#include "store/sqlite/sqlite_store.h"
 #include "store/testing/job_store_conformance.h"
 #include "store/testing/store_test_util.h"
 
@@ -277,6 +278,34 @@ TEST_F(PostgresStoreTest, OpenStoreAcceptsPostgresUrls) {
   EXPECT_TRUE(IsOk(acceptd::OpenStore(other)));
 }
 
+// Parts the URL leaves out come from the PG* environment, as for psql.
+TEST_F(PostgresStoreTest, AnEmptyUrlTakesTheServerFromThePgEnvironment) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(db_->url().c_str(), &err);
+  ASSERT_NE(opts, nullptr);
+  std::vector<std::pair<std::string, std::string>> env;
+  for (PQconninfoOption* o = opts; o->keyword; ++o) {
+    if (o->envvar && o->val && *o->val) env.emplace_back(o->envvar, o->val);
+  }
+  PQconninfoFree(opts);
+  std::vector<std::pair<std::string, std::optional<std::string>>> before;
+  for (const auto& [k, v] : env) {
+    const char* old = std::getenv(k.c_str());
+    before.emplace_back(k, old ? std::optional<std::string>(old) : std::nullopt);
+    setenv(k.c_str(), v.c_str(), 1);
+  }
+  auto store = acceptd::OpenStore("postgresql://");
+  for (const auto& [k, old] : before) {
+    if (old) {
+      setenv(k.c_str(), old->c_str(), 1);
+    } else {
+      unsetenv(k.c_str());
+    }
+  }
+  ASSERT_TRUE(IsOk(store));
+  EXPECT_TRUE(IsOk((*store)->Ping()));
+}
+
 TEST_F(PostgresStoreTest, AnUnreachableServerIsUnavailable) {
   auto store = PostgresStore::Open("postgresql://127.0.0.1:1/nothing?connect_timeout=2", {});
   ASSERT_TRUE(IsError(store, ErrorCode::kUnavailable));
@@ -381,6 +410,36 @@ TEST_F(PostgresStoreTest, FreeTextIsStoredAsValidUtf8) {
   EXPECT_EQ(Must(store->Get(n.id), "Get").error->message,
             "a\xEF\xBF\xBD"
             "b\xEF\xBF\xBD");
+}
+
+// Count rows are per connection (backend pid); those of connections that are
+// gone are folded into one row by PurgeExpired, and the counts stay.
+TEST_F(PostgresStoreTest, CountRowsOfClosedConnectionsAreFoldedAndTheCountsKept) {
+  {
+    auto a = OpenStore();
+    for (int i = 0; i < 5; ++i) Must(InsertOne(*a, MakeJob()), "insert");
+  }
+  auto b = OpenStore();
+  Must(InsertOne(*b, MakeJob()), "insert");
+  auto admin = Connect(db_->url());
+  const std::string dead_rows =
+      "SELECT count(*) FROM acceptd.queue_counts c WHERE slot <> 0 AND NOT EXISTS "
+      "(SELECT 1 FROM pg_stat_activity a WHERE a.pid = c.slot)";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    auto tx = Must(b->BeginWrite(), "BeginWrite");
+    Must(tx->PurgeExpired(store_testing::kT0, 100, 0), "PurgeExpired");
+    Must(tx->Commit(), "Commit");
+    // a's backends may take a moment to leave pg_stat_activity.
+    if (Must(admin->Exec(dead_rows), "dead rows").Bytes(0, 0) == "0") break;
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "count rows were never folded";
+  }
+  auto slot0 = Must(admin->Exec("SELECT n FROM acceptd.queue_counts WHERE slot = 0"), "slot 0");
+  ASSERT_EQ(slot0.Size(), 1);
+  EXPECT_EQ(slot0.Bytes(0, 0), "5");
+  auto counts = Must(b->Counts(), "Counts");
+  ASSERT_EQ(counts.size(), 1u);
+  EXPECT_EQ(counts[0].counts[static_cast<int>(JobState::kQueued)], 6);
 }
 
 // Two nodes never both accept the submit that crosses max_depth.
@@ -654,6 +713,22 @@ TEST_F(PostgresStoreTest, DISABLED_SubmitThroughput) {
        "ELSE -1 END) ON CONFLICT (queue, state, slot) DO UPDATE SET n = c.n + EXCLUDED.n; END IF; "
        "RETURN NULL; END $$;"},
   };
+  {
+    // The same submit loop on SQLite (one node), for scale.
+    store_testing::TempDir dir;
+    auto sqlite = Must(SqliteStore::Open(dir.path() + "/bench.db"), "open sqlite");
+    int64_t submitted = 0;
+    const auto start = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - start < kDuration) {
+      auto tx = Must(sqlite->BeginWrite(), "BeginWrite");
+      for (int k = 0; k < kBatch; ++k) Must(tx->Insert(MakeJob("q", 1'000'000)), "Insert");
+      Must(tx->Commit(), "Commit");
+      submitted += kBatch;
+    }
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf("sqlite                  nodes 1: %6.0f submits/s\n", submitted / secs);
+  }
   for (const auto& [variant, sql] : variants) {
     if (!sql.empty()) Exec(*admin, sql);
     for (int nodes = 1; nodes <= 2; ++nodes) {

@@ -228,6 +228,16 @@ bool Conn::InTransaction() const {
 
 bool Conn::ConsumeInput() { return PQconsumeInput(conn_) == 1 && Healthy(); }
 
+bool Conn::SendQuery(const std::string& sql) { return PQsendQuery(conn_, sql.c_str()) == 1; }
+
+void Conn::DrainResults() {
+  while (PQisBusy(conn_) == 0) {
+    PGresult* r = PQgetResult(conn_);
+    if (r == nullptr) return;
+    PQclear(r);
+  }
+}
+
 std::vector<std::pair<std::string, std::string>> Conn::TakeNotifications() {
   std::vector<std::pair<std::string, std::string>> out;
   while (PGnotify* n = PQnotifies(conn_)) {

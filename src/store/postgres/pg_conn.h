@@ -113,6 +113,11 @@ class Conn {
   // notifications it holds (channel, payload). False if the connection broke.
   bool ConsumeInput();
   std::vector<std::pair<std::string, std::string>> TakeNotifications();
+  // Sends a query without waiting for its result (the results are dropped
+  // by DrainResults once they arrived). False if the connection broke.
+  bool SendQuery(const std::string& sql);
+  // Drops the results that arrived (after ConsumeInput) without blocking.
+  void DrainResults();
 
  private:
   explicit Conn(PGconn* c) : conn_(c) {}

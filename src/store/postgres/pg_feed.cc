@@ -143,13 +143,20 @@ void ChangeFeed::Run() {
       if (stopping_) return;
       if (n == 0) {
         if (probed && std::chrono::steady_clock::now() - last_traffic >= kIdleCheck) {
-          // Nothing for a while: make sure the connection still works.
-          if (!conn->Exec("SELECT 1")) lost = true;
+          // Nothing for a while: make sure the connection still works (a
+          // server gone without closing it fails the send, or the TCP
+          // keepalives fail the socket). Not waiting for the answer keeps
+          // the destructor from waiting on the network.
+          if (!conn->SendQuery("SELECT 1")) lost = true;
           last_traffic = std::chrono::steady_clock::now();
         }
       }
-      if (n > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) && !conn->ConsumeInput()) {
-        lost = true;
+      if (n > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+        if (conn->ConsumeInput()) {
+          conn->DrainResults();
+        } else {
+          lost = true;
+        }
       }
       std::vector<JobChange> changes;
       for (auto& [channel, payload] : conn->TakeNotifications()) {

@@ -283,7 +283,8 @@ static_assert(std::size(kSteps) == kSchemaVersion);
 }  // namespace
 
 Result<int> Migrate(Conn& conn, bool apply) {
-  if (auto r = conn.Exec("BEGIN"); !r) return std::move(r).error();
+  // A migration may wait for another node's (and run long): no lock timeout.
+  if (auto r = conn.Exec("BEGIN; SET LOCAL lock_timeout = 0"); !r) return std::move(r).error();
   auto fail = [&](Error e) -> Result<int> {
     (void)conn.Exec("ROLLBACK");
     return e;
