@@ -51,12 +51,16 @@ class Nginx {
     std::string globals = "daemon off; pid " + dir.File("nginx.pid") + ";";
     // As root, the workers would run as nobody, who cannot enter the temp dir.
     if (::geteuid() == 0) globals += " user root root;";
-    pid_ = SpawnProcess(binary,
-                        {"-p", dir.path(), "-c", dir.File("nginx.conf"), "-e",
+    // In a process group of its own (setsid execs nginx in the same
+    // process), so that the destructor's SIGKILL reaches the workers too: a
+    // master killed alone leaves them running, listening, orphaned.
+    pid_ = SpawnProcess("/usr/bin/setsid",
+                        {binary, "-p", dir.path(), "-c", dir.File("nginx.conf"), "-e",
                          dir.File("nginx.err"), "-g", globals},
                         dir.path(), dir.File("nginx.out"), dir.File("nginx.out"));
   }
   ~Nginx() {
+    ::kill(-pid_, SIGKILL);
     ::kill(pid_, SIGKILL);
     WaitPid(pid_, 10s);
     if (::testing::Test::HasFailure()) {
