@@ -120,7 +120,7 @@ awaitable<Response> CompatApi::PoolJob(Request& req, const http::PathParams& p) 
   }
   auto id = JobId::Parse(token->as_string());
   if (!id) co_return http::Problem(NoSuchJob());
-  auto job = GetVisibleJob(engine_, *id, p.principal);
+  auto job = co_await ReadVisibleJob(engine_, *id, p.principal);
   if (!job) co_return http::Problem(job.error());
   if (!IsTerminal(job->state)) {
     co_return JsonResponse(http::Status::accepted, json::object{{"message_token", id->ToHex()},
@@ -131,8 +131,8 @@ awaitable<Response> CompatApi::PoolJob(Request& req, const http::PathParams& p) 
                             fmt::format("the job ended {} without a result", ToString(job->state)),
                             json::object{{"state", ToString(job->state)}});
   }
-  auto payload = engine_.GetPayload(*id);
-  auto result = engine_.GetResult(*id);
+  auto payload = co_await ReadPayload(engine_, *id);
+  auto result = co_await ReadResult(engine_, *id);
   if (!payload) co_return http::Problem(VisibleError(payload.error(), p.principal));
   if (!result) co_return http::Problem(VisibleError(result.error(), p.principal));
 

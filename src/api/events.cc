@@ -14,6 +14,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "api/await_engine.h"
 #include "api/job_document.h"
 
 namespace acceptd::api {
@@ -135,7 +136,7 @@ asio::awaitable<void> StreamJobEvents(Engine& engine, JobId id, EventCursor curs
   auto next_heartbeat = SteadyClock::now() + interval;
   for (;;) {
     state->woken = false;  // wakes from here on mean changes this read may miss
-    auto job = engine.Get(id);
+    auto job = co_await ReadJob(engine, id);
     events.clear();
     if (!job) {
       const ErrorCode code = job.error().code;
@@ -158,7 +159,7 @@ asio::awaitable<void> StreamJobEvents(Engine& engine, JobId id, EventCursor curs
       if (SteadyClock::now() >= next_heartbeat) {
         if (!co_await out.Write(kHeartbeatComment)) co_return;
         next_heartbeat = SteadyClock::now() + interval;
-        break;  // and re-read: another node may have changed the job
+        break;  // and re-read: a wake-up from another node may have been missed
       }
       state->timer.expires_at(next_heartbeat);
       co_await state->timer.async_wait(asio::as_tuple(asio::use_awaitable));

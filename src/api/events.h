@@ -41,8 +41,8 @@
 namespace acceptd::api {
 
 // Comments keep proxies from closing an idle stream; each is also the moment
-// a stream re-reads its job (changes committed by another node sharing the
-// store wake no local listener).
+// a stream re-reads its job (a safety net: changes committed by other nodes
+// wake the stream through the engine's change feed or watch poll).
 inline constexpr Millis kDefaultEventsHeartbeat = 15'000;
 inline constexpr std::string_view kHeartbeatComment = ": keep-alive\n\n";
 

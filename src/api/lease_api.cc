@@ -175,7 +175,7 @@ awaitable<Response> LeaseApi::Heartbeat(Request& req, const http::PathParams& p)
   if (auto bad = OnlyOptions(*params, {"lease"})) co_return std::move(*bad);
   // The lease's own duration is not stored: without ?lease= a heartbeat
   // extends by the queue's default.
-  auto job = engine_.Get(lease->id);
+  auto job = co_await ReadJob(engine_, lease->id);
   if (!job) co_return LeaseProblem(job.error());
   const QueueConfig* config = engine_.FindQueue(job->queue);
   if (!config) co_return LeaseProblem(Error::StaleLease("queue no longer configured"));

@@ -81,12 +81,22 @@ Error VisibleError(Error error, const http::Principal* caller) {
   return error;
 }
 
-Result<Job> GetVisibleJob(Engine& engine, const JobId& id, const http::Principal* caller) {
-  auto job = engine.Get(id);
+namespace {
+// `job` as `caller` may see it (see ReadVisibleJob).
+Result<Job> Visible(Result<Job> job, const http::Principal* caller) {
   if (!job) return VisibleError(std::move(job).error(), caller);
   const std::string_view tenant = TenantOf(caller);
   if (!tenant.empty() && job->tenant != tenant) return NoSuchJob();
   return job;
+}
+}  // namespace
+
+awaitable<Result<Job>> ReadVisibleJob(Engine& engine, JobId id, const http::Principal* caller) {
+  // Every status poll comes here: on an embedded store, read right here
+  // rather than through one more coroutine (ReadJob).
+  if (engine.ReadsInline()) co_return Visible(engine.Get(id), caller);
+  auto job = co_await ReadJob(engine, id);
+  co_return Visible(std::move(job), caller);
 }
 
 void V1Api::Register(http::Router& r) {
@@ -110,6 +120,8 @@ void V1Api::Register(http::Router& r) {
   // which is the operator's business: any valid key.
   r.Add(Verb::get, "/healthz", Access::Public(), bind(&V1Api::Health));
   r.Add(Verb::get, "/readyz", Access::AnyKey(), bind(&V1Api::Ready));
+  // Any 503 (a read while the store is down, too) says when to come back.
+  r.SetUnavailableRetryAfter(engine_.options().retry_after);
 }
 
 int64_t V1Api::RetryAfterSeconds(const Job& job) const {
@@ -177,8 +189,9 @@ awaitable<Response> V1Api::Submit(Request& req, const http::PathParams& p) {
   // time, as the status monitor would (but 303, the method changing to GET).
   if (const Millis wait = std::min(PreferredWait(req[Field::prefer]), options_.max_wait);
       wait > 0) {
-    co_await WaitForTerminal(job->id, wait);
-    auto now = engine_.Get(job->id);
+    const JobId id = job->id;
+    co_await WaitForTerminal(id, wait);
+    auto now = co_await ReadJob(engine_, id);
     if (now && IsTerminal(now->state)) {
       Response res = StatusResponse(*now, http::Status::see_other);
       res.set(Field::preference_applied, fmt::format("wait={}", (wait + 999) / 1000));
@@ -240,7 +253,7 @@ awaitable<void> V1Api::WaitForTerminal(const JobId& id, Millis wait) {
       }
     });
   });
-  auto job = engine_.Get(id);
+  auto job = co_await ReadJob(engine_, id);
   if (job && !IsTerminal(job->state) && !state->woken) {
     co_await state->timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
   }
@@ -251,12 +264,12 @@ awaitable<Response> V1Api::Status(Request& req, const http::PathParams& p) {
   if (!id) co_return http::Problem(NoSuchJob());
   auto wait = RequestedWait(req.target(), req[Field::prefer]);
   if (!wait) co_return BadOption("wait", "must be a number of seconds");
-  auto job = GetVisibleJob(engine_, *id, p.principal);
+  auto job = co_await ReadVisibleJob(engine_, *id, p.principal);
   // A job the caller may not see answers at once, as an unknown id does:
   // waiting for it would tell that it exists.
   if (job && *wait > 0 && !IsTerminal(job->state)) {
     co_await WaitForTerminal(*id, std::min(*wait, options_.max_wait));
-    job = GetVisibleJob(engine_, *id, p.principal);
+    job = co_await ReadVisibleJob(engine_, *id, p.principal);
   }
   if (!job) co_return http::Problem(job.error());
   co_return StatusResponse(*job, http::Status::found);
@@ -267,11 +280,10 @@ awaitable<Response> V1Api::Result(Request&, const http::PathParams& p) {
   if (!id) co_return http::Problem(NoSuchJob());
   if (!TenantOf(p.principal).empty()) {
     // The result carries no tenant: check the job first.
-    if (auto job = GetVisibleJob(engine_, *id, p.principal); !job) {
-      co_return http::Problem(job.error());
-    }
+    auto job = co_await ReadVisibleJob(engine_, *id, p.principal);
+    if (!job) co_return http::Problem(job.error());
   }
-  auto result = engine_.GetResult(*id);
+  auto result = co_await ReadResult(engine_, *id);
   if (!result) co_return http::Problem(VisibleError(result.error(), p.principal));
   if (!result->has_result) {
     co_return http::Problem(http::Status::conflict,
@@ -288,7 +300,7 @@ awaitable<Response> V1Api::Result(Request&, const http::PathParams& p) {
 awaitable<Response> V1Api::Events(Request& req, const http::PathParams& p) {
   auto id = JobId::Parse(p.Get("id"));
   if (!id) co_return http::Problem(NoSuchJob());
-  auto job = GetVisibleJob(engine_, *id, p.principal);
+  auto job = co_await ReadVisibleJob(engine_, *id, p.principal);
   if (!job) co_return http::Problem(job.error());
   EventCursor cursor(ParseEventId(req["Last-Event-ID"]));  // malformed: start afresh
   // Seen the end already: 204 tells an EventSource to stop reconnecting.
@@ -325,16 +337,15 @@ awaitable<Response> V1Api::Cancel(Request&, const http::PathParams& p) {
   if (!id) co_return http::Problem(NoSuchJob());
   if (!TenantOf(p.principal).empty()) {
     // A job's tenant never changes, so checking before the write is enough.
-    if (auto job = GetVisibleJob(engine_, *id, p.principal); !job) {
-      co_return http::Problem(job.error());
-    }
+    auto job = co_await ReadVisibleJob(engine_, *id, p.principal);
+    if (!job) co_return http::Problem(job.error());
   }
   auto outcome = co_await AwaitEngine<CancelOutcome>(
       [&](Engine::Callback<CancelOutcome> cb) { engine_.Cancel(*id, std::move(cb)); });
   if (!outcome) {
     json::object extra;
     if (outcome.error().code == ErrorCode::kConflict) {
-      if (auto job = engine_.Get(*id)) extra["state"] = ToString(job->state);
+      if (auto job = co_await ReadJob(engine_, *id)) extra["state"] = ToString(job->state);
     }
     co_return http::Problem(VisibleError(outcome.error(), p.principal), std::move(extra));
   }
@@ -347,9 +358,8 @@ awaitable<Response> V1Api::Delete(Request&, const http::PathParams& p) {
   auto id = JobId::Parse(p.Get("id"));
   if (!id) co_return http::Problem(NoSuchJob());
   if (!TenantOf(p.principal).empty()) {
-    if (auto job = GetVisibleJob(engine_, *id, p.principal); !job) {
-      co_return http::Problem(job.error());
-    }
+    auto job = co_await ReadVisibleJob(engine_, *id, p.principal);
+    if (!job) co_return http::Problem(job.error());
   }
   auto outcome = co_await AwaitEngine<CancelOutcome>(
       [&](Engine::Callback<CancelOutcome> cb) { engine_.Delete(*id, std::move(cb)); });
@@ -390,7 +400,7 @@ awaitable<Response> V1Api::List(Request& req, const http::PathParams& p) {
       co_return BadOption(key, "unknown option");
     }
   }
-  auto page = engine_.List(lp);
+  auto page = co_await ReadList(engine_, lp);
   if (!page) co_return http::Problem(page.error());
   std::string body = "{\"jobs\":[";
   body.reserve(page->jobs.size() * 512 + 64);
@@ -405,7 +415,7 @@ awaitable<Response> V1Api::List(Request& req, const http::PathParams& p) {
 }
 
 awaitable<Response> V1Api::Queues(Request&, const http::PathParams&) {
-  auto queues = engine_.Queues();
+  auto queues = co_await ReadQueues(engine_);
   if (!queues) co_return http::Problem(queues.error());
   json::array out;
   for (const QueueStatus& q : *queues) {
@@ -434,7 +444,7 @@ awaitable<Response> V1Api::Health(Request&, const http::PathParams&) {
 }
 
 awaitable<Response> V1Api::Ready(Request&, const http::PathParams&) {
-  if (auto st = engine_.Ready(); !st) {
+  if (auto st = co_await ReadReady(engine_); !st) {
     spdlog::warn("readiness check failed: {}", st.error().message);
     co_return http::Problem(http::Status::service_unavailable, "the store does not answer");
   }

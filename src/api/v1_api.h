@@ -15,6 +15,8 @@
 #include <atomic>
 #include <memory>
 
+#include <boost/asio/awaitable.hpp>
+
 #include "api/events.h"
 #include "engine/engine.h"
 #include "http/router.h"
@@ -46,8 +48,10 @@ Error NoSuchJob();
 // cannot be told apart from another tenant's). `caller` null: no keys.
 Error VisibleError(Error error, const http::Principal* caller);
 // The job `id` if `caller` may see it, else VisibleError's answer. One store
-// read whether the job exists, belongs to another tenant, or not.
-Result<Job> GetVisibleJob(Engine& engine, const JobId& id, const http::Principal* caller);
+// read whether the job exists, belongs to another tenant, or not (off the
+// event loop when the store is remote; see ReadJob).
+boost::asio::awaitable<Result<Job>> ReadVisibleJob(Engine& engine, JobId id,
+                                                   const http::Principal* caller);
 
 class V1Api {
  public:

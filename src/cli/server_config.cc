@@ -394,6 +394,11 @@ Status LoadConfigTable(const toml::table& root, std::string_view path, ServerCon
     RETURN_IF_ERROR(s.Int("max_event_streams", 0, 1'000'000, c.api.max_event_streams));
     RETURN_IF_ERROR(s.Seconds("promote_interval", false, c.engine.promote_interval));
     RETURN_IF_ERROR(s.Seconds("purge_interval", false, c.engine.purge_interval));
+    if (s.Node("watch_poll_interval")) {
+      Millis watch_poll = 0;
+      RETURN_IF_ERROR(s.Seconds("watch_poll_interval", true, watch_poll));
+      c.engine.watch_poll_interval = watch_poll;
+    }
     RETURN_IF_ERROR(s.Seconds("tombstone_retention", true, c.engine.tombstone_retention));
     RETURN_IF_ERROR(s.NoUnknownKeys());
   }

@@ -156,9 +156,27 @@ void Engine::Write(F op, Callback<T> done) {
       });
 }
 
+template <typename F>
+void Engine::Read(F read) {
+  if (reads_inline_) {
+    read();
+    return;
+  }
+  asio::post(*readers_, std::move(read));
+}
+
+template <typename F>
+void Engine::ReadInBackground(F read) {
+  asio::post(*readers_, std::move(read));
+}
+
 Engine::Engine(EngineOptions options, std::unique_ptr<JobStore> store,
                std::vector<QueueSpec> queues, const Clock& clock)
-    : options_(std::move(options)), store_(std::move(store)), clock_(clock) {
+    : options_(std::move(options)),
+      store_(std::move(store)),
+      clock_(clock),
+      reads_inline_(!store_->RemoteCalls()) {
+  readers_.emplace(reads_inline_ ? 1 : static_cast<size_t>(std::max(options_.read_threads, 1)));
   for (QueueSpec& spec : queues) {
     auto q = std::make_unique<QueueState>();
     q->spec = std::move(spec);
@@ -169,9 +187,13 @@ Engine::Engine(EngineOptions options, std::unique_ptr<JobStore> store,
                        [this](bool committed) { AfterCommit(committed); });
 }
 
-Engine::~Engine() { Shutdown(); }
+Engine::~Engine() {
+  Shutdown();
+  // Reads under way finish (their callbacks may still post to callers).
+  readers_->join();
+}
 
-void Engine::SetObserver(Observer observer) { observer_ = std::move(observer); }
+void Engine::AddObserver(Observer observer) { observers_.push_back(std::move(observer)); }
 
 void Engine::SetCallbackSender(std::unique_ptr<CallbackSender> sender) {
   callback_sender_ = std::move(sender);
@@ -189,6 +211,22 @@ void Engine::Start() {
   housekeeping_timer_.emplace(ctx_);
   asio::post(ctx_, [this] { ScheduleHousekeeping(); });
   committer_->Kick();  // claim whatever the store already holds
+  // Other nodes' commits: hop to the engine thread (the feed's thread must
+  // not wait on anything of ours).
+  subscription_ = store_->Subscribe(
+      ChangeListener{[this](const std::vector<JobChange>& changes) {
+                       asio::post(ctx_, [this, changes] { OnRemoteChanges(changes); });
+                     },
+                     [this](bool live) { asio::post(ctx_, [this, live] { OnFeedState(live); }); }});
+  // A feed is live only once it says so (on_state(true)): until then the
+  // engine polls as without one.
+  feed_live_ = false;
+  if (!subscription_) {
+    // Expected of an embedded store; a network database should have one.
+    spdlog::log(reads_inline_ ? spdlog::level::info : spdlog::level::warn,
+                "the store has no change feed: other nodes' changes are found by polling ({})",
+                PollingSummary());
+  }
   thread_ = std::thread([this] {
     auto guard = asio::make_work_guard(ctx_);
     ctx_.run();
@@ -244,6 +282,7 @@ void Engine::Shutdown() {
   });
   drained.get_future().wait();
   workers_->join();
+  subscription_.reset();  // no feed call after this
   asio::post(ctx_, [this] {
     housekeeping_timer_->cancel();
     ctx_.stop();
@@ -415,6 +454,30 @@ Result<JobPage> Engine::List(const ListParams& params) {
   return page;
 }
 Status Engine::Ready() { return store_->Ping(); }
+
+void Engine::Get(const JobId& id, Callback<Job> done) {
+  Read([this, id, done = std::move(done)] { done(Get(id)); });
+}
+
+void Engine::GetResult(const JobId& id, Callback<StoredResult> done) {
+  Read([this, id, done = std::move(done)] { done(GetResult(id)); });
+}
+
+void Engine::GetPayload(const JobId& id, Callback<StoredPayload> done) {
+  Read([this, id, done = std::move(done)] { done(GetPayload(id)); });
+}
+
+void Engine::List(ListParams params, Callback<JobPage> done) {
+  Read([this, params = std::move(params), done = std::move(done)] { done(List(params)); });
+}
+
+void Engine::Queues(Callback<std::vector<QueueStatus>> done) {
+  Read([this, done = std::move(done)] { done(Queues()); });
+}
+
+void Engine::Ready(Callback<void> done) {
+  Read([this, done = std::move(done)] { done(Ready()); });
+}
 
 Result<std::vector<QueueStatus>> Engine::Queues() {
   auto counts = store_->Counts();
@@ -716,23 +779,27 @@ void Engine::CompleteLease(const LeaseRef& lease, std::string body, std::string 
 
 void Engine::FailLease(const LeaseRef& lease, WorkerFailure failure, Callback<Job> done) {
   // The attempt count decides between a retry and the end: read it (the
-  // token fences the write, so the count cannot change in between).
-  auto job = store_->Get(lease.id);
-  if (!job) {
-    done(std::move(job).error());
-    return;
-  }
-  if (job->state != JobState::kRunning || job->lease_token != lease.lease_token) {
-    done(Error::StaleLease(fmt::format("job {} is {} with lease token {}, not {}", lease.id.ToHex(),
-                                       ToString(job->state), job->lease_token, lease.lease_token)));
-    return;
-  }
-  const UnixMillis now = clock_.Now();
-  AttemptOutcome outcome =
-      failure.retryable
-          ? FailureOutcome(*job, std::move(failure.error), failure.retry_after)
-          : AttemptOutcome::Failed(lease.id, lease.lease_token, now, std::move(failure.error));
-  RecordWorkerOutcome(std::move(outcome), std::move(done));
+  // token fences the write, so the count cannot change in between). Called
+  // on an event loop: the read goes where reads go.
+  Read([this, lease, failure = std::move(failure), done = std::move(done)]() mutable {
+    auto job = store_->Get(lease.id);
+    if (!job) {
+      done(std::move(job).error());
+      return;
+    }
+    if (job->state != JobState::kRunning || job->lease_token != lease.lease_token) {
+      done(Error::StaleLease(fmt::format("job {} is {} with lease token {}, not {}",
+                                         lease.id.ToHex(), ToString(job->state), job->lease_token,
+                                         lease.lease_token)));
+      return;
+    }
+    const UnixMillis now = clock_.Now();
+    AttemptOutcome outcome =
+        failure.retryable
+            ? FailureOutcome(*job, std::move(failure.error), failure.retry_after)
+            : AttemptOutcome::Failed(lease.id, lease.lease_token, now, std::move(failure.error));
+    RecordWorkerOutcome(std::move(outcome), std::move(done));
+  });
 }
 
 void Engine::ReleaseLease(const LeaseRef& lease, Callback<Job> done) {
@@ -764,7 +831,7 @@ void Engine::Notify(const Job& job, bool removed) {
     }
   }
   watchers_.OnChange(job, removed);
-  if (observer_) observer_(job);
+  for (const Observer& observer : observers_) observer(job);
   // Just turned terminal with a callback: its delivery became due in this commit.
   if (!removed && job.callback && job.callback->attempts == 0 && IsTerminal(job.state)) {
     DispatchCallbacks();
@@ -946,16 +1013,34 @@ void Engine::AddHousekeepingTasks() {
       }
     }
     committer_->Kick();
-    // Queue lengths for the Retry-After estimate (a read of a few rows).
-    if (auto counts = store_->Counts()) {
-      for (const QueueCounts& c : *counts) {
-        if (QueueState* q = FindQueueState(c.queue)) {
-          q->queued_count = c.counts[static_cast<int>(JobState::kQueued)];
-        }
-      }
+    // Queue lengths for the Retry-After estimate (a read of a few rows), off
+    // the engine thread, one at a time.
+    if (!counts_pending_) {
+      counts_pending_ = true;
+      ReadInBackground([this] {
+        auto counts = store_->Counts();
+        asio::post(ctx_, [this, counts = std::move(counts)] {
+          counts_pending_ = false;
+          if (!counts) return;
+          for (const QueueCounts& c : *counts) {
+            if (QueueState* q = FindQueueState(c.queue)) {
+              q->queued_count = c.counts[static_cast<int>(JobState::kQueued)];
+            }
+          }
+        });
+      });
     }
     return std::string();
   });
+
+  // Without a live change feed, long-polls and event streams waiting here
+  // would not hear of other nodes' changes to their jobs.
+  if (WatchPollInterval() > 0) {
+    housekeeping_.Add("watch_poller", WatchPollInterval(), now, [this](UnixMillis) {
+      if (!feed_live_.load()) PollWatched();
+      return std::string();
+    });
+  }
 
   // Callback deliveries that no local commit announced: retries whose backoff
   // ran out, jobs finished by other nodes, deliveries pending at start-up.
@@ -980,6 +1065,109 @@ void Engine::AddHousekeepingTasks() {
         }));
     return std::string();
   });
+}
+
+Millis Engine::WatchPollInterval() const {
+  return options_.watch_poll_interval.value_or(store_->RemoteCalls() ? kDefaultWatchPollInterval
+                                                                     : 0);
+}
+
+std::string Engine::PollingSummary() const {
+  return fmt::format(
+      "claims look every {} ms, cancels of attempts running here are seen every {} ms, jobs "
+      "watched by long-polls and event streams are re-read every {}",
+      options_.promote_interval, std::max<Millis>(options_.lease_duration / 3, 50),
+      WatchPollInterval() > 0 ? fmt::format("{} ms", WatchPollInterval())
+                              : std::string("never (watch_poll_interval is 0 or unset)"));
+}
+
+void Engine::OnRemoteChanges(const std::vector<JobChange>& changes) {
+  bool kick = false;
+  for (const JobChange& c : changes) {
+    if (c.due && !c.removed) {
+      // Work for this node's idle capacity: look now, not at the next promotion.
+      if (QueueState* q = FindQueueState(c.queue)) {
+        q->may_have_work = true;
+        if (q->spec.handler ? q->in_use < q->spec.config.concurrency : !q->waiters.empty()) {
+          kick = true;
+        }
+      }
+    }
+    if (c.cancel_requested) {
+      // Requested through another node for an attempt running here.
+      auto it = running_.find(c.id);
+      if (it != running_.end() && !it->second->cancel_requested) SignalCancel(c.id);
+    }
+    // Watchers re-read the job themselves: the change is only a wake-up.
+    watchers_.OnState(c.id, c.state, c.removed);
+  }
+  if (kick && accepting_.load()) committer_->Kick();
+}
+
+void Engine::OnFeedState(bool live) {
+  if (live == feed_live_.load()) {
+    // A feed that does not come up at all (NOTIFY does not reach us).
+    if (!live && !feed_down_logged_) {
+      spdlog::warn("change feed unavailable: polling the store until it is live ({})",
+                   PollingSummary());
+      feed_down_logged_ = true;
+    }
+    return;
+  }
+  feed_live_ = live;
+  if (!live) {
+    spdlog::warn("change feed interrupted: polling the store until it is back ({})",
+                 PollingSummary());
+    feed_down_logged_ = true;
+    return;
+  }
+  spdlog::info(feed_down_logged_ ? "change feed live again" : "change feed live");
+  feed_down_logged_ = false;
+  // Changes may have been missed meanwhile: look for work and at watched jobs now.
+  for (auto& q : queues_) q->may_have_work = true;
+  if (accepting_.load()) committer_->Kick();
+  PollWatched();
+}
+
+void Engine::PollWatched() {
+  if (watch_poll_pending_) return;
+  std::vector<JobId> ids = watchers_.Ids();
+  if (ids.empty()) {
+    watch_seen_.clear();
+    return;
+  }
+  watch_poll_pending_ = true;
+  ReadInBackground([this, ids = std::move(ids)] {
+    std::vector<std::pair<JobId, Result<Job>>> jobs;
+    jobs.reserve(ids.size());
+    for (const JobId& id : ids) jobs.emplace_back(id, Get(id));
+    asio::post(ctx_, [this, jobs = std::move(jobs)]() mutable { OnWatchPoll(std::move(jobs)); });
+  });
+}
+
+void Engine::OnWatchPoll(std::vector<std::pair<JobId, Result<Job>>> jobs) {
+  watch_poll_pending_ = false;
+  std::unordered_map<JobId, JobVersion, JobIdHash> seen;
+  for (auto& [id, job] : jobs) {
+    auto last = watch_seen_.find(id);
+    if (!job) {
+      const ErrorCode code = job.error().code;
+      if (code == ErrorCode::kNotFound || code == ErrorCode::kGone) {
+        watchers_.OnState(id, JobState::kCanceled, /*removed=*/true);
+      } else if (last != watch_seen_.end()) {
+        seen.emplace(id, last->second);  // the store failed: look again next time
+      }
+      continue;
+    }
+    const JobVersion version{job->state, job->attempts, job->updated_at, job->cancel_requested};
+    // A job seen for the first time may have changed since its watcher read
+    // it: wake (a listener re-reads once for nothing at worst).
+    if (last == watch_seen_.end() || !(last->second == version)) {
+      watchers_.OnState(id, job->state, /*removed=*/false);
+    }
+    seen.emplace(id, version);
+  }
+  watch_seen_ = std::move(seen);
 }
 
 }  // namespace acceptd

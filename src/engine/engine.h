@@ -9,9 +9,21 @@
 // use, which queues may have work, running handlers) is a cache and a source
 // of wake-ups.
 //
+// Other nodes: when the store has a change feed (JobStore::Subscribe), the
+// engine hears of other nodes' commits at once and uses them as wake-ups
+// only: a job another node made due lets this node's queues with free slots
+// (and its waiting leases) claim at once; a cancel requested elsewhere for an
+// attempt running here reaches its handler; long-polls and event streams
+// waiting here on a job another node changed wake (watchers()). Without a
+// feed, or while it is interrupted, the same is found by polling: claims by
+// the delayed-job promoter (promote_interval), cancels by the lease renewer
+// (lease_duration / 3), watched jobs by a periodic re-read
+// (watch_poll_interval). Correctness never depends on the feed.
+//
 // Threading: public methods are thread-safe. Asynchronous methods complete by
-// calling their callback on the engine's own thread; callers hop back to
-// their executor. Reads (Get, List, ...) run on the caller's thread.
+// calling their callback on the engine's own thread (writes) or as the read
+// methods say; callers hop back to their executor. Nothing on the engine
+// thread reads the store: its background reads run on the read threads.
 #pragma once
 
 #include <atomic>
@@ -89,8 +101,9 @@ class Engine {
   template <typename T>
   using Callback = std::function<void(Result<T>)>;
   // Called on the engine thread for every committed change of a job's state
-  // made while the engine runs (the seam for long-polls, events and
-  // webhooks); the lease release at shutdown is not reported.
+  // that this engine made while it runs (the seam for metrics, dashboards
+  // and tests); the lease release at shutdown is not reported, nor are
+  // changes committed by other nodes (see watchers() for those wake-ups).
   using Observer = std::function<void(const Job&)>;
 
   Engine(EngineOptions options, std::unique_ptr<JobStore> store, std::vector<QueueSpec> queues,
@@ -99,7 +112,9 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  void SetObserver(Observer observer);  // before Start()
+  // Adds a subscriber to every change (Observer); each is called in the
+  // order added. Before Start().
+  void AddObserver(Observer observer);
   // Who delivers completion callbacks; without one, callbacks stay pending
   // in the store. Before Start().
   void SetCallbackSender(std::unique_ptr<CallbackSender> sender);
@@ -123,19 +138,37 @@ class Engine {
 
   // Reads. A job past its expires_at is kGone from that instant on (and is
   // not listed), whether or not the retention purger has removed it yet.
+  //
+  // The synchronous forms block on the store on the caller's thread: never
+  // call them on an event loop unless ReadsInline() (use the forms below).
   Result<Job> Get(const JobId& id);
   Result<StoredResult> GetResult(const JobId& id);
   Result<StoredPayload> GetPayload(const JobId& id);
   Result<JobPage> List(const ListParams& params);
   Result<std::vector<QueueStatus>> Queues();
   Status Ready();
+  // The same reads for event loops. If ReadsInline(), `done` is called on the
+  // caller's thread before the method returns (an embedded store answers in
+  // microseconds: no thread hop); otherwise on one of the engine's read
+  // threads (EngineOptions::read_threads), so a slow or unreachable database
+  // stalls only the reads waiting on it. Valid before Start and after
+  // Shutdown, until the engine is destroyed (which waits for reads under way).
+  void Get(const JobId& id, Callback<Job> done);
+  void GetResult(const JobId& id, Callback<StoredResult> done);
+  void GetPayload(const JobId& id, Callback<StoredPayload> done);
+  void List(ListParams params, Callback<JobPage> done);
+  void Queues(Callback<std::vector<QueueStatus>> done);
+  void Ready(Callback<void> done);
+  // True when the store answers reads from local files (!RemoteCalls()).
+  bool ReadsInline() const { return reads_inline_; }
 
   // The external lease protocol (docs/workers.md), for queues without an
   // in-process handler. Lease hands out the next due job of `queue` (with
   // its payload) as soon as one is there, or nullopt after `wait`. Waiting
   // costs no store reads: a waiter is woken by this node's submits, retries,
-  // releases and rescues, and by the promoter's periodic look at the store
-  // (which is how other nodes' submits are seen). kNotFound: unknown queue;
+  // releases and rescues, by other nodes' due jobs through the change feed,
+  // and by the promoter's periodic look at the store (which is how other
+  // nodes' submits are seen without a feed). kNotFound: unknown queue;
   // kConflict: the queue's jobs run in-process; kUnavailable: shutting down
   // (waiting leases are answered so at shutdown). The lease lasts
   // `lease`, never past the job's timeout: only heartbeats extend it.
@@ -165,8 +198,11 @@ class Engine {
   const Clock& clock() const { return clock_; }
   const GroupCommitter& committer() const { return *committer_; }
   // Wake-ups for long-polls (terminal state) and event streams (any change)
-  // of jobs changed by this process.
+  // of jobs changed by this process, or by other nodes (see above).
   JobWatchers& watchers() { return watchers_; }
+  // Whether other nodes' changes arrive through a live change feed (false:
+  // none, not live yet, or interrupted; the engine polls). For tests.
+  bool feed_live() const { return feed_live_.load(); }
 
  private:
   struct QueueState;
@@ -199,6 +235,24 @@ class Engine {
   void DispatchCallbacks();
   // `job` as claimed: this was attempt job.callback->attempts + 1.
   void OnCallbackSent(const Job& job, CallbackResponse response);
+  // Other nodes' commits, from the change feed (see above).
+  void OnRemoteChanges(const std::vector<JobChange>& changes);
+  void OnFeedState(bool live);
+  // Re-reads the watched jobs (off the engine thread) and wakes the
+  // watchers of those that changed since the last look: the feed's fallback.
+  void PollWatched();
+  void OnWatchPoll(std::vector<std::pair<JobId, Result<Job>>> jobs);
+  // How other nodes' changes are found without a feed (for the logs).
+  std::string PollingSummary() const;
+  // options_.watch_poll_interval, or its default for this store.
+  Millis WatchPollInterval() const;
+  // Runs a read on a read thread, or here if ReadsInline().
+  template <typename F>
+  void Read(F read);
+  // Runs a read on a read thread, whatever the store (the engine thread's
+  // background reads: the store's counts, the watch poll).
+  template <typename F>
+  void ReadInBackground(F read);
   void ScheduleHousekeeping();
   void AddHousekeepingTasks();
   QueueState* FindQueueState(std::string_view name);
@@ -214,9 +268,17 @@ class Engine {
   std::vector<std::unique_ptr<QueueState>> queues_;
   std::mutex idempotency_mu_;
   std::set<std::string> idempotency_in_flight_;  // "tenant\0queue\0key", guarded by the mutex
-  Observer observer_;
+  std::vector<Observer> observers_;
   JobWatchers watchers_;
   std::unique_ptr<CallbackSender> callback_sender_;
+
+  const bool reads_inline_;
+  // Read threads: EngineOptions::read_threads for a remote store, one for an
+  // embedded store (background reads only).
+  std::optional<boost::asio::thread_pool> readers_;
+  std::unique_ptr<ChangeSubscription> subscription_;
+  std::atomic<bool> feed_live_{false};  // set on the engine thread once started
+  bool feed_down_logged_ = false;       // engine thread: the warning was logged
 
   boost::asio::io_context ctx_;
   std::unique_ptr<GroupCommitter> committer_;
@@ -234,6 +296,18 @@ class Engine {
   int callbacks_in_flight_ = 0;
   bool callback_claim_pending_ = false;
   bool callback_rerun_ = false;  // a dispatch was asked for while a claim was pending
+  // The watch poll: one in flight at a time; what each watched job looked
+  // like at the last look (state, attempts, updated_at, cancel flag).
+  bool watch_poll_pending_ = false;
+  bool counts_pending_ = false;  // the promoter's read of the queue counts
+  struct JobVersion {
+    JobState state;
+    int attempts;
+    UnixMillis updated_at;
+    bool cancel_requested;
+    bool operator==(const JobVersion&) const = default;
+  };
+  std::unordered_map<JobId, JobVersion, JobIdHash> watch_seen_;
   PeriodicExecutor housekeeping_;
   std::optional<boost::asio::steady_timer> housekeeping_timer_;
 };

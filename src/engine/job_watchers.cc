@@ -40,8 +40,8 @@ void JobWatchers::Unwatch(const JobId& id, uint64_t token) {
   if (once.empty() && every.empty()) shard.watchers.erase(it);
 }
 
-void JobWatchers::OnChange(const Job& job, bool removed) {
-  WakeUp(job.id, removed || IsTerminal(job.state));
+void JobWatchers::OnState(const JobId& id, JobState state, bool removed) {
+  WakeUp(id, removed || IsTerminal(state));
 }
 
 void JobWatchers::OnProgress(const JobId& id) { WakeUp(id, false); }
@@ -76,6 +76,15 @@ size_t JobWatchers::size() const {
     for (const auto& [id, w] : s.watchers) n += w.once.size() + w.every.size();
   }
   return n;
+}
+
+std::vector<JobId> JobWatchers::Ids() const {
+  std::vector<JobId> ids;
+  for (const Shard& s : shards_) {
+    std::lock_guard lock(s.mu);
+    for (const auto& [id, w] : s.watchers) ids.push_back(id);
+  }
+  return ids;
 }
 
 }  // namespace acceptd

@@ -15,9 +15,9 @@
 // class, and must be quick (post to the listener's executor). Call Unwatch()
 // when done; waking and unwatching may race harmlessly (a wake may still run
 // shortly after Unwatch returned, so hold the listener's state weakly).
-// Only changes committed by this process are seen: a job finished by another
-// node sharing the store does not wake local watchers (long-polls time out;
-// event streams re-read the job on a coarse timer).
+// The engine reports its own commits (OnChange) and other nodes' (OnState,
+// from the store's change feed or, without one, its watch poll, which lists
+// the watched jobs with Ids()).
 #pragma once
 
 #include <array>
@@ -44,12 +44,17 @@ class JobWatchers {
   void Unwatch(const JobId& id, uint64_t token);
 
   // Called by the engine for every committed change of `job`.
-  void OnChange(const Job& job, bool removed);
+  void OnChange(const Job& job, bool removed) { OnState(job.id, job.state, removed); }
+  // The same, when only the job's id and new state are known (a change
+  // committed by another node).
+  void OnState(const JobId& id, JobState state, bool removed);
   // Called by the engine after a progress write for `id` commits (the write
   // may have matched nothing, e.g. a stale lease: listeners then find the
   // job unchanged).
   void OnProgress(const JobId& id);
   size_t size() const;  // watchers and listeners
+  // The jobs that have a watcher or a listener now.
+  std::vector<JobId> Ids() const;
 
  private:
   struct Entry {

@@ -3,6 +3,7 @@
 // (src/cli/server_config.cc); these are plain values.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,8 @@ inline constexpr Millis kDefaultCallbackBackoffBase = 2'000;
 inline constexpr Millis kDefaultCallbackBackoffMax = 600'000;
 inline constexpr int kDefaultCallbackConcurrency = 32;
 inline constexpr Millis kDefaultCallbackPollInterval = 1'000;
+inline constexpr int kDefaultReadThreads = 4;
+inline constexpr Millis kDefaultWatchPollInterval = 500;
 
 struct BackoffPolicy {
   Millis base = kDefaultBackoffBase;      // delay before the 2nd attempt
@@ -82,6 +85,18 @@ struct EngineOptions {
   // How long a purged job's id answers 410 Gone before it answers 404.
   Millis tombstone_retention = kDefaultTombstoneRetention;
   CallbackPolicy callbacks;
+  // Threads that run reads for a store whose calls go over the network
+  // (JobStore::RemoteCalls), so that no event loop waits on the database.
+  // An embedded store's reads run on the caller's thread.
+  int read_threads = kDefaultReadThreads;
+  // While the store has no live change feed (JobStore::Subscribe): how often
+  // the jobs that long-polls and event streams wait on here are re-read, to
+  // see changes committed by other nodes. 0: never. Unset: every
+  // kDefaultWatchPollInterval with a store on a database server, never with
+  // an embedded one (one node, as a rule: re-reading every watched job, up
+  // to 10,000 long-polls, twice a second would be pure cost; processes that
+  // share one SQLite file on a host set it).
+  std::optional<Millis> watch_poll_interval;
 };
 
 }  // namespace acceptd

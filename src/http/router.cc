@@ -1,5 +1,7 @@
 #include "http/router.h"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "http/problem.h"
@@ -104,12 +106,24 @@ boost::asio::awaitable<Response> Router::Route(Request& req, Peer peer) const {
                       "without API keys, worker routes answer only loopback peers; configure a "
                       "key with the 'worker' scope (docs/workers.md)");
   }
-  if (found) co_return co_await found->handler(req, params);
+  if (found) {
+    Response res = co_await found->handler(req, params);
+    // Briefly unusable (the store is down, the server stops): say when to
+    // come back, whichever route answered (RFC 9110, section 15.6.4).
+    if (res.result() == Status::service_unavailable && res[Field::retry_after].empty()) {
+      res.set(Field::retry_after, unavailable_retry_after_);
+    }
+    co_return res;
+  }
   if (allow.empty()) co_return Problem(Status::not_found, "no such resource");
   Response res = Problem(Status::method_not_allowed,
                          "method " + std::string(req.method_string()) + " is not allowed here");
   res.set(Field::allow, allow);
   co_return res;
+}
+
+void Router::SetUnavailableRetryAfter(Millis retry_after) {
+  unavailable_retry_after_ = std::to_string(std::max<Millis>(1, (retry_after + 999) / 1000));
 }
 
 }  // namespace acceptd::http

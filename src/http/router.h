@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/clock.h"
 #include "http/auth.h"
 #include "http/types.h"
 
@@ -42,6 +43,9 @@ class Router {
   }
   // Checks requests against `auth` (must outlive the router). Before serving.
   void SetAuthenticator(const Authenticator* auth) { auth_ = auth; }
+  // The Retry-After (rounded up to whole seconds, at least 1; default 1 s)
+  // of a 503 that a route answers without one. Before serving.
+  void SetUnavailableRetryAfter(Millis retry_after);
   // Dispatches a request (the path is the target without its query).
   // Without keys, routes that need the `worker` scope answer only loopback
   // peers (403 otherwise): handing out other people's jobs is not for
@@ -62,6 +66,7 @@ class Router {
                     PathParams* params);
   std::vector<RouteEntry> routes_;
   const Authenticator* auth_ = nullptr;
+  std::string unavailable_retry_after_ = "1";
 };
 
 // Splits "/a/b" into {"a", "b"}; the query, if any, is ignored.

@@ -205,7 +205,9 @@ struct ChangeListener {
   std::function<void(const std::vector<JobChange>&)> on_changes;
   // The feed was interrupted (e.g. the connection was lost) and changes may
   // have been missed; called again with `live` true once it delivers again.
-  // While !live, callers fall back to polling the store.
+  // While !live, callers fall back to polling the store. A new feed is not
+  // live until its first on_state(true) (once it listens); one that cannot
+  // listen says on_state(false).
   std::function<void(bool live)> on_state;
 };
 

@@ -198,9 +198,10 @@ TEST_P(ApiReadFaultTest, AFailedReadAnswersAnErrorThenRecovers) {
   EXPECT_GE(faulty_->injected(), 1) << target;
   if (GetParam().op == Op::kPing) {
     EXPECT_EQ(StatusOf(res), 503) << "/readyz follows the store";  // whatever the error kind
+    EXPECT_FALSE(res[http::Field::retry_after].empty()) << "503 without Retry-After";
   } else {
-    // (A 503 of a read carries no Retry-After today: only submits set one.)
-    EXPECT_TRUE(IsFailureFor(res, GetParam().code, /*retry_after=*/false)) << target;
+    // A read's 503 says when to come back, as a submit's does (it did not).
+    EXPECT_TRUE(IsFailureFor(res, GetParam().code)) << target;
   }
   faulty_->Heal();
   http::Response again = api_->Call(http::Verb::get, target);

@@ -65,6 +65,7 @@ lease = 20
 retry_after = 0.5
 promote_interval = 0.1
 purge_interval = 30
+watch_poll_interval = 0.2
 events_heartbeat = 5
 
 [log]
@@ -105,6 +106,7 @@ handler = "sleep"
   EXPECT_EQ(c.engine.retry_after, 500);
   EXPECT_EQ(c.engine.promote_interval, 100);
   EXPECT_EQ(c.engine.purge_interval, 30'000);
+  EXPECT_EQ(c.engine.watch_poll_interval, std::optional<Millis>(200));
   EXPECT_EQ(c.log.dir, "/var/log/acceptd");
   EXPECT_EQ(c.log.level, "debug");
   EXPECT_EQ(c.log.max_size, 1'048'576u);

@@ -64,7 +64,7 @@ class CallbackDispatchTest : public ::testing::Test {
     auto sender = std::make_unique<ScriptedSender>(std::move(script));
     sender_ = sender.get();
     engine_->SetCallbackSender(std::move(sender));
-    engine_->SetObserver(recorder_.Observer());
+    engine_->AddObserver(recorder_.Observer());
     engine_->Start();
   }
   Job SubmitWithCallback() {

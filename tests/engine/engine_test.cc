@@ -40,7 +40,7 @@ class EngineTest : public ::testing::Test {
     if (!store) store = OpenStore();
     engine_ = std::make_unique<Engine>(std::move(options), std::move(store), std::move(queues),
                                        clock ? *clock : clock_);
-    engine_->SetObserver(recorder_.Observer());
+    engine_->AddObserver(recorder_.Observer());
     engine_->Start();
     return *engine_;
   }
@@ -70,6 +70,32 @@ class EngineTest : public ::testing::Test {
   std::vector<std::function<void()>> before_shutdown_;  // e.g. open gates
   std::unique_ptr<Engine> engine_;
 };
+
+TEST_F(EngineTest, EveryObserverSeesEveryChangeInOrder) {
+  JobRecorder second;
+  auto engine = std::make_unique<Engine>(
+      Options(), OpenStore(),
+      std::vector<QueueSpec>{
+          Queue("q", MakeHandler([](std::string_view, std::string_view, JobContext&) {
+                  return HandlerSuccess{"ok", "text/plain"};
+                }))},
+      clock_);
+  engine->AddObserver(recorder_.Observer());
+  engine->AddObserver(second.Observer());
+  engine->Start();
+  Job job = Must(SubmitSync(*engine, Request("q")), "submit");
+  ASSERT_TRUE(second.WaitTerminal(job.id));
+  ASSERT_TRUE(recorder_.WaitTerminal(job.id));
+  engine.reset();
+  auto states = [](const std::vector<Job>& history) {
+    std::vector<JobState> out;
+    for (const Job& j : history) out.push_back(j.state);
+    return out;
+  };
+  EXPECT_EQ(states(recorder_.History(job.id)), states(second.History(job.id)));
+  EXPECT_EQ(states(second.History(job.id)),
+            (std::vector<JobState>{JobState::kRunning, JobState::kSucceeded}));
+}
 
 TEST_F(EngineTest, SubmittedJobSucceedsWithTheHandlersResult) {
   std::mutex mu;

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <vector>
+
 namespace acceptd {
 namespace {
 
@@ -12,6 +15,33 @@ Job JobIn(const JobId& id, JobState state) {
   j.id = id;
   j.state = state;
   return j;
+}
+
+// Another node's change is known by id and state only (OnState); the watch
+// poll lists the watched jobs (Ids), each once however many watch it.
+TEST(JobWatchersTest, OnStateWakesAsOnChangeAndIdsListsEachWatchedJobOnce) {
+  JobWatchers w;
+  const JobId a = JobId::Random();
+  const JobId b = JobId::Random();
+  int woken = 0;
+  w.Watch(a, [&] { ++woken; });
+  w.Watch(a, [&] { ++woken; });
+  const uint64_t listener = w.Listen(b, [&] { ++woken; });
+  std::vector<JobId> ids = w.Ids();
+  std::sort(ids.begin(), ids.end());
+  std::vector<JobId> want{a, b};
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(ids, want);
+
+  w.OnState(a, JobState::kRunning, false);
+  EXPECT_EQ(woken, 0) << "one-shot watchers wait for the end";
+  w.OnState(a, JobState::kFailed, false);
+  EXPECT_EQ(woken, 2);
+  w.OnState(b, JobState::kQueued, /*removed=*/true);
+  EXPECT_EQ(woken, 3);
+  EXPECT_EQ(w.Ids(), std::vector<JobId>{b});
+  w.Unwatch(b, listener);
+  EXPECT_TRUE(w.Ids().empty());
 }
 
 TEST(JobWatchersTest, WatchersWakeOnceOnTerminalListenersOnEveryChange) {

@@ -33,7 +33,7 @@ class EngineLeaseTest : public ::testing::Test {
     external.config.handler = "external";
     engine_ = std::make_unique<Engine>(Options(), std::move(faulty),
                                        std::vector<QueueSpec>{external}, SystemClock::Instance());
-    engine_->SetObserver(recorder_.Observer());
+    engine_->AddObserver(recorder_.Observer());
     engine_->Start();
   }
 

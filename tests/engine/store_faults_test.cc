@@ -148,7 +148,7 @@ class EngineStoreFaultTest : public ::testing::TestWithParam<FaultCase> {
     auto sender = std::make_unique<CountingSender>();
     sender_ = sender.get();
     engine_->SetCallbackSender(std::move(sender));
-    engine_->SetObserver(changes_.Observer());
+    engine_->AddObserver(changes_.Observer());
     engine_->Start();
   }
 
@@ -312,7 +312,7 @@ TEST(EngineOutcomeFaultTest, AFailedOutcomeWriteIsRetriedAfterTheLease) {
                          return HandlerSuccess{"{}", "application/json"};
                        }))},
                 clock);
-  engine.SetObserver(recorder.Observer());
+  engine.AddObserver(recorder.Observer());
   engine.Start();
   f->FailNext(Op::kFinish, ErrorCode::kUnavailable);
   Job job = Must(SubmitSync(engine, Request("q")), "submit");

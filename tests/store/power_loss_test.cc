@@ -152,7 +152,7 @@ TEST(PowerLossTest, EveryAcknowledgedJobSurvivesCutsAtRandomPoints) {
             }),
             4)},
         SystemClock::Instance());
-    engine->SetObserver([&](const Job& job) {
+    engine->AddObserver([&](const Job& job) {
       if (!IsTerminal(job.state)) return;
       std::lock_guard lock(mu);
       reported[job.id] = job.state;

@@ -1,0 +1,80 @@
+// GatedStore: a JobStore wrapper for tests that poses as a network database
+// (RemoteCalls() is true) whose reads of chosen jobs hang, as reads do when
+// the database server is slow or unreachable.
+//
+// Close(id) makes every later Get / GetResult / GetPayload of `id` block
+// until Open(); other reads and all writes are forwarded at once (a write
+// transaction is the inner store's own). blocked() says how many reads wait
+// at the gate now, so tests wait for a read to be stuck instead of sleeping.
+//
+// Thread-safe. Test-only: include from test sources, never from production
+// code. Open the gate before destroying whatever waits on such a read.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <set>
+
+#include "store/job_store.h"
+
+namespace acceptd::store_testing {
+
+class GatedStore final : public JobStore {
+ public:
+  explicit GatedStore(std::shared_ptr<JobStore> inner) : inner_(std::move(inner)) {}
+
+  void Close(const JobId& id) {
+    std::lock_guard lock(mu_);
+    gated_.insert(id);
+  }
+  void Open() {
+    {
+      std::lock_guard lock(mu_);
+      gated_.clear();
+    }
+    cv_.notify_all();
+  }
+  int blocked() const {
+    std::lock_guard lock(mu_);
+    return blocked_;
+  }
+
+  bool RemoteCalls() const override { return true; }
+  void SetTransitionObserver(TransitionObserver observer) override {
+    inner_->SetTransitionObserver(std::move(observer));
+  }
+  Result<std::unique_ptr<WriteTx>> BeginWrite() override { return inner_->BeginWrite(); }
+  Result<Job> Get(const JobId& id) override {
+    Wait(id);
+    return inner_->Get(id);
+  }
+  Result<StoredResult> GetResult(const JobId& id) override {
+    Wait(id);
+    return inner_->GetResult(id);
+  }
+  Result<StoredPayload> GetPayload(const JobId& id) override {
+    Wait(id);
+    return inner_->GetPayload(id);
+  }
+  Result<JobPage> List(const ListParams& params) override { return inner_->List(params); }
+  Result<std::vector<QueueCounts>> Counts() override { return inner_->Counts(); }
+  Status Ping() override { return inner_->Ping(); }
+
+ private:
+  void Wait(const JobId& id) {
+    std::unique_lock lock(mu_);
+    if (!gated_.count(id)) return;
+    ++blocked_;
+    cv_.wait(lock, [&] { return !gated_.count(id); });
+    --blocked_;
+  }
+
+  std::shared_ptr<JobStore> inner_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::set<JobId> gated_;  // guarded by mu_
+  int blocked_ = 0;        // guarded by mu_
+};
+
+}  // namespace acceptd::store_testing
