@@ -54,6 +54,15 @@ struct Engine::LeaseWaiter {
   bool answered = false;
 };
 
+namespace {
+
+// The lock names of the group committer's order: a queue's depth lock (an
+// insert) before any job's row.
+std::string QueueLock(std::string_view queue) { return "0:" + std::string(queue); }
+std::string JobLock(const JobId& id) { return "1:" + id.ToHex(); }
+
+}  // namespace
+
 // The JobContext of one attempt, shared by the engine thread and the worker
 // thread running the handler.
 class Engine::Context final : public JobContext {
@@ -102,7 +111,8 @@ class Engine::Context final : public JobContext {
           // The batch failed, perhaps before our write ran: let the next report retry.
           std::lock_guard lock(self->mu_);
           self->write_pending_ = false;
-        }));
+        }),
+        JobLock(self->id_));
   }
 
   void Cancel() {
@@ -138,7 +148,7 @@ struct Engine::RunningJob {
 };
 
 template <typename T, typename F>
-void Engine::Write(F op, Callback<T> done) {
+void Engine::Write(F op, Callback<T> done, std::string order) {
   auto slot = std::make_shared<std::optional<Result<T>>>();
   committer_->Enqueue(
       [slot, op = std::move(op)](WriteTx& tx) mutable -> Status {
@@ -153,7 +163,8 @@ void Engine::Write(F op, Callback<T> done) {
         } else {
           done(std::move(**slot));
         }
-      });
+      },
+      std::move(order));
 }
 
 template <typename F>
@@ -390,7 +401,8 @@ void Engine::Submit(SubmitRequest req, Callback<Job> done) {
         // Committed: counted before the caller's Retry-After (a replay is not new).
         if (r && r->id == new_id) q->AddQueued(1);
         done(std::move(r));
-      }));
+      }),
+      QueueLock(c.name));
 }
 
 void Engine::Cancel(const JobId& id, Callback<CancelOutcome> done) {
@@ -402,7 +414,8 @@ void Engine::Cancel(const JobId& id, Callback<CancelOutcome> done) {
                            Notify(r->job);
                          }
                          done(std::move(r));
-                       }));
+                       }),
+                       JobLock(id));
 }
 
 void Engine::Delete(const JobId& id, Callback<CancelOutcome> done) {
@@ -415,7 +428,8 @@ void Engine::Delete(const JobId& id, Callback<CancelOutcome> done) {
                            Notify(r->job, /*removed=*/!signalled);
                          }
                          done(std::move(r));
-                       }));
+                       }),
+                       JobLock(id));
 }
 
 namespace {
@@ -667,6 +681,7 @@ AttemptOutcome Engine::FailureOutcome(const Job& job, JobError error,
 }
 
 void Engine::RecordOutcome(const std::shared_ptr<RunningJob>& rj, AttemptOutcome outcome) {
+  const JobId outcome_id = outcome.id;
   Write<Job>([outcome = std::move(outcome)](WriteTx& tx) { return tx.Finish(outcome); },
              Callback<Job>([this, id = rj->job.id](Result<Job> r) {
                if (r) {
@@ -680,7 +695,8 @@ void Engine::RecordOutcome(const std::shared_ptr<RunningJob>& rj, AttemptOutcome
                  // The lease will expire and the rescuer will retry the job.
                  spdlog::error("job={} outcome not recorded: {}", id.ToHex(), r.error().message);
                }
-             }));
+             }),
+             JobLock(outcome_id));
 }
 
 void Engine::SignalCancel(const JobId& id) {
@@ -767,7 +783,8 @@ void Engine::Heartbeat(const LeaseRef& lease, Millis duration, std::optional<Pro
           [this, id = lease.id, reports_progress, done](Result<HeartbeatResult> r) {
             if (r && reports_progress) watchers_.OnProgress(id);
             done(std::move(r));
-          }));
+          }),
+      JobLock(lease.id));
 }
 
 void Engine::CompleteLease(const LeaseRef& lease, std::string body, std::string content_type,
@@ -807,15 +824,18 @@ void Engine::ReleaseLease(const LeaseRef& lease, Callback<Job> done) {
              Callback<Job>([this, done](Result<Job> r) {
                if (r) Notify(*r);
                done(std::move(r));
-             }));
+             }),
+             JobLock(lease.id));
 }
 
 void Engine::RecordWorkerOutcome(AttemptOutcome outcome, Callback<Job> done) {
+  const JobId outcome_id = outcome.id;
   Write<Job>([outcome = std::move(outcome)](WriteTx& tx) { return tx.Finish(outcome); },
              Callback<Job>([this, done](Result<Job> r) {
                if (r) Notify(*r);
                done(std::move(r));
-             }));
+             }),
+             JobLock(outcome_id));
 }
 
 void Engine::LeftQueue(const Job& job) {
@@ -901,6 +921,7 @@ void Engine::OnCallbackSent(const Job& job, CallbackResponse response) {
       record = CallbackAttempt::Retry(job.id, lease, now, status, std::move(response.error), next);
     }
   }
+  const JobId record_id = record.id;
   Write<Job>([record = std::move(record)](WriteTx& tx) { return tx.RecordCallbackAttempt(record); },
              Callback<Job>([this](Result<Job> r) {
                if (r) {
@@ -912,7 +933,8 @@ void Engine::OnCallbackSent(const Job& job, CallbackResponse response) {
                } else if (r.error().code != ErrorCode::kNotFound) {  // deleted meanwhile: fine
                  spdlog::error("recording a callback attempt failed: {}", r.error().message);
                }
-             }));
+             }),
+             JobLock(record_id));
   DispatchCallbacks();  // a slot is free
 }
 

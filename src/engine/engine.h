@@ -259,8 +259,9 @@ class Engine {
   const QueueState* FindQueueState(std::string_view name) const;
 
   // Queues a store write; `done` gets its result on the engine thread.
+  // `order`: the lock it takes (GroupCommitter::Enqueue), see LockOf.
   template <typename T, typename F>
-  void Write(F op, Callback<T> done);
+  void Write(F op, Callback<T> done, std::string order = {});
 
   EngineOptions options_;
   std::unique_ptr<JobStore> store_;

@@ -1,5 +1,7 @@
 #include "engine/group_committer.h"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 
@@ -13,7 +15,7 @@ void GroupCommitter::SetHooks(Hook before_commit, AfterHook after_commit) {
   after_commit_ = std::move(after_commit);
 }
 
-void GroupCommitter::Enqueue(Apply apply, Done done) {
+void GroupCommitter::Enqueue(Apply apply, Done done, std::string order) {
   std::unique_lock lock(mu_);
   if (closed_) {
     const Error reason = *closed_;
@@ -21,7 +23,7 @@ void GroupCommitter::Enqueue(Apply apply, Done done) {
     done(&reason);
     return;
   }
-  pending_.push_back(Op{std::move(apply), std::move(done)});
+  pending_.push_back(Op{std::move(apply), std::move(done), std::move(order)});
   ScheduleLocked();
 }
 
@@ -47,6 +49,11 @@ void GroupCommitter::ScheduleLocked() {
 }
 
 std::optional<Error> GroupCommitter::ApplyBatch(std::vector<Op>& batch) {
+  // Named locks first, in one order for every node (see the header).
+  std::stable_sort(batch.begin(), batch.end(), [](const Op& a, const Op& b) {
+    if (a.order.empty() || b.order.empty()) return !a.order.empty() && b.order.empty();
+    return a.order < b.order;
+  });
   auto tx = store_.BeginWrite();
   if (!tx) return std::move(tx).error();
   for (Op& op : batch) {

@@ -4,6 +4,16 @@
 // outcome. Operations that arrive while a commit is in flight wait for the
 // next batch, so N concurrent submits cost one fsync, not N (group commit).
 //
+// Lock order: an operation may name the locks it takes (`order`, e.g. its
+// queue for an insert, its job for a state change). A batch applies the
+// named operations first, sorted by that name (stably: one job's operations
+// keep their order), then the others in arrival order. Transactions of
+// several nodes on one database then take those locks in one global order
+// and cannot deadlock on them: without it, node A inserting into queues x
+// then y while node B inserted into y then x (each insert holds its queue's
+// depth lock until commit) made the database abort one of the two batches,
+// and its submits answered 503.
+//
 // A `before_commit` hook runs inside every batch's transaction (the engine
 // claims jobs there, so a submit and its claim share one fsync), and
 // `after_commit` runs after the operations' callbacks with whether it
@@ -14,6 +24,7 @@
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -35,8 +46,9 @@ class GroupCommitter {
   GroupCommitter(JobStore& store, boost::asio::any_io_executor engine_executor);
 
   void SetHooks(Hook before_commit, AfterHook after_commit);
-  // Thread-safe. The operation joins the next batch.
-  void Enqueue(Apply apply, Done done);
+  // Thread-safe. The operation joins the next batch. `order`: the lock it
+  // takes (see above); empty: none worth ordering.
+  void Enqueue(Apply apply, Done done, std::string order = {});
   // Thread-safe. Runs a batch even if no operation is queued (for the hooks).
   void Kick();
   // Once the engine thread has stopped: fails every queued operation and every
@@ -51,6 +63,7 @@ class GroupCommitter {
   struct Op {
     Apply apply;
     Done done;
+    std::string order;
   };
   void ScheduleLocked();
   void Flush();

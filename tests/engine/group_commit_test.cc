@@ -193,5 +193,31 @@ TEST(EngineGroupCommitTest, ConcurrentSubmitsShareBatches) {
   engine.Shutdown();
 }
 
+// Two nodes' batches inserting into queues x and y in opposite orders held
+// each other's queue depth locks (PostgreSQL) until the database aborted one
+// batch: every batch now takes its named locks in one order.
+TEST_F(GroupCommitterTest,
+       InsertsIntoTwoQueuesDeadlockedAcrossNodesSoABatchTakesNamedLocksInOrder) {
+  GroupCommitter committer(*store_, ctx_.get_executor());
+  std::vector<std::string> applied;
+  auto op = [&](std::string name) {
+    return [&applied, name](WriteTx&) -> Status {
+      applied.push_back(name);
+      return {};
+    };
+  };
+  auto ignore = [](const Error*) {};
+  committer.Enqueue(op("renew"), ignore);  // no named lock
+  committer.Enqueue(op("insert y"), ignore, "0:y");
+  committer.Enqueue(op("finish job 2"), ignore, "1:2");
+  committer.Enqueue(op("insert x"), ignore, "0:x");
+  committer.Enqueue(op("progress job 1"), ignore, "1:1");
+  committer.Enqueue(op("finish job 1"), ignore, "1:1");  // after its progress: stable
+  committer.Enqueue(op("rescue"), ignore);
+  ctx_.run();
+  EXPECT_EQ(applied, (std::vector<std::string>{"insert x", "insert y", "progress job 1",
+                                               "finish job 1", "finish job 2", "renew", "rescue"}));
+}
+
 }  // namespace
 }  // namespace acceptd::engine_testing
