@@ -4,7 +4,9 @@
 #include <condition_variable>
 #include <deque>
 #include <future>
+#include <iterator>
 #include <mutex>
+#include <utility>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -22,6 +24,8 @@ namespace {
 constexpr int kRescueBatch = 1000;
 constexpr int kPurgeBatch = 10'000;
 constexpr int kPromoteBatch = 10'000;
+// The most status reads one GetMany coalesces (a statement's id array).
+constexpr size_t kMaxReadBatch = 256;
 constexpr Millis kMinHousekeepingTick = 5;
 constexpr Millis kMaxHousekeepingTick = 250;
 constexpr std::chrono::milliseconds kShutdownPoll{20};
@@ -470,7 +474,50 @@ Result<JobPage> Engine::List(const ListParams& params) {
 Status Engine::Ready() { return store_->Ping(); }
 
 void Engine::Get(const JobId& id, Callback<Job> done) {
-  Read([this, id, done = std::move(done)] { done(Get(id)); });
+  if (reads_inline_) {
+    done(Get(id));
+    return;
+  }
+  bool post = false;
+  {
+    std::lock_guard lock(gets_mu_);
+    gets_.push_back(PendingGet{id, std::move(done)});
+    post = !std::exchange(gets_posted_, true);
+  }
+  if (post) asio::post(*readers_, [this] { ReadPendingGets(); });
+}
+
+void Engine::ReadPendingGets() {
+  std::vector<PendingGet> batch;
+  bool more = false;
+  {
+    std::lock_guard lock(gets_mu_);
+    gets_posted_ = false;
+    if (gets_.size() <= kMaxReadBatch) {
+      batch.swap(gets_);
+    } else {
+      const auto end = gets_.begin() + static_cast<std::ptrdiff_t>(kMaxReadBatch);
+      batch.assign(std::make_move_iterator(gets_.begin()), std::make_move_iterator(end));
+      gets_.erase(gets_.begin(), end);
+      more = gets_posted_ = true;
+    }
+  }
+  // The rest go to the next free read thread, not after this batch's read.
+  if (more) asio::post(*readers_, [this] { ReadPendingGets(); });
+  if (batch.empty()) return;
+  std::vector<JobId> ids;
+  ids.reserve(batch.size());
+  for (const PendingGet& g : batch) ids.push_back(g.id);
+  std::vector<Result<Job>> jobs = store_->GetMany(ids);
+  if (jobs.size() != batch.size()) {
+    spdlog::error("the store answered {} jobs for {} ids", jobs.size(), batch.size());
+    jobs.assign(batch.size(), Error::Internal("the store answered a batch read wrongly"));
+  }
+  const UnixMillis now = clock_.Now();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (jobs[i] && Expired(jobs[i]->expires_at, now)) jobs[i] = JobExpired();
+    batch[i].done(std::move(jobs[i]));
+  }
 }
 
 void Engine::GetResult(const JobId& id, Callback<StoredResult> done) {
@@ -1162,7 +1209,19 @@ void Engine::PollWatched() {
   ReadInBackground([this, ids = std::move(ids)] {
     std::vector<std::pair<JobId, Result<Job>>> jobs;
     jobs.reserve(ids.size());
-    for (const JobId& id : ids) jobs.emplace_back(id, Get(id));
+    for (size_t from = 0; from < ids.size(); from += kMaxReadBatch) {
+      const size_t to = std::min(ids.size(), from + kMaxReadBatch);
+      const std::vector<JobId> chunk(ids.begin() + static_cast<std::ptrdiff_t>(from),
+                                     ids.begin() + static_cast<std::ptrdiff_t>(to));
+      std::vector<Result<Job>> got = store_->GetMany(chunk);
+      const UnixMillis now = clock_.Now();
+      for (size_t i = 0; i < chunk.size(); ++i) {
+        Result<Job> job =
+            i < got.size() ? std::move(got[i]) : Result<Job>(Error::Internal("short batch read"));
+        if (job && Expired(job->expires_at, now)) job = JobExpired();
+        jobs.emplace_back(chunk[i], std::move(job));
+      }
+    }
     asio::post(ctx_, [this, jobs = std::move(jobs)]() mutable { OnWatchPoll(std::move(jobs)); });
   });
 }

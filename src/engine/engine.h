@@ -249,6 +249,10 @@ class Engine {
   // Runs a read on a read thread, or here if ReadsInline().
   template <typename F>
   void Read(F read);
+  // A read thread's turn at the pending status reads (Get(id, done) of a
+  // remote store): takes all of them (up to kMaxReadBatch) and reads them in
+  // one JobStore::GetMany.
+  void ReadPendingGets();
   // Runs a read on a read thread, whatever the store (the engine thread's
   // background reads: the store's counts, the watch poll).
   template <typename F>
@@ -277,6 +281,19 @@ class Engine {
   // Read threads: EngineOptions::read_threads for a remote store, one for an
   // embedded store (background reads only).
   std::optional<boost::asio::thread_pool> readers_;
+  // Status reads of a remote store waiting for a read thread, coalesced like
+  // group commit: whichever read thread gets to them takes them all into one
+  // GetMany, without waiting for more (concurrent polls and long-polls share
+  // one round trip and one statement instead of one each).
+  struct PendingGet {
+    JobId id;
+    Callback<Job> done;
+  };
+  std::mutex gets_mu_;
+  std::vector<PendingGet> gets_;  // guarded by gets_mu_
+  // A ReadPendingGets is posted to readers_ and has not started (guarded by
+  // gets_mu_): while gets_ is not empty, one is.
+  bool gets_posted_ = false;
   std::unique_ptr<ChangeSubscription> subscription_;
   std::atomic<bool> feed_live_{false};  // set on the engine thread once started
   bool feed_down_logged_ = false;       // engine thread: the warning was logged

@@ -7,6 +7,13 @@ namespace acceptd {
 
 Error JobExpired() { return Error::Gone("the job expired and was removed after its retention"); }
 
+std::vector<Result<Job>> JobStore::GetMany(const std::vector<JobId>& ids) {
+  std::vector<Result<Job>> jobs;
+  jobs.reserve(ids.size());
+  for (const JobId& id : ids) jobs.push_back(Get(id));
+  return jobs;
+}
+
 AttemptOutcome AttemptOutcome::Succeeded(JobId id, int64_t token, UnixMillis now, std::string body,
                                          std::string content_type) {
   AttemptOutcome o;

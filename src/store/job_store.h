@@ -315,6 +315,13 @@ class JobStore {
   // The job without payload or result. kGone if it was purged after its
   // retention (while its tombstone lasts), kNotFound if absent.
   virtual Result<Job> Get(const JobId& id) = 0;
+  // Get of many jobs at once: one result per id, in the order of `ids`
+  // (an id given twice is answered twice), each as Get would answer it
+  // (kNotFound, kGone while a tombstone lasts). A failure of the store
+  // itself (kUnavailable, ...) is every id's result. A remote store answers
+  // in one round trip where it can (the engine coalesces concurrent status
+  // reads into one call); the default calls Get for each id.
+  virtual std::vector<Result<Job>> GetMany(const std::vector<JobId>& ids);
   virtual Result<StoredResult> GetResult(const JobId& id) = 0;
   // The job's input as submitted. kGone / kNotFound as for Get.
   virtual Result<StoredPayload> GetPayload(const JobId& id) = 0;

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -850,6 +851,70 @@ Result<std::unique_ptr<WriteTx>> PostgresStore::BeginWrite() {
 
 Result<Job> PostgresStore::Get(const JobId& id) {
   return WithConn([&](Conn& c) { return GetJob(c, id); });
+}
+
+namespace {
+// PostgreSQL's array literal of `ids`: "{hex,hex,...}" (uuid accepts hex).
+std::string UuidArray(const std::vector<JobId>& ids) {
+  std::string out = "{";
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i) out += ',';
+    out += ids[i].ToHex();
+  }
+  out += '}';
+  return out;
+}
+}  // namespace
+
+std::vector<Result<Job>> PostgresStore::GetMany(const std::vector<JobId>& ids) {
+  // One statement for the rows, and a second only if some id has none (the
+  // tombstones tell kGone from kNotFound): a batch of status polls of live
+  // jobs costs one round trip and one executor start-up, not one per job.
+  static constexpr Stmt kGetJobs{
+      "acceptd_get_jobs", "SELECT " JOB_COLUMNS " FROM acceptd.jobs WHERE id = ANY($1::uuid[])"};
+  static constexpr Stmt kTombstones{"acceptd_tombstones",
+                                    "SELECT id FROM acceptd.tombstones WHERE id = ANY($1::uuid[])"};
+  if (ids.empty()) return {};
+  std::unordered_map<JobId, Job, JobIdHash> found;
+  std::unordered_set<JobId, JobIdHash> gone;
+  auto read = WithConn([&](Conn& c) -> Status {
+    found.clear();
+    gone.clear();
+    Params p;
+    p.Raw(UuidArray(ids));
+    auto r = c.Run(kGetJobs.name, kGetJobs.sql, p);
+    if (!r) return std::move(r).error();
+    for (int i = 0; i < r->Size(); ++i) {
+      Job j = ReadJob(*r, i);
+      JobId id = j.id;
+      found.emplace(id, std::move(j));
+    }
+    std::vector<JobId> missing;
+    for (const JobId& id : ids) {
+      if (!found.contains(id)) missing.push_back(id);
+    }
+    if (missing.empty()) return {};
+    Params q;
+    q.Raw(UuidArray(missing));
+    auto t = c.Run(kTombstones.name, kTombstones.sql, q);
+    if (!t) return std::move(t).error();
+    for (int i = 0; i < t->Size(); ++i) gone.insert(t->Uuid(i, 0));
+    return {};
+  });
+  std::vector<Result<Job>> jobs;
+  jobs.reserve(ids.size());
+  for (const JobId& id : ids) {
+    if (!read.ok()) {
+      jobs.push_back(read.error());
+    } else if (auto it = found.find(id); it != found.end()) {
+      jobs.push_back(it->second);
+    } else if (gone.contains(id)) {
+      jobs.push_back(JobExpired());
+    } else {
+      jobs.push_back(Error::NotFound("no such job"));
+    }
+  }
+  return jobs;
 }
 
 Result<StoredResult> PostgresStore::GetResult(const JobId& id) {

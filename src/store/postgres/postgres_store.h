@@ -48,6 +48,7 @@ class PostgresStore final : public JobStore {
   void SetTransitionObserver(TransitionObserver observer) override;
   Result<std::unique_ptr<WriteTx>> BeginWrite() override;
   Result<Job> Get(const JobId& id) override;
+  std::vector<Result<Job>> GetMany(const std::vector<JobId>& ids) override;
   Result<StoredResult> GetResult(const JobId& id) override;
   Result<StoredPayload> GetPayload(const JobId& id) override;
   Result<JobPage> List(const ListParams& params) override;

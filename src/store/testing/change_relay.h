@@ -178,6 +178,9 @@ class RelayStore final : public JobStore {
     return std::unique_ptr<WriteTx>(new Tx(this, std::move(*tx)));
   }
   Result<Job> Get(const JobId& id) override { return inner_->Get(id); }
+  std::vector<Result<Job>> GetMany(const std::vector<JobId>& ids) override {
+    return inner_->GetMany(ids);
+  }
   Result<StoredResult> GetResult(const JobId& id) override { return inner_->GetResult(id); }
   Result<StoredPayload> GetPayload(const JobId& id) override { return inner_->GetPayload(id); }
   Result<JobPage> List(const ListParams& params) override { return inner_->List(params); }

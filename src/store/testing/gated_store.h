@@ -6,6 +6,9 @@
 // until Open(); other reads and all writes are forwarded at once (a write
 // transaction is the inner store's own). blocked() says how many reads wait
 // at the gate now, so tests wait for a read to be stuck instead of sleeping.
+// A GetMany waits while any of its ids is closed, then reads them all;
+// get_many_sizes() records the size of every GetMany asked for (tests of
+// how reads are coalesced).
 //
 // Thread-safe. Test-only: include from test sources, never from production
 // code. Open the gate before destroying whatever waits on such a read.
@@ -15,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <vector>
 
 #include "store/job_store.h"
 
@@ -49,6 +53,18 @@ class GatedStore final : public JobStore {
     Wait(id);
     return inner_->Get(id);
   }
+  std::vector<Result<Job>> GetMany(const std::vector<JobId>& ids) override {
+    {
+      std::lock_guard lock(mu_);
+      get_many_sizes_.push_back(ids.size());
+    }
+    for (const JobId& id : ids) Wait(id);
+    return inner_->GetMany(ids);
+  }
+  std::vector<size_t> get_many_sizes() const {
+    std::lock_guard lock(mu_);
+    return get_many_sizes_;
+  }
   Result<StoredResult> GetResult(const JobId& id) override {
     Wait(id);
     return inner_->GetResult(id);
@@ -73,8 +89,9 @@ class GatedStore final : public JobStore {
   std::shared_ptr<JobStore> inner_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::set<JobId> gated_;  // guarded by mu_
-  int blocked_ = 0;        // guarded by mu_
+  std::set<JobId> gated_;               // guarded by mu_
+  int blocked_ = 0;                     // guarded by mu_
+  std::vector<size_t> get_many_sizes_;  // guarded by mu_
 };
 
 }  // namespace acceptd::store_testing

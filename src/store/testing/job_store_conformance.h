@@ -1425,6 +1425,62 @@ TYPED_TEST_P(JobStoreConformanceTest, PurgedJobsLeaveATombstoneForAWhile) {
   EXPECT_TRUE(IsError(t.store().Get(j.id), ErrorCode::kNotFound)) << "the tombstone is gone";
 }
 
+// GetMany answers each id as Get does, in the order asked (an id asked
+// twice answered twice): whole jobs, kNotFound for unknown ids, kGone for a
+// purged job's tombstone, even when none of the ids has a row.
+TYPED_TEST_P(JobStoreConformanceTest, GetManyAnswersEachIdAsGetWould) {
+  auto& t = *this;
+  EXPECT_TRUE(t.store().GetMany({}).empty());
+  Job purged = t.Running("q", kT0);
+  t.MustFinish(AttemptOutcome::Succeeded(purged.id, purged.lease_token, kT0 + 1, "r", "t/p"));
+  Must(t.Write([&](WriteTx& tx) { return tx.PurgeExpired(kT0 + 1 + kRetention, 100, 1'000); }),
+       "PurgeExpired");
+  NewJob n = t.MakeJob("q", kT0 + 2);
+  n.tenant = "acme";
+  Job queued = t.Insert(n);
+  Job running = t.Running("other", kT0 + 3);
+  const JobId unknown = JobId::Random();
+
+  const std::vector<JobId> ids = {running.id, unknown, queued.id, purged.id, queued.id};
+  auto got = t.store().GetMany(ids);
+  ASSERT_EQ(got.size(), ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto one = t.store().Get(ids[i]);
+    ASSERT_EQ(got[i].ok(), one.ok()) << i;
+    if (one.ok()) {
+      ExpectSameJob(*got[i], *one);
+    } else {
+      EXPECT_EQ(got[i].error().code, one.error().code) << i;
+    }
+  }
+  EXPECT_EQ(got[0]->state, JobState::kRunning);
+  EXPECT_TRUE(IsError(got[1], ErrorCode::kNotFound));
+  EXPECT_EQ(got[2]->tenant, "acme");
+  EXPECT_TRUE(IsError(got[3], ErrorCode::kGone));
+  EXPECT_EQ(got[4]->id, queued.id);
+
+  auto missing = t.store().GetMany({purged.id, unknown});
+  ASSERT_EQ(missing.size(), 2u);
+  EXPECT_TRUE(IsError(missing[0], ErrorCode::kGone));
+  EXPECT_TRUE(IsError(missing[1], ErrorCode::kNotFound));
+}
+
+// A batch as large as the engine coalesces (and more) is one call.
+TYPED_TEST_P(JobStoreConformanceTest, GetManyOfManyJobs) {
+  auto& t = *this;
+  std::vector<JobId> ids;
+  for (int i = 0; i < 300; ++i) ids.push_back(t.Submit("q", kT0 + i).id);
+  ids.push_back(JobId::Random());
+  auto got = t.store().GetMany(ids);
+  ASSERT_EQ(got.size(), ids.size());
+  for (size_t i = 0; i + 1 < ids.size(); ++i) {
+    ASSERT_TRUE(got[i].ok()) << i;
+    EXPECT_EQ(got[i]->id, ids[i]);
+    EXPECT_EQ(got[i]->created_at, kT0 + static_cast<int64_t>(i));
+  }
+  EXPECT_TRUE(IsError(got.back(), ErrorCode::kNotFound));
+}
+
 TYPED_TEST_P(JobStoreConformanceTest, PurgeExpiredRespectsLimit) {
   auto& t = *this;
   for (int i = 0; i < 5; ++i) {
@@ -2015,8 +2071,8 @@ REGISTER_TYPED_TEST_SUITE_P(
     RescueRequeuesExpiredLeaseWhenAttemptsRemain, RescueFailsExpiredLeaseWhenNoAttemptsLeft,
     RescueCancelsExpiredLeaseWhenCancelWasRequested, RescueIgnoresLiveLeasesAndRespectsLimit,
     ReleaseLeasesRequeuesWithoutSpendingTheAttempt, PurgeExpiredDeletesOnlyExpiredTerminalJobs,
-    PurgeExpiredRespectsLimit, PurgedJobsLeaveATombstoneForAWhile,
-    ListIsNewestFirstWithQueueAndStateFilters, ListPaginatesWithTheCursor,
+    PurgeExpiredRespectsLimit, PurgedJobsLeaveATombstoneForAWhile, GetManyAnswersEachIdAsGetWould,
+    GetManyOfManyJobs, ListIsNewestFirstWithQueueAndStateFilters, ListPaginatesWithTheCursor,
     CountsStayConsistentThroughEveryTransition, CountsKeepQueuesThatHadJobs,
     PromoteDueJobsReportsQueuesThatGotWork, PromoteDueJobsRespectsLimit, PingAnswersOk,
     WriteTxDestroyedWithoutCommitRollsBack, ReadsDoNotSeeUncommittedWrites,
