@@ -248,7 +248,11 @@ class PostgresStore::Tx final : public WriteTx {
   // rows' order. The function is volatile, so each call's statements see
   // what the calls before it in this statement did (its fresh snapshot per
   // statement, and the queue counts its AFTER triggers moved): each job gets
-  // exactly Insert's outcome at its place in the sequence.
+  // exactly Insert's outcome at its place in the sequence. The calls run in
+  // the rows' order: the LATERAL call forces a nested loop over the unnest
+  // (whose ordinality is its output order), checked on the way back by `ord`.
+  // Arrays go in binary: no escaping of payloads, one prepared statement for
+  // any number of rows.
   Result<std::vector<Result<Job>>> InsertMany(const std::vector<NewJob>& jobs) override {
     if (jobs.empty()) return std::vector<Result<Job>>{};
     if (jobs.size() == 1) {
