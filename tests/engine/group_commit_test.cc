@@ -264,6 +264,10 @@ TEST(EngineGroupCommitTest, ConcurrentSubmitsShareBatches) {
   RecordProperty("batches", static_cast<int>(batches));
   EXPECT_GE(engine.committer().operations(), kSubmits);
   EXPECT_LE(batches, kSubmits / 4) << "batches: " << batches << " for " << kSubmits << " submits";
+  // Each batch's submits reached the store as one InsertMany (one round trip
+  // on a network database), not one Insert per submit.
+  EXPECT_GE(engine.committer().insert_many_calls(), 1);
+  EXPECT_LE(engine.committer().insert_many_calls(), batches);
   auto queues = Must(engine.Queues(), "Queues");
   EXPECT_EQ(queues[0].counts[static_cast<int>(JobState::kQueued)], kSubmits);
   engine.Shutdown();
