@@ -73,6 +73,7 @@ class GroupCommitter {
 
   int64_t batches() const { return batches_.load(); }
   int64_t operations() const { return operations_.load(); }
+  // WriteTx::InsertMany calls made (one per batch that inserts: tests, metrics).
   int64_t insert_many_calls() const { return insert_many_calls_.load(); }
 
  private:
