@@ -394,18 +394,18 @@ void Engine::Submit(SubmitRequest req, Callback<Job> done) {
     };
   }
   const JobId new_id = n.id;
-  Write<Job>(
-      [q, n = std::move(n)](WriteTx& tx) {
-        auto r = tx.Insert(n);
+  const bool due = n.run_at <= n.now;
+  committer_->EnqueueInsert(
+      std::move(n),
+      [q, new_id, due](const Result<Job>& r) {
         // Read by ClaimDue in this same batch. Delayed jobs wait for the promoter.
-        if (r && r->id == n.id && n.run_at <= n.now) q->may_have_work = true;
-        return r;
+        if (r && r->id == new_id && due) q->may_have_work = true;
       },
-      Callback<Job>([q, new_id, done = std::move(done)](Result<Job> r) {
+      [q, new_id, done = std::move(done)](Result<Job> r) {
         // Committed: counted before the caller's Retry-After (a replay is not new).
         if (r && r->id == new_id) q->AddQueued(1);
         done(std::move(r));
-      }),
+      },
       QueueLock(c.name));
 }
 

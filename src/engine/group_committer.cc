@@ -16,14 +16,33 @@ void GroupCommitter::SetHooks(Hook before_commit, AfterHook after_commit) {
 }
 
 void GroupCommitter::Enqueue(Apply apply, Done done, std::string order) {
+  EnqueueOp(Op{std::move(apply), std::move(done), std::move(order), nullptr});
+}
+
+void GroupCommitter::EnqueueInsert(NewJob job, InsertApplied applied, InsertDone done,
+                                   std::string order) {
+  auto insert = std::make_shared<Insert>(Insert{std::move(job), std::move(applied), std::nullopt});
+  Done on_done = [insert, done = std::move(done)](const Error* failure) {
+    if (failure) {
+      done(*failure);
+    } else if (insert->result) {
+      done(std::move(*insert->result));
+    } else {
+      done(Error::Internal("insert committed without an outcome"));  // a bug
+    }
+  };
+  EnqueueOp(Op{nullptr, std::move(on_done), std::move(order), std::move(insert)});
+}
+
+void GroupCommitter::EnqueueOp(Op op) {
   std::unique_lock lock(mu_);
   if (closed_) {
     const Error reason = *closed_;
     lock.unlock();
-    done(&reason);
+    op.done(&reason);
     return;
   }
-  pending_.push_back(Op{std::move(apply), std::move(done), std::move(order)});
+  pending_.push_back(std::move(op));
   ScheduleLocked();
 }
 
@@ -56,8 +75,32 @@ std::optional<Error> GroupCommitter::ApplyBatch(std::vector<Op>& batch) {
   });
   auto tx = store_.BeginWrite();
   if (!tx) return std::move(tx).error();
-  for (Op& op : batch) {
-    if (auto st = op.apply(**tx); !st) return std::move(st).error();
+  for (size_t i = 0; i < batch.size();) {
+    if (!batch[i].insert) {
+      if (auto st = batch[i].apply(**tx); !st) return std::move(st).error();
+      ++i;
+      continue;
+    }
+    // A run of consecutive inserts: one InsertMany.
+    size_t end = i;
+    std::vector<NewJob> jobs;
+    for (; end < batch.size() && batch[end].insert; ++end) {
+      jobs.push_back(std::move(batch[end].insert->job));
+    }
+    insert_many_calls_.fetch_add(1);
+    auto results = (*tx)->InsertMany(jobs);
+    if (!results) return std::move(results).error();
+    if (results->size() != jobs.size()) {
+      return Error::Internal("store: InsertMany returned a result count unlike its jobs'");
+    }
+    for (size_t k = 0; k < jobs.size(); ++k) {
+      Insert& insert = *batch[i + k].insert;
+      Result<Job>& r = (*results)[k];
+      if (!r && IsFatal(r.error())) return r.error();  // the contract says outer; be safe
+      if (insert.applied) insert.applied(r);
+      insert.result.emplace(std::move(r));
+    }
+    i = end;
   }
   if (before_commit_) {
     if (auto st = before_commit_(**tx); !st) return std::move(st).error();

@@ -14,6 +14,11 @@
 // depth lock until commit) made the database abort one of the two batches,
 // and its submits answered 503.
 //
+// Inserts are an operation kind of their own (EnqueueInsert): the
+// consecutive inserts of a batch (after that sort: the inserts of all queues,
+// by queue) go to the store as one WriteTx::InsertMany, so a network database
+// inserts a batch's submits in one round trip rather than one per submit.
+//
 // A `before_commit` hook runs inside every batch's transaction (the engine
 // claims jobs there, so a submit and its claim share one fsync), and
 // `after_commit` runs after the operations' callbacks with whether it
@@ -22,6 +27,7 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -42,6 +48,12 @@ class GroupCommitter {
   using Done = std::function<void(const Error* failure)>;
   using Hook = std::function<Status(WriteTx&)>;
   using AfterHook = std::function<void(bool committed)>;
+  // An insert's outcome inside the batch's transaction (never a fatal one:
+  // that abandons the batch); runs before the before_commit hook.
+  using InsertApplied = std::function<void(const Result<Job>&)>;
+  // Called on the engine thread once the batch ended: the insert's outcome if
+  // the batch committed, else the batch's failure.
+  using InsertDone = std::function<void(Result<Job>)>;
 
   GroupCommitter(JobStore& store, boost::asio::any_io_executor engine_executor);
 
@@ -49,6 +61,9 @@ class GroupCommitter {
   // Thread-safe. The operation joins the next batch. `order`: the lock it
   // takes (see above); empty: none worth ordering.
   void Enqueue(Apply apply, Done done, std::string order = {});
+  // Thread-safe. An insert of `job` joining the next batch, applied with the
+  // batch's other inserts in one InsertMany; `order` as for Enqueue.
+  void EnqueueInsert(NewJob job, InsertApplied applied, InsertDone done, std::string order = {});
   // Thread-safe. Runs a batch even if no operation is queued (for the hooks).
   void Kick();
   // Once the engine thread has stopped: fails every queued operation and every
@@ -58,13 +73,22 @@ class GroupCommitter {
 
   int64_t batches() const { return batches_.load(); }
   int64_t operations() const { return operations_.load(); }
+  // WriteTx::InsertMany calls made (one per batch that inserts: tests, metrics).
+  int64_t insert_many_calls() const { return insert_many_calls_.load(); }
 
  private:
+  struct Insert {
+    NewJob job;
+    InsertApplied applied;
+    std::optional<Result<Job>> result;  // set inside the batch
+  };
   struct Op {
-    Apply apply;
+    Apply apply;  // null for an insert
     Done done;
     std::string order;
+    std::shared_ptr<Insert> insert;  // shared with `done`, which reads its result
   };
+  void EnqueueOp(Op op);
   void ScheduleLocked();
   void Flush();
   // One transaction for the batch; the error that ended it, if any.
@@ -80,6 +104,7 @@ class GroupCommitter {
   std::optional<Error> closed_;  // guarded by mu_
   std::atomic<int64_t> batches_{0};
   std::atomic<int64_t> operations_{0};
+  std::atomic<int64_t> insert_many_calls_{0};
 };
 
 // True for errors after which a transaction cannot continue.

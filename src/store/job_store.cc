@@ -5,6 +5,20 @@
 
 namespace acceptd {
 
+Result<std::vector<Result<Job>>> WriteTx::InsertMany(const std::vector<NewJob>& jobs) {
+  std::vector<Result<Job>> out;
+  out.reserve(jobs.size());
+  for (const NewJob& job : jobs) {
+    Result<Job> r = Insert(job);
+    if (!r &&
+        (r.error().code == ErrorCode::kInternal || r.error().code == ErrorCode::kUnavailable)) {
+      return std::move(r).error();
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 Error JobExpired() { return Error::Gone("the job expired and was removed after its retention"); }
 
 std::vector<Result<Job>> JobStore::GetMany(const std::vector<JobId>& ids) {

@@ -225,6 +225,16 @@ class WriteTx {
   // Inserts a queued job unless the queue is at job.max_depth (kQueueFull).
   // kConflict if the id exists. See NewJob::idempotency_key for replays.
   virtual Result<Job> Insert(const NewJob& job) = 0;
+  // Inserts `jobs` as if by Insert on each, in order: one outcome per job, in
+  // the same order, each exactly what Insert would have returned at that
+  // point (a job sees the jobs before it: a later one may find its queue
+  // full, its id taken, or replay an earlier one's idempotency key). A
+  // refused job (kQueueFull, kConflict, kIdempotencyMismatch, ...) changed
+  // nothing and the others still apply. The outer error is kInternal or
+  // kUnavailable only: the transaction must be abandoned. Exists so that a
+  // network database inserts a group commit's submits in one round trip;
+  // the default calls Insert for each.
+  virtual Result<std::vector<Result<Job>>> InsertMany(const std::vector<NewJob>& jobs);
   // Leases up to `limit` claimable queued jobs of a queue (priority desc, then
   // run_at, then insertion order): state running, attempts+1, a new lease
   // token, progress cleared (each attempt reports its own). A job inserted or retried with run_at >

@@ -76,6 +76,82 @@ TEST_F(GroupCommitterTest, EverythingQueuedBeforeTheFlushSharesOneBatch) {
   EXPECT_EQ(counts[0].counts[static_cast<int>(JobState::kQueued)], kThreads * kPerThread);
 }
 
+// A batch's queued inserts reach the store as one InsertMany call (one round
+// trip on a network database), each insert still getting its own outcome,
+// its `applied` callback inside the transaction (before the before_commit
+// hook), and an operation of another kind still applied in the batch.
+TEST_F(GroupCommitterTest, QueuedInsertsOfABatchBecomeOneInsertManyCall) {
+  GroupCommitter committer(*store_, ctx_.get_executor());
+  std::vector<std::string> trace;
+  committer.SetHooks(
+      [&](WriteTx&) -> Status {
+        trace.push_back("before_commit");
+        return {};
+      },
+      [&](bool committed) { trace.push_back(committed ? "committed" : "failed"); });
+  constexpr int kInserts = 20;
+  std::vector<NewJob> jobs;
+  for (int i = 0; i < kInserts; ++i) {
+    NewJob n = MakeNewJob(i % 2 ? "b" : "a");
+    n.max_depth = i % 2 ? 100 : 8;  // queue "a" gets 10 of them: its last 2 are refused
+    jobs.push_back(n);
+  }
+  jobs[5].id = jobs[3].id;  // refused as a duplicate; the others still apply
+  std::vector<std::optional<Result<Job>>> results(kInserts);
+  int applied = 0;
+  for (int i = 0; i < kInserts; ++i) {
+    committer.EnqueueInsert(
+        jobs[static_cast<size_t>(i)],
+        [&, i](const Result<Job>& r) {
+          ++applied;
+          trace.push_back("applied " + std::to_string(i) + (r ? " ok" : " refused"));
+        },
+        [&, i](Result<Job> r) { results[static_cast<size_t>(i)].emplace(std::move(r)); },
+        "queue:" + jobs[static_cast<size_t>(i)].queue);
+    if (i == 10) {
+      committer.Enqueue(
+          [&](WriteTx&) -> Status {
+            trace.push_back("other op");
+            return {};
+          },
+          [](const Error* e) { EXPECT_EQ(e, nullptr); });
+    }
+  }
+  ctx_.run();
+  EXPECT_EQ(committer.batches(), 1);
+  EXPECT_EQ(committer.insert_many_calls(), 1) << "20 inserts, one InsertMany";
+  EXPECT_EQ(applied, kInserts);
+  ASSERT_GE(trace.size(), 3u);
+  EXPECT_EQ(trace[trace.size() - 3], "other op") << "unnamed operations after the named ones";
+  EXPECT_EQ(trace[trace.size() - 2], "before_commit");
+  EXPECT_EQ(trace.back(), "committed");
+  // The inserts were applied by queue ("a" before "b"), each queue's in order.
+  EXPECT_EQ(trace[0], "applied 0 ok");
+  EXPECT_EQ(trace[10], "applied 1 ok");
+  int a_ok = 0, b_ok = 0;
+  for (int i = 0; i < kInserts; ++i) {
+    const auto& r = results[static_cast<size_t>(i)];
+    ASSERT_TRUE(r.has_value()) << "insert " << i << " got no answer";
+    if (i == 5) {
+      EXPECT_TRUE(IsError(*r, ErrorCode::kConflict));
+      continue;
+    }
+    if (i % 2 == 0 && i >= 16) {
+      EXPECT_TRUE(IsError(*r, ErrorCode::kQueueFull)) << "insert " << i;
+      continue;
+    }
+    ASSERT_TRUE(IsOk(*r)) << "insert " << i;
+    EXPECT_EQ((*r)->id, jobs[static_cast<size_t>(i)].id);
+    ++((i % 2) ? b_ok : a_ok);
+  }
+  EXPECT_EQ(a_ok, 8);
+  EXPECT_EQ(b_ok, 9);
+  auto counts = Must(store_->Counts(), "Counts");
+  int64_t queued = 0;
+  for (const auto& c : counts) queued += c.counts[static_cast<int>(JobState::kQueued)];
+  EXPECT_EQ(queued, 17);
+}
+
 TEST_F(GroupCommitterTest, HooksRunInsideTheBatchAndAfterItsCommit) {
   GroupCommitter committer(*store_, ctx_.get_executor());
   NewJob from_hook = MakeNewJob("hook");
@@ -188,6 +264,10 @@ TEST(EngineGroupCommitTest, ConcurrentSubmitsShareBatches) {
   RecordProperty("batches", static_cast<int>(batches));
   EXPECT_GE(engine.committer().operations(), kSubmits);
   EXPECT_LE(batches, kSubmits / 4) << "batches: " << batches << " for " << kSubmits << " submits";
+  // Each batch's submits reached the store as one InsertMany (one round trip
+  // on a network database), not one Insert per submit.
+  EXPECT_GE(engine.committer().insert_many_calls(), 1);
+  EXPECT_LE(engine.committer().insert_many_calls(), batches);
   auto queues = Must(engine.Queues(), "Queues");
   EXPECT_EQ(queues[0].counts[static_cast<int>(JobState::kQueued)], kSubmits);
   engine.Shutdown();

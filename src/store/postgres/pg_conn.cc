@@ -98,6 +98,70 @@ Params& Params::Uuid(const JobId& id) {
 }
 Params& Params::Null() { return Add(std::nullopt, 0); }
 Params& Params::Raw(std::string v) { return Add(std::move(v), 0); }
+Params& Params::Array(const ArrayParam& a) { return Add(a.Encode(), 1); }
+
+namespace {
+void PutBigEndian(std::string& out, uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+}
+std::string BigEndian(uint64_t v, int bytes) {
+  std::string out;
+  PutBigEndian(out, v, bytes);
+  return out;
+}
+}  // namespace
+
+ArrayParam& ArrayParam::Int4(int32_t v) {
+  elements_.emplace_back(BigEndian(static_cast<uint32_t>(v), 4));
+  return *this;
+}
+ArrayParam& ArrayParam::Int8(int64_t v) {
+  elements_.emplace_back(BigEndian(static_cast<uint64_t>(v), 8));
+  return *this;
+}
+ArrayParam& ArrayParam::Text(std::string_view v) {
+  elements_.emplace_back(ValidText(v));
+  return *this;
+}
+ArrayParam& ArrayParam::Bytes(std::string_view v) {
+  elements_.emplace_back(std::string(v));
+  return *this;
+}
+ArrayParam& ArrayParam::Uuid(const JobId& id) {
+  elements_.emplace_back(std::string(reinterpret_cast<const char*>(id.bytes().data()), 16));
+  return *this;
+}
+ArrayParam& ArrayParam::Null() {
+  elements_.emplace_back(std::nullopt);
+  return *this;
+}
+
+std::string ArrayParam::Encode() const {
+  // array_recv: ndim, has-nulls flag, element type, then per dimension its
+  // length and lower bound, then each element as length (-1: NULL) + bytes.
+  std::string out;
+  bool has_null = false;
+  size_t size = 20;
+  for (const auto& e : elements_) {
+    has_null = has_null || !e;
+    size += 4 + (e ? e->size() : 0);
+  }
+  out.reserve(size);
+  PutBigEndian(out, 1, 4);
+  PutBigEndian(out, has_null ? 1 : 0, 4);
+  PutBigEndian(out, element_oid_, 4);
+  PutBigEndian(out, elements_.size(), 4);
+  PutBigEndian(out, 1, 4);
+  for (const auto& e : elements_) {
+    if (!e) {
+      PutBigEndian(out, 0xFFFFFFFFu, 4);
+      continue;
+    }
+    PutBigEndian(out, e->size(), 4);
+    out += *e;
+  }
+  return out;
+}
 
 int64_t Rows::Int(int row, int col) const {
   const char* p = PQgetvalue(r_.get(), row, col);

@@ -31,6 +31,33 @@
 
 namespace acceptd::pg {
 
+// A one-dimensional array parameter, encoded in PostgreSQL's binary array
+// format: every element is sent as is (no escaping of payload bytes), so one
+// statement can carry many rows' values (see WriteTx::InsertMany).
+class ArrayParam {
+ public:
+  // `element_oid`: the type the statement casts its elements to (an int8[]
+  // parameter needs Int8 elements: the server checks the element type).
+  explicit ArrayParam(Oid element_oid) : element_oid_(element_oid) {}
+  ArrayParam& Int4(int32_t v);
+  ArrayParam& Int8(int64_t v);
+  ArrayParam& Text(std::string_view v);   // made valid UTF-8 without NUL, as Params::Text
+  ArrayParam& Bytes(std::string_view v);  // bytea
+  ArrayParam& Uuid(const JobId& id);
+  ArrayParam& Null();
+  std::string Encode() const;
+
+  static constexpr Oid kInt4 = 23;
+  static constexpr Oid kInt8 = 20;
+  static constexpr Oid kText = 25;
+  static constexpr Oid kBytea = 17;
+  static constexpr Oid kUuid = 2950;
+
+ private:
+  Oid element_oid_;
+  std::vector<std::optional<std::string>> elements_;
+};
+
 // Parameters of one statement. Text values are made valid UTF-8 without NUL
 // (PostgreSQL's text cannot hold either); binary values are sent as is.
 class Params {
@@ -43,6 +70,7 @@ class Params {
   Params& Null();
   // Text in PostgreSQL's array literal syntax, e.g. "{1,2}" (built by the caller).
   Params& Raw(std::string v);
+  Params& Array(const ArrayParam& a);  // binary
 
   int size() const { return static_cast<int>(values_.size()); }
   const char* const* values() const { return pointers_.data(); }

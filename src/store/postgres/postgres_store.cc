@@ -239,32 +239,128 @@ class PostgresStore::Tx final : public WriteTx {
     auto r = c_.Run(kInsert.name, kInsert.sql, p);
     if (!r) return std::move(r).error();
     if (r->Size() != 1) return Error::Internal("postgres: insert_job returned no row");
-    switch (r->Int(0, 0)) {
+    if (r->Int(0, 0) != 1) return InsertOutcome(n, r->Int(0, 0), r->OptInt(0, 1), r->OptInt(0, 2));
+    auto replayed = JobsBySeq({r->Int(0, 1)});
+    if (!replayed) return std::move(replayed).error();
+    return std::move(replayed->front());  // a replay: the original job
+  }
+
+  // One statement for all the jobs: acceptd.insert_job once per row, in the
+  // rows' order. The function is volatile, so each call's statements see
+  // what the calls before it in this statement did (its fresh snapshot per
+  // statement, and the queue counts its AFTER triggers moved): each job gets
+  // exactly Insert's outcome at its place in the sequence. The calls run in
+  // the rows' order: the LATERAL call forces a nested loop over the unnest
+  // (whose ordinality is its output order), checked on the way back by `ord`.
+  // Arrays go in binary: no escaping of payloads, one prepared statement for
+  // any number of rows.
+  Result<std::vector<Result<Job>>> InsertMany(const std::vector<NewJob>& jobs) override {
+    if (jobs.empty()) return std::vector<Result<Job>>{};
+    if (jobs.size() == 1) {
+      auto one = Insert(jobs.front());
+      if (!one && (one.error().code == ErrorCode::kInternal ||
+                   one.error().code == ErrorCode::kUnavailable)) {
+        return std::move(one).error();
+      }
+      std::vector<Result<Job>> out;
+      out.push_back(std::move(one));
+      return out;
+    }
+    static constexpr Stmt kInsertMany{
+        "acceptd_insert_many",
+        "SELECT u.ord, r.o_outcome, r.o_seq, r.o_depth FROM unnest($1::uuid[], $2::text[], "
+        "$3::integer[], $4::bytea[], $5::text[], $6::bigint[], $7::bigint[], $8::integer[], "
+        "$9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::bytea[], "
+        "$15::text[]) WITH ORDINALITY AS u(id, queue, priority, payload, content_type, now, "
+        "run_at, max_attempts, timeout, retention, max_depth, tenant, key, digest, callback_url, "
+        "ord) CROSS JOIN LATERAL acceptd.insert_job(u.id, u.queue, u.priority, u.payload, "
+        "u.content_type, u.now, u.run_at, u.max_attempts, u.timeout, u.retention, u.max_depth, "
+        "u.tenant, u.key, u.digest, u.callback_url) r ORDER BY u.ord"};
+    using A = pg::ArrayParam;
+    A id(A::kUuid), queue(A::kText), priority(A::kInt4), payload(A::kBytea), type(A::kText);
+    A now(A::kInt8), run_at(A::kInt8), max_attempts(A::kInt4), timeout(A::kInt8);
+    A retention(A::kInt8), max_depth(A::kInt8), tenant(A::kText), key(A::kText);
+    A digest(A::kBytea), callback(A::kText);
+    for (const NewJob& n : jobs) {
+      id.Uuid(n.id);
+      queue.Text(n.queue);
+      priority.Int4(n.priority);
+      payload.Bytes(n.payload);
+      type.Text(n.content_type);
+      now.Int8(n.now);
+      run_at.Int8(n.run_at);
+      max_attempts.Int4(n.max_attempts);
+      timeout.Int8(n.timeout);
+      retention.Int8(n.retention);
+      max_depth.Int8(n.max_depth);
+      tenant.Text(n.tenant);
+      if (n.idempotency_key.empty()) {
+        key.Null();
+        digest.Null();
+      } else {
+        key.Text(n.idempotency_key);
+        digest.Bytes(n.request_digest);
+      }
+      if (n.callback_url.empty()) {
+        callback.Null();
+      } else {
+        callback.Text(n.callback_url);
+      }
+    }
+    Params p;
+    for (const A* a : {&id, &queue, &priority, &payload, &type, &now, &run_at, &max_attempts,
+                       &timeout, &retention, &max_depth, &tenant, &key, &digest, &callback}) {
+      p.Array(*a);
+    }
+    auto r = c_.Run(kInsertMany.name, kInsertMany.sql, p);
+    if (!r) return std::move(r).error();
+    if (r->Size() != static_cast<int>(jobs.size())) {
+      return Error::Internal("postgres: insert_job returned a row count unlike the jobs'");
+    }
+    std::vector<Result<Job>> out;
+    out.reserve(jobs.size());
+    std::vector<int64_t> replays;
+    for (int i = 0; i < r->Size(); ++i) {
+      if (r->Int(i, 0) != i + 1) return Error::Internal("postgres: insert_job rows out of order");
+      const int64_t outcome = r->Int(i, 1);
+      if (outcome == 1) replays.push_back(r->Int(i, 2));
+      out.push_back(
+          InsertOutcome(jobs[static_cast<size_t>(i)], outcome, r->OptInt(i, 2), r->OptInt(i, 3)));
+    }
+    if (replays.empty()) return out;
+    // Replays are rare (a client retrying): their original jobs in one more trip.
+    auto originals = JobsBySeq(replays);
+    if (!originals) return std::move(originals).error();
+    size_t next = 0;
+    for (int i = 0; i < r->Size(); ++i) {
+      if (r->Int(i, 1) == 1) out[static_cast<size_t>(i)] = std::move((*originals)[next++]);
+    }
+    return out;
+  }
+
+  // What insert_job's outcome means for `n` (a replay, 1, is the caller's:
+  // it needs the original job).
+  static Result<Job> InsertOutcome(const NewJob& n, int64_t outcome, std::optional<int64_t> seq,
+                                   std::optional<int64_t> depth) {
+    switch (outcome) {
       case 0:
         break;
-      case 1: {
-        static constexpr Stmt kBySeq{"acceptd_job_by_seq",
-                                     "SELECT " JOB_COLUMNS " FROM acceptd.jobs WHERE seq = $1"};
-        Params q;
-        q.Int(r->Int(0, 1));
-        auto job = OneJob(c_, kBySeq, q);
-        if (!job) return std::move(job).error();
-        if (!*job) return Error::Internal("postgres: the replayed job vanished");
-        return std::move(**job);  // a replay: the original job
-      }
+      case 1:
+        return Error::Internal("postgres: replay outcome not resolved");
       case 2:
         return Error::IdempotencyMismatch(
             "this Idempotency-Key was already used for a different request");
       case 3:
-        return Error::QueueFull(
-            fmt::format("queue '{}' is full ({} jobs queued or running)", n.queue, r->Int(0, 2)));
+        return Error::QueueFull(fmt::format("queue '{}' is full ({} jobs queued or running)",
+                                            n.queue, depth.value_or(0)));
       case 4:
         return Error::Conflict("duplicate id");
       default:
         return Error::Internal("postgres: insert_job returned an unknown outcome");
     }
+    if (!seq) return Error::Internal("postgres: insert_job inserted without a seq");
     Job j;
-    j.seq = r->Int(0, 1);
+    j.seq = *seq;
     j.id = n.id;
     j.queue = n.queue;
     j.state = JobState::kQueued;
@@ -278,6 +374,28 @@ class PostgresStore::Tx final : public WriteTx {
     if (!n.callback_url.empty()) j.callback.emplace().url = n.callback_url;
     j.tenant = n.tenant;
     return j;
+  }
+
+  // The jobs with these seqs, in the order given (one per seq, repeats allowed).
+  Result<std::vector<Job>> JobsBySeq(const std::vector<int64_t>& seqs) {
+    static constexpr Stmt kBySeqs{"acceptd_jobs_by_seqs",
+                                  "SELECT " JOB_COLUMNS " FROM acceptd.jobs WHERE seq = ANY($1)"};
+    pg::ArrayParam a(pg::ArrayParam::kInt8);
+    for (int64_t seq : seqs) a.Int8(seq);
+    Params q;
+    q.Array(a);
+    auto r = c_.Run(kBySeqs.name, kBySeqs.sql, q);
+    if (!r) return std::move(r).error();
+    std::map<int64_t, Job> by_seq;
+    for (Job& j : ReadJobs(*r)) by_seq.emplace(j.seq, std::move(j));
+    std::vector<Job> out;
+    out.reserve(seqs.size());
+    for (int64_t seq : seqs) {
+      auto it = by_seq.find(seq);
+      if (it == by_seq.end()) return Error::Internal("postgres: the replayed job vanished");
+      out.push_back(it->second);
+    }
+    return out;
   }
 
   Result<std::vector<Job>> Claim(const ClaimParams& cp) override {

@@ -637,6 +637,100 @@ TYPED_TEST_P(JobStoreConformanceTest, MaxDepthCountsQueuedAndRunningOnly) {
   t.ExpectCountsMatchJobs("queue full refusals");
 }
 
+// InsertMany: each job gets exactly what Insert would have returned at its
+// place in the sequence, seeing the jobs before it in the same call: a key
+// used twice in one call replays (or refuses) the first, a queue crossing
+// max_depth mid-way refuses the rest, an id taken earlier is a conflict.
+// Refusals change nothing and do not stop the jobs after them.
+TYPED_TEST_P(JobStoreConformanceTest, InsertManyAppliesEachJobInOrderAsInsertWould) {
+  auto& t = *this;
+  auto job = [&](std::string queue, UnixMillis now, std::string key = "", std::string digest = "") {
+    NewJob n = t.MakeJob(std::move(queue), now);
+    n.max_depth = 4;
+    n.idempotency_key = std::move(key);
+    n.request_digest = std::move(digest);
+    return n;
+  };
+  NewJob existing = job("q", kT0, "k0", std::string("d\0zero", 6));
+  t.Insert(existing);
+  EXPECT_TRUE(Must(t.Write([](WriteTx& tx) { return tx.InsertMany({}); }), "empty").empty());
+
+  std::vector<NewJob> batch;
+  batch.push_back(job("q", kT0 + 1));                                  // 0 inserted
+  batch.push_back(job("q", kT0 + 2, "k1", std::string("d\0one", 5)));  // 1 inserted
+  batch.push_back(job("q", kT0 + 3, "k1", batch[1].request_digest));   // 2 replays 1
+  batch.push_back(job("q", kT0 + 4, "k1", "another request"));         // 3 mismatch
+  batch.push_back(job("q", kT0 + 5, "k0", existing.request_digest));   // 4 replays existing
+  batch.push_back(job("r", kT0 + 6));                                  // 5 id of 0: conflict
+  batch[5].id = batch[0].id;
+  batch.push_back(job("q", kT0 + 7));                 // 6 inserted: q is now at its depth (4)
+  batch.push_back(job("q", kT0 + 8));                 // 7 full
+  batch.push_back(job("q", kT0 + 9, "k7", "seven"));  // 8 full: its key stays unused
+  NewJob odd = job("r", kT0 + 10);                    // 9 inserted, every field unusual
+  odd.payload = std::string("\0\xff\x01", 3);
+  odd.content_type = "application/octet-stream";
+  odd.priority = -7;
+  odd.max_attempts = 9;
+  odd.timeout = 1'234;
+  odd.run_at = kT0 + 1'000'000;
+  odd.tenant = "t\xc3\xa9nant";
+  odd.callback_url = "http://127.0.0.1:1/cb";
+  batch.push_back(odd);
+  batch.push_back(job("r", kT0 + 11, "k7", "seven"));  // 10 inserted: k7 is per queue
+
+  std::vector<Result<Job>> out;
+  {
+    auto tx = Must(t.store().BeginWrite(), "BeginWrite");
+    out = Must(tx->InsertMany(batch), "InsertMany");
+    // The transaction stays usable after the refusals.
+    NewJob after = job("r", kT0 + 12);
+    EXPECT_TRUE(IsOk(tx->Insert(after)));
+    Must(tx->Commit(), "Commit");
+  }
+  ASSERT_EQ(out.size(), batch.size());
+  for (size_t i : {0u, 1u, 6u, 9u, 10u}) {
+    ASSERT_TRUE(IsOk(out[i])) << "job " << i;
+    EXPECT_EQ(out[i]->id, batch[i].id) << "job " << i;
+    EXPECT_EQ(out[i]->state, JobState::kQueued);
+    EXPECT_TRUE(t.Exists(batch[i].id)) << "job " << i;
+  }
+  ASSERT_TRUE(IsOk(out[2]));
+  EXPECT_EQ(out[2]->id, batch[1].id) << "a key used twice in one call replays the first";
+  EXPECT_TRUE(IsError(out[3], ErrorCode::kIdempotencyMismatch));
+  ASSERT_TRUE(IsOk(out[4]));
+  EXPECT_EQ(out[4]->id, existing.id);
+  EXPECT_EQ(out[4]->created_at, kT0) << "the original job, as stored";
+  EXPECT_TRUE(IsError(out[5], ErrorCode::kConflict));
+  EXPECT_TRUE(IsError(out[7], ErrorCode::kQueueFull));
+  EXPECT_TRUE(IsError(out[8], ErrorCode::kQueueFull));
+  for (size_t i : {2u, 3u, 4u, 7u, 8u}) EXPECT_FALSE(t.Exists(batch[i].id)) << "job " << i;
+  EXPECT_EQ(t.Get(batch[0].id).queue, "q") << "the conflicting job changed nothing";
+
+  EXPECT_EQ(out[9]->priority, -7);
+  EXPECT_EQ(out[9]->tenant, odd.tenant);
+  Job stored = t.Get(odd.id);
+  EXPECT_EQ(stored.priority, -7);
+  EXPECT_EQ(stored.max_attempts, 9);
+  EXPECT_EQ(stored.timeout, 1'234);
+  EXPECT_EQ(stored.run_at, kT0 + 1'000'000);
+  EXPECT_EQ(stored.tenant, odd.tenant);
+  ASSERT_TRUE(stored.callback.has_value());
+  EXPECT_EQ(stored.callback->url, odd.callback_url);
+  StoredPayload payload = Must(t.store().GetPayload(odd.id), "GetPayload");
+  EXPECT_EQ(payload.body, odd.payload);
+  EXPECT_EQ(payload.content_type, odd.content_type);
+  EXPECT_TRUE(t.ClaimAllOneByOne("r", kT0 + 20).size() == 2u) << "the delayed job waits";
+
+  // A later call still sees the first call's keys.
+  NewJob replay = job("q", kT0 + 30, "k1", batch[1].request_digest);
+  auto again = Must(t.Write([&](WriteTx& tx) { return tx.InsertMany({replay}); }), "again");
+  ASSERT_EQ(again.size(), 1u);
+  ASSERT_TRUE(IsOk(again[0]));
+  EXPECT_EQ(again[0]->id, batch[1].id);
+  EXPECT_EQ(t.CountsOf("q"), Tally({{JobState::kQueued, 4}}));
+  t.ExpectCountsMatchJobs("insert many");
+}
+
 // ---------------------------------------------------------------------------
 // Claim
 
@@ -2052,12 +2146,12 @@ REGISTER_TYPED_TEST_SUITE_P(
     CancelLostOnRetryFinishRetryAfterDeleteRequestRemoves, InsertThenGetRoundTripsEveryField,
     PayloadBytesRoundTripIncludingNulAndEmpty, GetAndGetResultOfUnknownIdAreNotFound,
     DuplicateIdIsConflictAndLeavesTxUsable, IdempotencyKeyReplaysOrRefuses,
-    IdempotencyKeysAreScopedPerTenant, TenantRoundTripsAndListFiltersByIt,
-    MaxDepthCountsQueuedAndRunningOnly, ClaimOrderIsPriorityThenRunAtThenInsertion,
-    ClaimWithLimitTakesTheFirstJobsInClaimOrder, DelayedJobIsClaimableOnlyAfterPromotion,
-    ClaimLeasesTheJob, LeaseTokenGrowsOnEveryClaim, FinishSucceededStoresTheResult,
-    FinishSucceededWithEmptyBodyStillHasAResult, FinishFailedRecordsTheError,
-    FinishRetryRequeuesTheJobUntilRetryAt, FinishCanceledEndsTheJob,
+    InsertManyAppliesEachJobInOrderAsInsertWould, IdempotencyKeysAreScopedPerTenant,
+    TenantRoundTripsAndListFiltersByIt, MaxDepthCountsQueuedAndRunningOnly,
+    ClaimOrderIsPriorityThenRunAtThenInsertion, ClaimWithLimitTakesTheFirstJobsInClaimOrder,
+    DelayedJobIsClaimableOnlyAfterPromotion, ClaimLeasesTheJob, LeaseTokenGrowsOnEveryClaim,
+    FinishSucceededStoresTheResult, FinishSucceededWithEmptyBodyStillHasAResult,
+    FinishFailedRecordsTheError, FinishRetryRequeuesTheJobUntilRetryAt, FinishCanceledEndsTheJob,
     FinishWithStaleTokenIsStaleLeaseAndChangesNothing, FinishOfUnknownJobIsNotFound,
     CancelQueuedJobCancelsItAtOnce, CancelRunningJobOnlySignalsIt,
     CancelTerminalJobIsConflictNamingTheState, CancelUnknownJobIsNotFound,
