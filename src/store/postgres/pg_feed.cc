@@ -12,7 +12,7 @@
 #include <boost/json.hpp>
 
 #include "store/postgres/pg_conn.h"
-#include "store/postgres/pg_states.h"
+#include "store/sql_state_encoding.h"
 
 namespace acceptd::pg {
 namespace {
@@ -49,7 +49,7 @@ std::string ParseChanges(const std::string& payload, const std::string& self,
     std::string hex(a[0].as_string());
     std::erase(hex, '-');
     auto id = JobId::Parse(hex);
-    auto state = StateFromColumn(a[2].as_int64());
+    auto state = sql::StateFromColumn(a[2].as_int64());
     if (!id || !state) continue;
     JobChange ch;
     ch.id = *id;

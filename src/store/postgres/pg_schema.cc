@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "store/postgres/pg_states.h"
+#include "store/sql_state_encoding.h"
 
 namespace acceptd::pg {
 namespace {
@@ -17,7 +17,7 @@ static_assert(kLockClassQueueDepth == 1633907713);
 
 // Schema version 1. Times are unix milliseconds (bigint): the contract passes
 // explicit `now`s, so the database clock is never used. States are smallints
-// (pg_states.h).
+// (store/sql_state_encoding.h).
 //
 // Queue counts: one row per (queue, state, slot), where slot is the backend
 // pid of the connection whose statement changed the count. Two transactions
@@ -84,13 +84,13 @@ CREATE TABLE acceptd.jobs (
 -- Queued jobs are either claimable (scheduled = false) or waiting for run_at
 -- (scheduled = true): claims never scan jobs that are not due yet.
 CREATE INDEX jobs_claim ON acceptd.jobs (queue, priority DESC, run_at, seq)
-  WHERE state = )sql" ACCEPTD_PG_QUEUED R"sql( AND NOT scheduled;
+  WHERE state = )sql" ACCEPTD_SQL_QUEUED R"sql( AND NOT scheduled;
 CREATE INDEX jobs_scheduled ON acceptd.jobs (run_at)
-  WHERE state = )sql" ACCEPTD_PG_QUEUED R"sql( AND scheduled;
+  WHERE state = )sql" ACCEPTD_SQL_QUEUED R"sql( AND scheduled;
 CREATE INDEX jobs_running ON acceptd.jobs (lease_owner)
-  WHERE state = )sql" ACCEPTD_PG_RUNNING R"sql(;
+  WHERE state = )sql" ACCEPTD_SQL_RUNNING R"sql(;
 CREATE INDEX jobs_lease_expiry ON acceptd.jobs (lease_expires_at)
-  WHERE state = )sql" ACCEPTD_PG_RUNNING R"sql(;
+  WHERE state = )sql" ACCEPTD_SQL_RUNNING R"sql(;
 CREATE INDEX jobs_expiry ON acceptd.jobs (expires_at) WHERE expires_at IS NOT NULL;
 -- Idempotency keys are scoped per tenant ('' : no tenant) and queue.
 CREATE UNIQUE INDEX jobs_idempotency ON acceptd.jobs (tenant, queue, idempotency_key)
@@ -138,8 +138,8 @@ BEGIN
     RAISE EXCEPTION 'illegal state transition % -> %', v_from, NEW.state
       USING ERRCODE = 'AC001';
   END IF;
-  IF TG_OP = 'UPDATE' AND NEW.state IN )sql" ACCEPTD_PG_TERMINAL R"sql(
-     AND OLD.state NOT IN )sql" ACCEPTD_PG_TERMINAL R"sql( AND NEW.callback_url IS NOT NULL THEN
+  IF TG_OP = 'UPDATE' AND NEW.state IN )sql" ACCEPTD_SQL_TERMINAL R"sql(
+     AND OLD.state NOT IN )sql" ACCEPTD_SQL_TERMINAL R"sql( AND NEW.callback_url IS NOT NULL THEN
     NEW.callback_next_at := NEW.updated_at;
   END IF;
   RETURN NEW;
@@ -193,7 +193,7 @@ BEGIN
     'o', current_setting('acceptd.node', true),
     'c', json_build_array(json_build_array(
       r.id, r.queue, r.state, r.cancel_requested,
-      TG_OP <> 'DELETE' AND r.state = )sql" ACCEPTD_PG_QUEUED R"sql( AND NOT r.scheduled,
+      TG_OP <> 'DELETE' AND r.state = )sql" ACCEPTD_SQL_QUEUED R"sql( AND NOT r.scheduled,
       TG_OP = 'DELETE')))::text);
   RETURN NULL;
 END $$;
@@ -244,7 +244,7 @@ BEGIN
   END IF;
   PERFORM pg_advisory_xact_lock()sql" ACCEPTD_PG_DEPTH_LOCK R"sql(, hashtext(p_queue));
   SELECT COALESCE(sum(c.n), 0)::bigint INTO o_depth FROM acceptd.queue_counts c
-  WHERE c.queue = p_queue AND c.state IN ()sql" ACCEPTD_PG_QUEUED ", " ACCEPTD_PG_RUNNING R"sql();
+  WHERE c.queue = p_queue AND c.state IN ()sql" ACCEPTD_SQL_QUEUED ", " ACCEPTD_SQL_RUNNING R"sql();
   IF o_depth >= p_max_depth THEN
     o_outcome := 3;
     RETURN;
@@ -252,7 +252,7 @@ BEGIN
   INSERT INTO acceptd.jobs (id, queue, state, priority, payload, content_type, created_at,
                             updated_at, run_at, max_attempts, timeout_ms, retention_ms, scheduled,
                             idempotency_key, request_digest, callback_url, tenant)
-  VALUES (p_id, p_queue, )sql" ACCEPTD_PG_QUEUED
+  VALUES (p_id, p_queue, )sql" ACCEPTD_SQL_QUEUED
                                   R"sql(, p_priority, p_payload, p_content_type, p_now,
           p_now, p_run_at, p_max_attempts, p_timeout, p_retention, p_run_at > p_now, p_key,
           p_digest, p_callback_url, p_tenant)

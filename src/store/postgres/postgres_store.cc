@@ -14,7 +14,7 @@
 
 #include "store/postgres/pg_feed.h"
 #include "store/postgres/pg_schema.h"
-#include "store/postgres/pg_states.h"
+#include "store/sql_state_encoding.h"
 
 namespace acceptd {
 namespace {
@@ -22,8 +22,8 @@ namespace {
 using pg::Conn;
 using pg::Params;
 using pg::Rows;
-using pg::StateColumn;
-using pg::StateFromColumn;
+using sql::StateColumn;
+using sql::StateFromColumn;
 
 // A named statement: prepared once per connection under `name`.
 struct Stmt {
@@ -42,8 +42,8 @@ struct Stmt {
   "callback_next_at, tenant"
 constexpr int kFirstExtraCol = 33;
 
-#define Q ACCEPTD_PG_QUEUED
-#define R ACCEPTD_PG_RUNNING
+#define Q ACCEPTD_SQL_QUEUED
+#define R ACCEPTD_SQL_RUNNING
 
 Job ReadJob(const Rows& r, int i) {
   Job j;
@@ -432,14 +432,14 @@ class PostgresStore::Tx final : public WriteTx {
     using Kind = AttemptOutcome::Kind;
     static constexpr Stmt kSucceeded{
         "acceptd_finish_succeeded",
-        "UPDATE acceptd.jobs SET state = " ACCEPTD_PG_SUCCEEDED
+        "UPDATE acceptd.jobs SET state = " ACCEPTD_SQL_SUCCEEDED
         ", result = $4::bytea, result_type = $5::text, finished_at = $3::bigint, "
         "updated_at = $3::bigint, expires_at = $3::bigint + retention_ms, lease_owner = NULL, "
         "lease_expires_at = NULL WHERE id = $1::uuid AND state = " R
         " AND lease_token = $2::bigint RETURNING " JOB_COLUMNS};
     static constexpr Stmt kFailed{
         "acceptd_finish_failed",
-        "UPDATE acceptd.jobs SET state = " ACCEPTD_PG_FAILED
+        "UPDATE acceptd.jobs SET state = " ACCEPTD_SQL_FAILED
         ", error_type = $4::text, error_message = $5::text, finished_at = $3::bigint, "
         "updated_at = $3::bigint, expires_at = $3::bigint + retention_ms, lease_owner = NULL, "
         "lease_expires_at = NULL WHERE id = $1::uuid AND state = " R
@@ -448,7 +448,7 @@ class PostgresStore::Tx final : public WriteTx {
     // the client was told cancel_requested, so the job must not run again.
     static constexpr Stmt kRetry{
         "acceptd_finish_retry",
-        "UPDATE acceptd.jobs SET state = CASE WHEN cancel_requested THEN " ACCEPTD_PG_CANCELED
+        "UPDATE acceptd.jobs SET state = CASE WHEN cancel_requested THEN " ACCEPTD_SQL_CANCELED
         " ELSE " Q
         " END, error_type = $4::text, error_message = $5::text, "
         "run_at = CASE WHEN cancel_requested THEN run_at ELSE $6::bigint END, "
@@ -460,7 +460,7 @@ class PostgresStore::Tx final : public WriteTx {
         " AND lease_token = $2::bigint RETURNING " JOB_COLUMNS};
     static constexpr Stmt kCanceled{
         "acceptd_finish_canceled",
-        "UPDATE acceptd.jobs SET state = " ACCEPTD_PG_CANCELED
+        "UPDATE acceptd.jobs SET state = " ACCEPTD_SQL_CANCELED
         ", finished_at = $3::bigint, updated_at = $3::bigint, "
         "expires_at = $3::bigint + retention_ms, lease_owner = NULL, lease_expires_at = NULL "
         "WHERE id = $1::uuid AND state = " R
@@ -503,7 +503,7 @@ class PostgresStore::Tx final : public WriteTx {
   Result<CancelOutcome> Cancel(const JobId& id, UnixMillis now) override {
     static constexpr Stmt kCancelQueued{
         "acceptd_cancel_queued",
-        "UPDATE acceptd.jobs SET state = " ACCEPTD_PG_CANCELED
+        "UPDATE acceptd.jobs SET state = " ACCEPTD_SQL_CANCELED
         ", cancel_requested = true, finished_at = $2::bigint, updated_at = $2::bigint, "
         "expires_at = $2::bigint + retention_ms WHERE id = $1::uuid AND state = " Q
         " RETURNING " JOB_COLUMNS};
@@ -616,7 +616,7 @@ class PostgresStore::Tx final : public WriteTx {
   Result<Job> ReleaseLease(const LeaseRef& lease, UnixMillis now) override {
     static constexpr Stmt kRelease{
         "acceptd_release_lease",
-        "UPDATE acceptd.jobs SET state = CASE WHEN cancel_requested THEN " ACCEPTD_PG_CANCELED
+        "UPDATE acceptd.jobs SET state = CASE WHEN cancel_requested THEN " ACCEPTD_SQL_CANCELED
         " ELSE " Q
         " END, finished_at = CASE WHEN cancel_requested THEN $3::bigint END, "
         "expires_at = CASE WHEN cancel_requested THEN $3::bigint + retention_ms END, "
@@ -642,8 +642,8 @@ class PostgresStore::Tx final : public WriteTx {
         "WITH c AS (SELECT seq AS rescue_seq FROM acceptd.jobs WHERE state = " R
         " AND lease_expires_at < $1::bigint LIMIT $2::bigint FOR UPDATE SKIP LOCKED) "
         "UPDATE acceptd.jobs SET "
-        "state = CASE WHEN cancel_requested THEN " ACCEPTD_PG_CANCELED
-        " WHEN attempts < max_attempts THEN " Q " ELSE " ACCEPTD_PG_FAILED
+        "state = CASE WHEN cancel_requested THEN " ACCEPTD_SQL_CANCELED
+        " WHEN attempts < max_attempts THEN " Q " ELSE " ACCEPTD_SQL_FAILED
         " END, "
         "finished_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN $1::bigint "
         "END, expires_at = CASE WHEN cancel_requested OR attempts >= max_attempts "
@@ -675,7 +675,7 @@ class PostgresStore::Tx final : public WriteTx {
   Result<int64_t> ReleaseLeases(const std::string& owner, UnixMillis now) override {
     static constexpr Stmt kReleaseAll{
         "acceptd_release_leases",
-        "UPDATE acceptd.jobs SET state = CASE WHEN cancel_requested THEN " ACCEPTD_PG_CANCELED
+        "UPDATE acceptd.jobs SET state = CASE WHEN cancel_requested THEN " ACCEPTD_SQL_CANCELED
         " ELSE " Q
         " END, finished_at = CASE WHEN cancel_requested THEN $2::bigint END, "
         "expires_at = CASE WHEN cancel_requested THEN $2::bigint + retention_ms END, "

@@ -7,17 +7,17 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "store/sqlite/state_encoding.h"
+#include "store/sql_state_encoding.h"
 
 namespace acceptd {
 namespace {
 
+using sql::StateColumn;
+using sql::StateFromColumn;
 using sqlite::SqliteDb;
-using sqlite::StateColumn;
-using sqlite::StateFromColumn;
 using sqlite::Stmt;
 
-// Schema version 5. States are stored as state_encoding.h says.
+// Schema version 5. States are stored as sql_state_encoding.h says.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS jobs (
   seq INTEGER PRIMARY KEY,

@@ -1,9 +1,10 @@
-// How the SQLite backend stores JobState: the only place that knows the
-// numbers. SQL text is built from these macros (string literals, so that
-// statements stay literals for SqliteDb's cache), and the conversions below
-// are the only casts between a column and a JobState.
+// How the SQL backends (SQLite, PostgreSQL) store JobState: the only place
+// that knows the numbers. SQL text is built from these macros (string
+// literals, so that statements stay literals: SqliteDb's cache, PostgreSQL's
+// prepared statements), and the conversions below are the only casts between
+// a column and a JobState.
 //
-// The numbers are part of the file format: never renumber them.
+// The numbers are part of both file formats: never renumber them.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +21,7 @@
 #define ACCEPTD_SQL_TERMINAL \
   "(" ACCEPTD_SQL_SUCCEEDED ", " ACCEPTD_SQL_FAILED ", " ACCEPTD_SQL_CANCELED ")"
 
-namespace acceptd::sqlite {
+namespace acceptd::sql {
 
 constexpr int64_t StateColumn(JobState state) { return static_cast<int64_t>(state); }
 
@@ -43,4 +44,4 @@ static_assert(!IsTerminal(JobState::kQueued) && !IsTerminal(JobState::kRunning) 
               IsTerminal(JobState::kSucceeded) && IsTerminal(JobState::kFailed) &&
               IsTerminal(JobState::kCanceled) && kJobStateCount == 5);
 
-}  // namespace acceptd::sqlite
+}  // namespace acceptd::sql
