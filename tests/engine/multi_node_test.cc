@@ -141,10 +141,18 @@ TEST_F(MultiNodeTest, ListenerOnOneNodeHearsEveryChangeAnotherNodeCommits) {
   const JobId id = JobId::Random();
   std::atomic<int> wakes{0};
   Event woke;
-  b_->watchers().Listen(id, [&] {
+  const uint64_t listening = b_->watchers().Listen(id, [&] {
     ++wakes;
     woke.Notify();
   });
+  // The listener refers to this scope's locals, and B (stopped after the
+  // test body) may still report changes: it must not outlive them.
+  struct StopListening {
+    Engine* node;
+    JobId id;
+    uint64_t token;
+    ~StopListening() { node->watchers().Unwatch(id, token); }
+  } stop_listening{b_.get(), id, listening};
   SubmitRequest req = Request("q");
   req.id = id;
   Must(SubmitSync(*a_, req), "submit on A");

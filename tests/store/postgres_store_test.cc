@@ -13,6 +13,7 @@
 #include "store/postgres/postgres_store.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -136,7 +137,12 @@ class DatabaseSupply {
   const std::string& maintenance() const { return maintenance_; }
 
  private:
-  DatabaseSupply() : maintenance_(std::getenv(kEnv)) {}
+  DatabaseSupply() : maintenance_(std::getenv(kEnv)) {
+    // The emptying thread logs (libpq notices go to spdlog) until this
+    // object's destructor joins it: spdlog's registry must be destroyed after
+    // this object, so it must exist before this object is complete.
+    (void)spdlog::default_logger_raw();
+  }
   ~DatabaseSupply() {
     {
       std::lock_guard lock(mu_);
