@@ -558,6 +558,7 @@ Result<std::vector<QueueStatus>> Engine::Queues() {
 Status Engine::ClaimDue(WriteTx& tx) {
   if (!accepting_.load()) return {};
   const UnixMillis now = clock_.Now();
+  BatchClaims& claims = batch_claims_[committer_->current_batch()];
   for (auto& q : queues_) {
     if (!q->spec.handler) {
       // Leased to workers: one claim per waiting lease, oldest first, each
@@ -574,7 +575,7 @@ Status Engine::ClaimDue(WriteTx& tx) {
           break;
         }
         w->claiming = true;
-        leased_.emplace_back(w, std::move(jobs->front()));
+        claims.leased.emplace_back(w, std::move(jobs->front()));
       }
       continue;
     }
@@ -585,14 +586,16 @@ Status Engine::ClaimDue(WriteTx& tx) {
     if (!jobs) return std::move(jobs).error();
     if (static_cast<int>(jobs->size()) < free) q->may_have_work = false;
     q->in_use += static_cast<int>(jobs->size());
-    for (Job& j : *jobs) claimed_.push_back(std::move(j));
+    for (Job& j : *jobs) claims.claimed.push_back(std::move(j));
   }
   return {};
 }
 
 void Engine::AfterCommit(bool committed) {
+  auto node = batch_claims_.extract(committer_->current_batch());
+  if (node.empty()) return;  // the batch claimed nothing
   std::vector<std::pair<std::shared_ptr<LeaseWaiter>, Job>> leased;
-  leased.swap(leased_);
+  leased.swap(node.mapped().leased);
   for (auto& [w, job] : leased) {
     w->claiming = false;
     QueueState* q = FindQueueState(job.queue);
@@ -611,7 +614,7 @@ void Engine::AfterCommit(bool committed) {
     w->done(std::optional<Job>(std::move(job)));
   }
   std::vector<Job> claimed;
-  claimed.swap(claimed_);
+  claimed.swap(node.mapped().claimed);
   for (Job& job : claimed) {
     if (committed) {
       LeftQueue(job);

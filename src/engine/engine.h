@@ -308,9 +308,14 @@ class Engine {
 
   // Engine-thread state.
   std::unordered_map<JobId, std::shared_ptr<RunningJob>, JobIdHash> running_;
-  std::vector<Job> claimed_;  // claimed in the current batch, started after commit
-  // Claimed in the current batch for waiting leases, handed out after commit.
-  std::vector<std::pair<std::shared_ptr<LeaseWaiter>, Job>> leased_;
+  // What each batch claimed (GroupCommitter::current_batch()), started or
+  // handed out once that batch is reported: with pipelined commits the next
+  // batch claims before the previous one is durable.
+  struct BatchClaims {
+    std::vector<Job> claimed;                                          // for this node's handlers
+    std::vector<std::pair<std::shared_ptr<LeaseWaiter>, Job>> leased;  // for waiting leases
+  };
+  std::unordered_map<int64_t, BatchClaims> batch_claims_;
   int callbacks_in_flight_ = 0;
   bool callback_claim_pending_ = false;
   bool callback_rerun_ = false;  // a dispatch was asked for while a claim was pending

@@ -1,9 +1,12 @@
 #include "engine/group_committer.h"
 
 #include <algorithm>
+#include <future>
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
 
 namespace acceptd {
 
@@ -53,21 +56,40 @@ void GroupCommitter::Close(const Error& reason) {
     closed_ = reason;
     abandoned.swap(pending_);
   }
+  // Committed batches not yet reported (the engine thread stopped before
+  // their sync was): wait for it here, so that each operation still gets
+  // its true outcome. The hook is not run: the engine is gone.
+  for (Batch& b : unreported_) {
+    if (!b.durable) {
+      std::promise<std::optional<Error>> synced;
+      store_.WhenDurable(b.token, [&synced](const Error* e) {
+        synced.set_value(e ? std::optional<Error>(*e) : std::nullopt);
+      });
+      if (auto e = synced.get_future().get()) b.failure = *e;
+      b.durable = true;
+    }
+    Report(b, /*run_after_hook=*/false);
+  }
+  unreported_.clear();
   for (Op& op : abandoned) op.done(&reason);
 }
 
 void GroupCommitter::Kick() {
   std::lock_guard lock(mu_);
+  kicked_ = true;
   ScheduleLocked();
 }
 
 void GroupCommitter::ScheduleLocked() {
   if (scheduled_ || closed_) return;
+  // Enough batches wait for their sync: the queue grows into the next batch,
+  // scheduled when one of them is durable (OnDurable).
+  if (unsynced_ >= max_unsynced_) return;
   scheduled_ = true;
   boost::asio::post(executor_, [this] { Flush(); });
 }
 
-std::optional<Error> GroupCommitter::ApplyBatch(std::vector<Op>& batch) {
+Result<CommitToken> GroupCommitter::ApplyBatch(std::vector<Op>& batch) {
   // Named locks first, in one order for every node (see the header).
   std::stable_sort(batch.begin(), batch.end(), [](const Op& a, const Op& b) {
     if (a.order.empty() || b.order.empty()) return !a.order.empty() && b.order.empty();
@@ -105,34 +127,113 @@ std::optional<Error> GroupCommitter::ApplyBatch(std::vector<Op>& batch) {
   if (before_commit_) {
     if (auto st = before_commit_(**tx); !st) return std::move(st).error();
   }
-  if (auto st = (*tx)->Commit(); !st) return std::move(st).error();
-  return std::nullopt;  // an uncommitted transaction rolls back when `tx` goes
+  return (*tx)->CommitUnsynced();  // an uncommitted transaction rolls back when `tx` goes
 }
 
 void GroupCommitter::Flush() {
-  std::vector<Op> batch;
+  std::vector<Op> ops;
   {
     std::lock_guard lock(mu_);
-    batch.swap(pending_);
+    ops.swap(pending_);
     scheduled_ = false;  // operations queued from now on get a new batch
+    kicked_ = false;
   }
-  std::optional<Error> failure;
+  Batch batch;
+  batch.id = ++next_batch_;
+  current_batch_ = batch.id;
+  Result<CommitToken> token = CommitToken{0};
   try {
-    failure = ApplyBatch(batch);
+    token = ApplyBatch(ops);
   } catch (const std::exception& e) {
     // A backend must report errors as values; this is a bug, but the batch's
     // callers still get an answer and the engine thread keeps running.
-    failure = Error::Internal(std::string("exception in store batch: ") + e.what());
+    token = Error::Internal(std::string("exception in store batch: ") + e.what());
+  }
+  current_batch_ = 0;
+  batches_.fetch_add(1);
+  operations_.fetch_add(static_cast<int64_t>(ops.size()));
+  batch.ops = std::move(ops);
+  if (!token) {
+    spdlog::error("store batch of {} operations failed: {}", batch.ops.size(),
+                  token.error().message);
+    batch.failure = std::move(token).error();
+    batch.durable = true;  // nothing to wait for: reported after the batches before it
+  } else if (*token == 0) {
+    batch.durable = true;  // the store's commits are durable when they return
+  } else {
+    batch.token = *token;
+    {
+      std::lock_guard lock(mu_);
+      ++unsynced_;
+    }
+  }
+  const int64_t id = batch.id;
+  const bool wait = !batch.durable;
+  unreported_.push_back(std::move(batch));
+  if (wait) {
+    // On a thread of the store: hop to the engine thread (the callback must
+    // be quick and must not touch this object's state).
+    // The executor tracks work until the callback ran: the engine thread's
+    // loop does not run out of work while a batch waits for its sync.
+    boost::asio::any_io_executor executor =
+        boost::asio::prefer(executor_, boost::asio::execution::outstanding_work.tracked);
+    store_.WhenDurable(*token, [this, id, executor = std::move(executor)](const Error* e) {
+      std::optional<Error> failure;
+      if (e) failure = *e;
+      boost::asio::post(executor, [this, id, failure = std::move(failure)]() mutable {
+        OnDurable(id, std::move(failure));
+      });
+    });
+  }
+  ReportReady();
+}
+
+void GroupCommitter::OnDurable(int64_t id, std::optional<Error> failure) {
+  {
+    std::lock_guard lock(mu_);
+    --unsynced_;
   }
   if (failure) {
-    spdlog::error("store batch of {} operations failed: {}", batch.size(), failure->message);
+    // The store stopped: no batch that is not durable yet will be.
+    bool logged = false;
+    for (Batch& b : unreported_) {
+      if (b.durable) continue;
+      if (!logged) {
+        spdlog::error("store sync failed: failing every batch not yet durable: {}",
+                      failure->message);
+        logged = true;
+      }
+      b.failure = *failure;
+      b.durable = true;
+    }
+  } else {
+    // Syncs cover every commit before them: so do their reports.
+    for (Batch& b : unreported_) {
+      if (b.id > id) break;
+      b.durable = true;
+    }
   }
-  batches_.fetch_add(1);
-  operations_.fetch_add(static_cast<int64_t>(batch.size()));
+  ReportReady();
+  std::lock_guard lock(mu_);
+  if (!pending_.empty() || kicked_) ScheduleLocked();
+}
+
+void GroupCommitter::ReportReady() {
+  while (!unreported_.empty() && unreported_.front().durable) {
+    Batch batch = std::move(unreported_.front());
+    unreported_.pop_front();
+    Report(batch, /*run_after_hook=*/true);
+  }
+}
+
+void GroupCommitter::Report(Batch& batch, bool run_after_hook) {
+  const Error* failure = batch.failure ? &*batch.failure : nullptr;
+  current_batch_ = batch.id;
   // Operations first, then the hook that starts the batch's claims: observers
   // then see a job's changes in commit order (a retry before its next claim).
-  for (Op& op : batch) op.done(failure ? &*failure : nullptr);
-  if (after_commit_) after_commit_(!failure);
+  for (Op& op : batch.ops) op.done(failure);
+  if (run_after_hook && after_commit_) after_commit_(!failure);
+  current_batch_ = 0;
 }
 
 }  // namespace acceptd

@@ -22,10 +22,26 @@
 // A `before_commit` hook runs inside every batch's transaction (the engine
 // claims jobs there, so a submit and its claim share one fsync), and
 // `after_commit` runs after the operations' callbacks with whether it
-// committed.
+// committed. During either, current_batch() names the batch (batches are
+// numbered from 1), so a hook can keep what one batch claimed apart from
+// the next one's: with pipelining, batch N+1's before_commit runs before
+// batch N's after_commit.
+//
+// Pipelining: a store that commits without waiting for durability
+// (WriteTx::CommitUnsynced returns a token) lets the committer apply and
+// commit batch N+1 while batch N is being synced. A batch is reported (its
+// operations' callbacks, then after_commit) only once the store says a sync
+// covering it returned (JobStore::WhenDurable), and batches are reported in
+// commit order, so nothing is answered that a power loss could undo. At most
+// max_unsynced batches are committed and not yet durable (default 2: one
+// syncing while the next one is applied); operations arriving meanwhile
+// wait in the queue and form the next batch. A failed sync fails every batch
+// not yet durable (the store stopped: fail-stop), each with that error and
+// after_commit(false).
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -71,6 +87,12 @@ class GroupCommitter {
   // waits forever for a batch that will never run.
   void Close(const Error& reason);
 
+  // How many batches may be committed and not yet durable at once (>= 1;
+  // 1: no pipelining). Before the first batch.
+  void SetMaxUnsynced(int n) { max_unsynced_ = n < 1 ? 1 : n; }
+  // On the engine thread, during a hook: the batch it runs for.
+  int64_t current_batch() const { return current_batch_; }
+
   int64_t batches() const { return batches_.load(); }
   int64_t operations() const { return operations_.load(); }
   // WriteTx::InsertMany calls made (one per batch that inserts: tests, metrics).
@@ -88,11 +110,24 @@ class GroupCommitter {
     std::string order;
     std::shared_ptr<Insert> insert;  // shared with `done`, which reads its result
   };
+  // A batch applied and committed (or failed), not yet reported.
+  struct Batch {
+    int64_t id = 0;
+    std::vector<Op> ops;
+    std::optional<Error> failure;
+    CommitToken token = 0;
+    bool durable = false;  // or failed: may be reported once it is first
+  };
   void EnqueueOp(Op op);
   void ScheduleLocked();
   void Flush();
-  // One transaction for the batch; the error that ended it, if any.
-  std::optional<Error> ApplyBatch(std::vector<Op>& batch);
+  // One transaction for the batch; its commit token, or the error that ended it.
+  Result<CommitToken> ApplyBatch(std::vector<Op>& batch);
+  // On the engine thread: the store synced batch `id` (or failed to).
+  void OnDurable(int64_t id, std::optional<Error> failure);
+  // Reports the batches at the front of unreported_ that may be.
+  void ReportReady();
+  void Report(Batch& batch, bool run_after_hook);
 
   JobStore& store_;
   boost::asio::any_io_executor executor_;
@@ -101,7 +136,13 @@ class GroupCommitter {
   std::mutex mu_;
   std::vector<Op> pending_;      // guarded by mu_
   bool scheduled_ = false;       // guarded by mu_
+  bool kicked_ = false;          // guarded by mu_: a Kick waits for a batch
   std::optional<Error> closed_;  // guarded by mu_
+  int unsynced_ = 0;             // guarded by mu_: batches waiting for WhenDurable
+  int max_unsynced_ = 2;
+  int64_t next_batch_ = 0;        // engine thread
+  int64_t current_batch_ = 0;     // engine thread
+  std::deque<Batch> unreported_;  // engine thread (Close: after it stopped)
   std::atomic<int64_t> batches_{0};
   std::atomic<int64_t> operations_{0};
   std::atomic<int64_t> insert_many_calls_{0};

@@ -19,6 +19,11 @@ Result<std::vector<Result<Job>>> WriteTx::InsertMany(const std::vector<NewJob>& 
   return out;
 }
 
+Result<CommitToken> WriteTx::CommitUnsynced() {
+  if (auto st = Commit(); !st) return std::move(st).error();
+  return CommitToken{0};
+}
+
 Error JobExpired() { return Error::Gone("the job expired and was removed after its retention"); }
 
 std::vector<Result<Job>> JobStore::GetMany(const std::vector<JobId>& ids) {

@@ -6,7 +6,13 @@
 // inside a WriteTx obtained from BeginWrite(); at most one WriteTx is open per
 // store object at a time (BeginWrite blocks until the previous one ends). A
 // WriteTx that is destroyed without Commit() rolls back. Commit() returns only
-// when the transaction is durable. A store that cannot tell whether what it
+// when the transaction is durable. A store may also pipeline commits
+// (WriteTx::CommitUnsynced, JobStore::WhenDurable): a transaction is then
+// applied at once and made durable by a later sync, so the next transaction
+// is written while the previous one is synced. Reads never report what a
+// crash could undo: a read that meets a change not yet durable waits for the
+// sync that covers it (see "Pipelined commits" in docs/store_contract.md).
+// A store that cannot tell whether what it
 // wrote is durable (a failed fsync) stops: every later BeginWrite and Ping
 // fails with kUnavailable until it is opened again (fail-stop); a full disk
 // fails writes with kUnavailable only while it lasts.
@@ -218,6 +224,9 @@ class ChangeSubscription {
   virtual ~ChangeSubscription() = default;
 };
 
+// Names a commit of WriteTx::CommitUnsynced; 0: durable already.
+using CommitToken = int64_t;
+
 class WriteTx {
  public:
   virtual ~WriteTx() = default;
@@ -307,6 +316,15 @@ class WriteTx {
   virtual Result<Job> RecordCallbackAttempt(const CallbackAttempt& attempt) = 0;
 
   virtual Status Commit() = 0;
+  // Commits like Commit() but may return before the transaction is durable:
+  // its changes are applied (later transactions build on them) and the
+  // returned token names the commit for JobStore::WhenDurable. Until then a
+  // power loss may undo it; reads of this store wait for it (see above).
+  // Token 0: durable already (the default calls Commit()). Tokens of one
+  // store object grow with each commit, and a sync covers every commit up to
+  // its token. An error means nothing of the transaction became visible,
+  // or the store stopped (fail-stop) and nothing is known about it.
+  virtual Result<CommitToken> CommitUnsynced();
 };
 
 class JobStore {
@@ -321,6 +339,18 @@ class JobStore {
   virtual void SetTransitionObserver(TransitionObserver observer) = 0;
 
   virtual Result<std::unique_ptr<WriteTx>> BeginWrite() = 0;
+  // Calls `done` once every commit of this store object up to `token`
+  // (from WriteTx::CommitUnsynced, > 0) is durable, with nullptr; or, if
+  // that can no longer happen (a failed sync: the store stopped, fail-stop),
+  // with the error: such a commit may be lost to a power loss, and callers
+  // must not report it as done. `done` runs on a thread of the store (or on
+  // the caller's, if the token is durable already), must be quick and must
+  // not call into the store. The default (a store whose commits are durable
+  // when they return) calls it at once.
+  virtual void WhenDurable(CommitToken token, std::function<void(const Error*)> done) {
+    (void)token;
+    done(nullptr);
+  }
 
   // The job without payload or result. kGone if it was purged after its
   // retention (while its tombstone lasts), kNotFound if absent.

@@ -111,6 +111,22 @@ class SqliteDb {
   // A PASSIVE checkpoint: copies what it can from the WAL into the database
   // without blocking the writer or readers.
   Status CheckpointPassive();
+  // Calls `hook(op, table, rowid)` for every row this connection inserts,
+  // updates or deletes (SQLite's update hook), inside the statement.
+  void SetUpdateHook(void (*hook)(void* arg, int op, const char* db, const char* table,
+                                  sqlite3_int64 rowid),
+                     void* arg) {
+    sqlite3_update_hook(db_, hook, arg);
+  }
+  // The WAL file of this connection as SQLite's VFS opened it (null if not
+  // open yet: the first read transaction opens it). Owned by the connection.
+  sqlite3_file* WalFile() {
+    sqlite3_file* f = nullptr;
+    if (sqlite3_file_control(db_, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f) != SQLITE_OK) {
+      return nullptr;
+    }
+    return f;
+  }
   int64_t LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
   // Registers a deterministic scalar SQL function for this connection only.
   Status CreateFunction(const char* name, int args,

@@ -1,6 +1,7 @@
 #include "store/sqlite/sqlite_store.h"
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 
@@ -290,7 +291,10 @@ class SqliteStore::ReaderLease {
 
 class SqliteStore::Tx final : public WriteTx {
  public:
-  Tx(std::unique_lock<std::mutex> lock, SqliteDb& db) : lock_(std::move(lock)), db_(db) {}
+  Tx(std::unique_lock<std::mutex> lock, SqliteStore& store)
+      : lock_(std::move(lock)), store_(store), db_(*store.writer_) {
+    store_.tx_rows_.clear();
+  }
   ~Tx() override {
     if (!done_) (void)db_.Exec("ROLLBACK");
   }
@@ -725,9 +729,20 @@ class SqliteStore::Tx final : public WriteTx {
   }
 
   Status Commit() override {
-    if (auto st = db_.Exec("COMMIT"); !st) return st;
+    auto token = CommitUnsynced();
+    if (!token) return std::move(token).error();
+    // Not holding write_mu_ while syncing would let the next Tx write
+    // meanwhile, but a caller of Commit() asked to wait, and holds this Tx.
+    return store_.WaitDurable(*token);
+  }
+
+  Result<CommitToken> CommitUnsynced() override {
+    const CommitToken token = store_.BeginCommit();
+    Status st = db_.Exec("COMMIT");
+    store_.EndCommit(token);
+    if (!st) return std::move(st).error();
     done_ = true;
-    return {};
+    return token;
   }
 
  private:
@@ -748,6 +763,7 @@ class SqliteStore::Tx final : public WriteTx {
   }
 
   std::unique_lock<std::mutex> lock_;
+  SqliteStore& store_;
   SqliteDb& db_;
   bool done_ = false;
 };
@@ -806,6 +822,23 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
   if (auto st = (*checkpointer)->Exec("PRAGMA synchronous = FULL"); !st) {
     return std::move(st).error();
   }
+  // COMMIT writes the WAL without syncing it; the sync thread syncs it
+  // (pipelined commits, see the header). Checkpoints in NORMAL still sync
+  // the WAL before they copy frames into the database, and the database
+  // before the WAL may start over (docs/store_contract.md).
+  if (auto st = (*db)->Exec("PRAGMA synchronous = NORMAL"); !st) return std::move(st).error();
+  auto syncer = SqliteDb::Open(path, vfs);
+  if (!syncer) return std::move(syncer).error();
+  // A read transaction opens the connection's handle of the WAL file, which
+  // stays open as long as the connection.
+  if (auto st = (*syncer)->Exec("SELECT count(*) FROM sqlite_schema"); !st) {
+    return std::move(st).error();
+  }
+  sqlite3_file* wal = (*syncer)->WalFile();
+  if (!wal || !wal->pMethods) {
+    return Error::Unavailable(fmt::format("sqlite: {}: no WAL file to sync", path),
+                              "store unavailable");
+  }
   std::unique_ptr<SqliteStore> store(new SqliteStore(path, vfs));
   if (auto st = (*db)->CreateFunction("acceptd_transition", 2, &SqliteStore::CheckTransition,
                                       store.get());
@@ -816,6 +849,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
   store->writer_ = std::move(*db);
   store->writer_->SetWalHook(&SqliteStore::OnWalCommit, store.get());
   store->writer_->SetErrorHook(&SqliteStore::OnDbError, store.get());
+  store->writer_->SetUpdateHook(&SqliteStore::OnRowChanged, store.get());
+  store->syncer_db_ = std::move(*syncer);
+  store->wal_file_ = wal;
+  store->syncer_ = std::thread([s = store.get()] { s->RunSyncer(); });
   store->checkpointer_db_ = std::move(*checkpointer);
   store->checkpointer_db_->SetErrorHook(&SqliteStore::OnDbError, store.get());
   store->checkpointer_ = std::thread([s = store.get()] { s->RunCheckpointer(); });
@@ -823,6 +860,13 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
 }
 
 SqliteStore::~SqliteStore() {
+  {
+    // The syncer syncs what was committed, then stops.
+    std::lock_guard lock(durable_mu_);
+    syncer_stopping_ = true;
+  }
+  durable_cv_.notify_all();
+  if (syncer_.joinable()) syncer_.join();
   {
     std::lock_guard lock(checkpoint_mu_);
     stopping_ = true;
@@ -884,6 +928,132 @@ int SqliteStore::OnWalCommit(void* arg, sqlite3* db, const char*, int pages) {
     store->checkpoint_cv_.notify_one();
   }
   return SQLITE_OK;
+}
+
+void SqliteStore::OnRowChanged(void* arg, int, const char*, const char* table,
+                               sqlite3_int64 rowid) {
+  // Only job rows are read by id; other tables are read by List/Counts,
+  // which wait for every commit (AwaitAllDurable).
+  if (std::strcmp(table, "jobs") == 0) static_cast<SqliteStore*>(arg)->tx_rows_.push_back(rowid);
+}
+
+CommitToken SqliteStore::BeginCommit() {
+  std::lock_guard lock(durable_mu_);
+  const CommitToken token = ++begun_;
+  // Marked before COMMIT makes them visible: a reader that sees the new row
+  // finds the mark (or, once synced, no longer needs it).
+  for (int64_t seq : tx_rows_) unsynced_rows_[seq] = token;
+  unsynced_commits_.emplace_back(token, std::move(tx_rows_));
+  tx_rows_.clear();
+  return token;
+}
+
+void SqliteStore::EndCommit(CommitToken token) {
+  {
+    std::lock_guard lock(durable_mu_);
+    finished_ = token;  // committed or not: syncing past it is harmless
+  }
+  durable_cv_.notify_all();
+}
+
+void SqliteStore::RunSyncer() {
+  std::unique_lock lock(durable_mu_);
+  while (true) {
+    durable_cv_.wait(lock,
+                     [this] { return (finished_ > synced_ && !sync_error_) || syncer_stopping_; });
+    if (finished_ <= synced_ || sync_error_) break;  // stopping, nothing (more) to sync
+    // Every WAL write of commits up to `target` has returned: a sync that
+    // begins now covers them (frames written meanwhile may be covered too,
+    // but are not counted).
+    const CommitToken target = finished_;
+    lock.unlock();
+    const int rc = wal_file_->pMethods->xSync(wal_file_, SQLITE_SYNC_NORMAL);
+    syncs_.fetch_add(1);
+    if (rc != SQLITE_OK) OnDbError(this, rc == SQLITE_IOERR_FSYNC ? rc : SQLITE_IOERR_FSYNC);
+    std::vector<std::pair<CommitToken, std::function<void(const Error*)>>> ready;
+    lock.lock();
+    // A failed fsync anywhere (a checkpoint's too) leaves nothing provable.
+    if (rc != SQLITE_OK || fsync_failed_.load()) {
+      sync_error_ = Error::Unavailable(
+          fmt::format("sqlite: syncing the WAL of {} failed (code {}); commits not yet durable "
+                      "may be lost",
+                      path_, rc),
+          "the store stopped after a disk error");
+      ready.assign(std::make_move_iterator(durable_waiters_.begin()),
+                   std::make_move_iterator(durable_waiters_.end()));
+      durable_waiters_.clear();
+    } else {
+      synced_ = target;
+      while (!unsynced_commits_.empty() && unsynced_commits_.front().first <= target) {
+        for (int64_t seq : unsynced_commits_.front().second) {
+          auto it = unsynced_rows_.find(seq);
+          if (it != unsynced_rows_.end() && it->second <= target) unsynced_rows_.erase(it);
+        }
+        unsynced_commits_.pop_front();
+      }
+      while (!durable_waiters_.empty() && durable_waiters_.front().first <= target) {
+        ready.push_back(std::move(durable_waiters_.front()));
+        durable_waiters_.pop_front();
+      }
+    }
+    const std::optional<Error> failure = sync_error_;
+    lock.unlock();
+    durable_cv_.notify_all();
+    for (auto& [token, done] : ready) done(failure ? &*failure : nullptr);
+    lock.lock();
+  }
+  // Stopped: whoever still waits learns that nothing more will be synced.
+  const Error stopped = sync_error_.value_or(
+      Error::Unavailable("sqlite: store closed before the commit was synced", "store closed"));
+  auto waiters = std::move(durable_waiters_);
+  durable_waiters_.clear();
+  lock.unlock();
+  for (auto& [token, done] : waiters) done(&stopped);
+}
+
+void SqliteStore::WhenDurable(CommitToken token, std::function<void(const Error*)> done) {
+  std::unique_lock lock(durable_mu_);
+  if (token <= synced_) {
+    lock.unlock();
+    done(nullptr);
+    return;
+  }
+  if (sync_error_ || syncer_stopping_) {
+    const Error failure = sync_error_.value_or(
+        Error::Unavailable("sqlite: store closed before the commit was synced", "store closed"));
+    lock.unlock();
+    done(&failure);
+    return;
+  }
+  // Tokens reach here in commit order from the one writer, but keep the
+  // queue sorted for any caller.
+  auto it = durable_waiters_.end();
+  while (it != durable_waiters_.begin() && std::prev(it)->first > token) --it;
+  durable_waiters_.emplace(it, token, std::move(done));
+}
+
+Status SqliteStore::AwaitLocked(std::unique_lock<std::mutex>& lock, CommitToken token) {
+  durable_cv_.wait(lock, [&] { return synced_ >= token || sync_error_ || syncer_stopping_; });
+  if (synced_ >= token) return {};
+  if (sync_error_) return *sync_error_;
+  return Error::Unavailable("sqlite: store closed before the commit was synced", "store closed");
+}
+
+Status SqliteStore::WaitDurable(CommitToken token) {
+  std::unique_lock lock(durable_mu_);
+  return AwaitLocked(lock, token);
+}
+
+Status SqliteStore::AwaitRowDurable(int64_t seq) {
+  std::unique_lock lock(durable_mu_);
+  auto it = unsynced_rows_.find(seq);
+  if (it == unsynced_rows_.end()) return {};
+  return AwaitLocked(lock, it->second);
+}
+
+Status SqliteStore::AwaitAllDurable() {
+  std::unique_lock lock(durable_mu_);
+  return AwaitLocked(lock, begun_);
 }
 
 void SqliteStore::RunCheckpointer() {
@@ -956,7 +1126,7 @@ Result<std::unique_ptr<WriteTx>> SqliteStore::BeginWrite() {
                               "the store stopped after a disk error");
   }
   if (auto st = writer_->Exec("BEGIN IMMEDIATE"); !st) return std::move(st).error();
-  return std::unique_ptr<WriteTx>(new Tx(std::move(lock), *writer_));
+  return std::unique_ptr<WriteTx>(new Tx(std::move(lock), *this));
 }
 
 Result<SqliteStore::ReaderLease> SqliteStore::AcquireReader() {
@@ -980,29 +1150,50 @@ void SqliteStore::ReleaseReader(std::unique_ptr<SqliteDb> db) {
 }
 
 Result<Job> SqliteStore::Get(const JobId& id) {
-  auto reader = AcquireReader();
-  if (!reader) return std::move(reader).error();
-  return GetJob(**reader, id);
+  Result<Job> job = [&]() -> Result<Job> {
+    auto reader = AcquireReader();
+    if (!reader) return std::move(reader).error();
+    return GetJob(**reader, id);
+  }();
+  // What was read must not be undone by a crash once reported (see header).
+  if (job) {
+    if (auto st = AwaitRowDurable(job->seq); !st) return std::move(st).error();
+  } else if (job.error().code == ErrorCode::kNotFound || job.error().code == ErrorCode::kGone) {
+    // A deletion leaves no row to look up: wait for every commit begun.
+    if (auto st = AwaitAllDurable(); !st) return std::move(st).error();
+  }
+  return job;
 }
 
 Result<StoredResult> SqliteStore::GetResult(const JobId& id) {
-  auto reader = AcquireReader();
-  if (!reader) return std::move(reader).error();
-  SqliteDb& db = **reader;
-  auto s = db.Prepare(
-      "SELECT state, result IS NOT NULL, result, result_type, expires_at FROM jobs "
-      "WHERE id = ?1");
-  BindId(*s, 1, id);
-  int rc = s->Step();
-  if (rc == SQLITE_DONE) return Missing(db, id);
-  if (rc != SQLITE_ROW) return db.LastError("get result");
-  StoredResult r;
-  r.state = StateFromColumn(s->Int(0)).value_or(JobState::kFailed);
-  r.has_result = s->Int(1) != 0;
-  r.body = s->Blob(2);
-  r.content_type = s->Text(3);
-  r.expires_at = OptInt(*s, 4);
-  return r;
+  int64_t seq = 0;
+  Result<StoredResult> result = [&]() -> Result<StoredResult> {
+    auto reader = AcquireReader();
+    if (!reader) return std::move(reader).error();
+    SqliteDb& db = **reader;
+    auto s = db.Prepare(
+        "SELECT state, result IS NOT NULL, result, result_type, expires_at, seq FROM jobs "
+        "WHERE id = ?1");
+    BindId(*s, 1, id);
+    int rc = s->Step();
+    if (rc == SQLITE_DONE) return Missing(db, id);
+    if (rc != SQLITE_ROW) return db.LastError("get result");
+    StoredResult r;
+    r.state = StateFromColumn(s->Int(0)).value_or(JobState::kFailed);
+    r.has_result = s->Int(1) != 0;
+    r.body = s->Blob(2);
+    r.content_type = s->Text(3);
+    r.expires_at = OptInt(*s, 4);
+    seq = s->Int(5);
+    return r;
+  }();
+  if (result) {
+    if (auto st = AwaitRowDurable(seq); !st) return std::move(st).error();
+  } else if (result.error().code == ErrorCode::kNotFound ||
+             result.error().code == ErrorCode::kGone) {
+    if (auto st = AwaitAllDurable(); !st) return std::move(st).error();
+  }
+  return result;
 }
 
 Result<StoredPayload> SqliteStore::GetPayload(const JobId& id) {
@@ -1033,6 +1224,9 @@ Result<JobPage> SqliteStore::List(const ListParams& p) {
   if (p.tenant) s->Bind(5, *p.tenant);
   auto jobs = CollectJobs(db, *s, "list jobs");
   if (!jobs) return std::move(jobs).error();
+  // Lists and counts are rare (admin, dashboards): they wait for every
+  // commit begun rather than find out which rows they met.
+  if (auto st = AwaitAllDurable(); !st) return std::move(st).error();
   JobPage page;
   page.jobs = std::move(*jobs);
   if (static_cast<int>(page.jobs.size()) > p.limit) {
@@ -1057,6 +1251,7 @@ Result<std::vector<QueueCounts>> SqliteStore::Counts() {
     }
   }
   if (rc != SQLITE_DONE) return db.LastError("counts");
+  if (auto st = AwaitAllDurable(); !st) return std::move(st).error();
   return out;
 }
 

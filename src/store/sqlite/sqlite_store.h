@@ -1,7 +1,14 @@
 // SqliteStore: the embedded, zero-setup JobStore backend.
 //
-// One database file in WAL mode with synchronous=FULL, so a committed write
-// transaction survives a crash or power loss. Writes use one dedicated
+// One database file in WAL mode. Commits are pipelined (WriteTx::
+// CommitUnsynced): the writer connection runs with synchronous=NORMAL, so
+// COMMIT writes the transaction's WAL frames without syncing them, and a
+// sync thread of the store then syncs the WAL file through SQLite's VFS (its
+// own connection's handle of the same file) while the writer goes on with the
+// next transaction. A commit is durable once a sync that began after it
+// returned (Commit() waits for that). Reads that meet a row changed by a
+// commit not yet durable wait for its sync (docs/store_contract.md,
+// "Pipelined commits", has the whole argument, checkpoints included). Writes use one dedicated
 // connection (SQLite allows one writer); reads use a pool of connections and
 // never block on the writer. Queue counts per state are kept by triggers in
 // the same transactions as the job rows, so depth checks are O(1).
@@ -25,10 +32,14 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "store/job_store.h"
@@ -55,6 +66,11 @@ class SqliteStore final : public JobStore {
   Result<std::vector<QueueCounts>> Counts() override;
   Status Ping() override;
   void SetTransitionObserver(TransitionObserver observer) override;
+  void WhenDurable(CommitToken token, std::function<void(const Error*)> done) override;
+  // Blocks until commits up to `token` are durable (or that failed).
+  Status WaitDurable(CommitToken token);
+  // Syncs of the WAL made by the sync thread (tests, metrics).
+  int64_t syncs() const { return syncs_.load(); }
 
  private:
   class Tx;
@@ -71,6 +87,20 @@ class SqliteStore final : public JobStore {
   // it to the observer and fails the statement if the table forbids it.
   static void CheckTransition(sqlite3_context* ctx, int argc, sqlite3_value** argv);
   void RunCheckpointer();
+  void RunSyncer();
+  // Update hook of the writer: notes the rows the open transaction changes.
+  static void OnRowChanged(void* arg, int op, const char* db, const char* table,
+                           sqlite3_int64 rowid);
+  // Before a COMMIT: the commit's token, with the rows it changed marked as
+  // not durable (before any reader can see them). After it: wakes the syncer.
+  CommitToken BeginCommit();
+  void EndCommit(CommitToken token);
+  // Reads call these after reading: they return once what they read is
+  // durable (a row changed by a commit not yet synced waits for its sync;
+  // the All form waits for every commit begun so far), or fail (fail-stop).
+  Status AwaitRowDurable(int64_t seq);
+  Status AwaitAllDurable();
+  Status AwaitLocked(std::unique_lock<std::mutex>& lock, CommitToken token);
 
   // Small, frequent checkpoints: a checkpoint ends with an fsync of the
   // database file, and the commits' WAL fsyncs queue behind it on the disk.
@@ -91,6 +121,26 @@ class SqliteStore final : public JobStore {
   TransitionObserver transition_observer_;  // called with write_mu_ held
   std::mutex readers_mu_;
   std::vector<std::unique_ptr<sqlite::SqliteDb>> idle_readers_;
+
+  // Pipelined commits: tokens begun (before COMMIT), finished (after it,
+  // committed or not) and synced; rows of commits not yet synced (seq ->
+  // the last commit that changed the row), per commit for the clean-up;
+  // WhenDurable callbacks waiting. All guarded by durable_mu_.
+  std::vector<int64_t> tx_rows_;  // rows changed by the open Tx (write_mu_)
+  std::mutex durable_mu_;
+  std::condition_variable durable_cv_;
+  CommitToken begun_ = 0;
+  CommitToken finished_ = 0;
+  CommitToken synced_ = 0;
+  std::optional<Error> sync_error_;  // set once: fail-stop
+  std::unordered_map<int64_t, CommitToken> unsynced_rows_;
+  std::deque<std::pair<CommitToken, std::vector<int64_t>>> unsynced_commits_;
+  std::deque<std::pair<CommitToken, std::function<void(const Error*)>>> durable_waiters_;
+  bool syncer_stopping_ = false;
+  std::atomic<int64_t> syncs_{0};
+  std::unique_ptr<sqlite::SqliteDb> syncer_db_;  // its WAL handle is synced by syncer_
+  sqlite3_file* wal_file_ = nullptr;
+  std::thread syncer_;
 
   std::unique_ptr<sqlite::SqliteDb> checkpointer_db_;  // used only by checkpointer_
   std::mutex checkpoint_mu_;

@@ -49,6 +49,10 @@ class GatedStore final : public JobStore {
     inner_->SetTransitionObserver(std::move(observer));
   }
   Result<std::unique_ptr<WriteTx>> BeginWrite() override { return inner_->BeginWrite(); }
+  // The transactions are the inner store's: so are their commit tokens.
+  void WhenDurable(CommitToken token, std::function<void(const Error*)> done) override {
+    inner_->WhenDurable(token, std::move(done));
+  }
   Result<Job> Get(const JobId& id) override {
     Wait(id);
     return inner_->Get(id);
