@@ -5,8 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <latch>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -17,6 +20,7 @@
 #include "engine/engine.h"
 #include "engine_test_util.h"
 #include "store/sqlite/sqlite_store.h"
+#include "store/testing/fault_vfs.h"
 #include "store/testing/store_test_util.h"
 
 namespace acceptd::engine_testing {
@@ -297,6 +301,121 @@ TEST_F(GroupCommitterTest,
   ctx_.run();
   EXPECT_EQ(applied, (std::vector<std::string>{"insert x", "insert y", "progress job 1",
                                                "finish job 1", "finish job 2", "renew", "rescue"}));
+}
+
+// Pipelined group commit on SQLite: the store's WAL syncs are held at the
+// fault VFS's gate, so the test sees each batch between its commit and its
+// sync. Batch N+1 is applied while batch N syncs, at most two batches wait
+// for a sync, nothing is reported before its sync, batches are reported in
+// commit order, and a failed sync fails exactly the batches not yet durable.
+class PipelinedGroupCommitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    vfs_.Reset();
+    store_ =
+        Must(SqliteStore::Open(dir_.path() + "/jobs.db", store_testing::FaultVfs::kName), "open");
+    vfs_.SetWalSyncGate(true);
+  }
+  void TearDown() override {
+    vfs_.SetWalSyncGate(false);
+    vfs_.Reset();
+  }
+  // An insert whose outcome is appended to trace_ as "done <name> ok|<code>".
+  void Submit(GroupCommitter& committer, const std::string& name) {
+    NewJob n = MakeNewJob("q");
+    ids_[name] = n.id;
+    committer.Enqueue(
+        [n](WriteTx& tx) -> Status {
+          auto r = tx.Insert(n);
+          if (!r) return std::move(r).error();
+          return {};
+        },
+        [this, name](const Error* e) {
+          trace_.push_back("done " + name + " " + (e ? std::string(ToString(e->code)) : "ok"));
+        });
+  }
+  // Runs the engine thread's ready work, then waits (with a deadline) for
+  // `until`, running what the store posts meanwhile.
+  void RunUntil(const std::function<bool()>& until) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (;;) {
+      ctx_.restart();
+      ctx_.poll();
+      if (until()) return;
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "timed out";
+      std::this_thread::yield();
+    }
+  }
+  void AwaitSyncAtGate() {
+    RunUntil([&] { return vfs_.syncs_waiting() > 0; });
+  }
+
+  store_testing::FaultVfs& vfs_ = store_testing::FaultVfs::Instance();
+  TempDir dir_;
+  std::unique_ptr<SqliteStore> store_;
+  boost::asio::io_context ctx_;
+  std::vector<std::string> trace_;
+  std::map<std::string, JobId> ids_;
+};
+
+TEST_F(PipelinedGroupCommitTest, TheNextBatchIsAppliedWhileOneSyncsAndReportedOnlyAfterItsOwn) {
+  GroupCommitter committer(*store_, ctx_.get_executor());
+  committer.SetHooks(nullptr, [&](bool ok) {
+    trace_.push_back("after " + std::to_string(committer.current_batch()) +
+                     (ok ? " ok" : " failed"));
+  });
+  Submit(committer, "a");
+  RunUntil([&] { return committer.batches() == 1; });
+  AwaitSyncAtGate();  // batch 1 is committed; its sync waits
+  Submit(committer, "b");
+  RunUntil([&] { return committer.batches() == 2; });  // applied while batch 1 syncs
+  Submit(committer, "c");
+  ctx_.restart();
+  ctx_.poll();
+  EXPECT_EQ(committer.batches(), 2) << "a third batch while two wait for a sync";
+  EXPECT_TRUE(trace_.empty()) << "reported before its sync: " << trace_.front();
+
+  vfs_.ReleaseWalSyncs(1);  // batch 1's sync returns; the next sync (batch 2) waits
+  RunUntil([&] { return !trace_.empty(); });
+  RunUntil([&] { return committer.batches() == 3; });  // "c" is applied now
+  EXPECT_EQ(trace_, (std::vector<std::string>{"done a ok", "after 1 ok"}));
+
+  vfs_.SetWalSyncGate(false);
+  RunUntil([&] { return trace_.size() == 6; });
+  EXPECT_EQ(trace_, (std::vector<std::string>{"done a ok", "after 1 ok", "done b ok", "after 2 ok",
+                                              "done c ok", "after 3 ok"}));
+}
+
+TEST_F(PipelinedGroupCommitTest, AFailedSyncFailsExactlyTheBatchesNotYetDurable) {
+  GroupCommitter committer(*store_, ctx_.get_executor());
+  committer.SetHooks(nullptr, [&](bool ok) {
+    trace_.push_back("after " + std::to_string(committer.current_batch()) +
+                     (ok ? " ok" : " failed"));
+  });
+  Submit(committer, "a");
+  RunUntil([&] { return committer.batches() == 1; });
+  AwaitSyncAtGate();
+  Submit(committer, "b");
+  RunUntil([&] { return committer.batches() == 2; });
+  vfs_.ReleaseWalSyncs(1);  // batch 1 durable
+  RunUntil([&] { return trace_.size() == 2; });
+  Submit(committer, "c");
+  RunUntil([&] { return committer.batches() == 3; });  // batches 2 and 3 wait for a sync
+  vfs_.SetSyncFailure(true, store_testing::FaultVfs::Files::kWal);
+  vfs_.SetWalSyncGate(false);
+  RunUntil([&] { return trace_.size() == 6; });
+  EXPECT_EQ(trace_,
+            (std::vector<std::string>{"done a ok", "after 1 ok", "done b unavailable",
+                                      "after 2 failed", "done c unavailable", "after 3 failed"}));
+  vfs_.SetSyncFailure(false);
+  // Fail-stop: later operations are refused, the durable one is still there.
+  Submit(committer, "d");
+  RunUntil([&] { return trace_.size() == 8; });
+  EXPECT_EQ(trace_[6], "done d unavailable");
+  store_.reset();
+  vfs_.Reset();
+  auto reopened = Must(SqliteStore::Open(dir_.path() + "/jobs.db"), "reopen");
+  EXPECT_TRUE(IsOk(reopened->Get(ids_["a"])));
 }
 
 }  // namespace

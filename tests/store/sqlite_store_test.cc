@@ -5,9 +5,14 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <optional>
+#include <thread>
 
+#include "store/testing/fault_vfs.h"
 #include "store/testing/job_store_conformance.h"
 #include "store/testing/store_test_util.h"
 
@@ -192,6 +197,119 @@ TEST(SqliteStoreTest, AVersion3StoreIsMigratedAndItsJobsBelongToNoTenant) {
   other.tenant = "acme";
   EXPECT_EQ(Must(tx->Insert(other), "Insert").id, other.id) << "the index is per tenant";
   Must(tx->Commit(), "Commit");
+}
+
+// Pipelined commits: CommitUnsynced returns before the WAL is synced; the
+// store's sync thread syncs it through the VFS. These hold the sync at the
+// fault VFS's gate to look inside the window.
+class SqlitePipelinedCommitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    vfs_.Reset();
+    store_ =
+        Must(SqliteStore::Open(dir_.path() + "/jobs.db", store_testing::FaultVfs::kName), "open");
+  }
+  void TearDown() override {
+    vfs_.SetWalSyncGate(false);
+    store_.reset();
+    vfs_.Reset();
+  }
+  NewJob Job1() {
+    NewJob n;
+    n.id = JobId::Random();
+    n.queue = "q";
+    n.payload = "p";
+    n.now = n.run_at = 1'000;
+    n.max_depth = 100;
+    return n;
+  }
+  CommitToken InsertUnsynced(const NewJob& n) {
+    auto tx = Must(store_->BeginWrite(), "BeginWrite");
+    EXPECT_TRUE(IsOk(tx->Insert(n)));
+    return Must(tx->CommitUnsynced(), "CommitUnsynced");
+  }
+  // Until a sync waits at the closed gate.
+  void AwaitSyncAtGate() {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (vfs_.syncs_waiting() == 0) {
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no sync reached the gate";
+      std::this_thread::yield();
+    }
+  }
+
+  store_testing::FaultVfs& vfs_ = store_testing::FaultVfs::Instance();
+  TempDir dir_;
+  std::unique_ptr<SqliteStore> store_;
+};
+
+TEST_F(SqlitePipelinedCommitTest, ACommitIsReportedDurableOnlyAfterItsSync) {
+  vfs_.SetWalSyncGate(true);
+  const CommitToken token = InsertUnsynced(Job1());
+  ASSERT_GT(token, 0);
+  std::promise<bool> durable;
+  store_->WhenDurable(token, [&](const Error* e) { durable.set_value(e == nullptr); });
+  AwaitSyncAtGate();
+  // The next transaction is written while the first one's sync waits.
+  const NewJob second = Job1();
+  const CommitToken token2 = InsertUnsynced(second);
+  EXPECT_GT(token2, token);
+  auto reported = durable.get_future();
+  EXPECT_EQ(reported.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout)
+      << "reported durable before its sync";
+  vfs_.SetWalSyncGate(false);
+  EXPECT_TRUE(reported.get());
+  EXPECT_TRUE(IsOk(store_->WaitDurable(token2)));
+}
+
+// A poll must not say what a power loss could undo: a read that meets a row
+// changed by a commit not yet durable waits for the sync; one that meets
+// only synced rows answers at once.
+TEST_F(SqlitePipelinedCommitTest, AReadOfAChangeNotYetDurableWaitsForItsSync) {
+  const NewJob old_job = Job1();
+  {
+    auto tx = Must(store_->BeginWrite(), "BeginWrite");
+    ASSERT_TRUE(IsOk(tx->Insert(old_job)));
+    Must(tx->Commit(), "Commit");  // durable
+  }
+  vfs_.SetWalSyncGate(true);
+  const NewJob fresh = Job1();
+  InsertUnsynced(fresh);
+  AwaitSyncAtGate();
+  EXPECT_EQ(Must(store_->Get(old_job.id), "Get old").state, JobState::kQueued)
+      << "a synced row is read at once";
+  auto read = std::async(std::launch::async, [&] { return store_->Get(fresh.id); });
+  auto result = std::async(std::launch::async, [&] { return store_->GetResult(fresh.id); });
+  auto list = std::async(std::launch::async, [&] { return store_->List(ListParams{}); });
+  EXPECT_EQ(read.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout)
+      << "Get answered with a row that is not durable";
+  EXPECT_EQ(result.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  EXPECT_EQ(list.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  vfs_.SetWalSyncGate(false);
+  EXPECT_EQ(Must(read.get(), "Get").state, JobState::kQueued);
+  EXPECT_EQ(Must(result.get(), "GetResult").state, JobState::kQueued);
+  EXPECT_EQ(Must(list.get(), "List").jobs.size(), 2u);
+}
+
+// A failed sync: the commits it should have covered are reported failed,
+// the reads waiting for it fail, and the store stops (fail-stop).
+TEST_F(SqlitePipelinedCommitTest, AFailedSyncFailsTheCommitsAndReadsWaitingForIt) {
+  vfs_.SetWalSyncGate(true);
+  const NewJob n = Job1();
+  const CommitToken token = InsertUnsynced(n);
+  AwaitSyncAtGate();
+  std::promise<std::optional<Error>> durable;
+  store_->WhenDurable(token, [&](const Error* e) {
+    durable.set_value(e ? std::optional<Error>(*e) : std::nullopt);
+  });
+  auto read = std::async(std::launch::async, [&] { return store_->Get(n.id); });
+  vfs_.SetSyncFailure(true, store_testing::FaultVfs::Files::kWal);
+  vfs_.SetWalSyncGate(false);
+  auto failure = durable.get_future().get();
+  ASSERT_TRUE(failure.has_value());
+  EXPECT_EQ(failure->code, ErrorCode::kUnavailable);
+  EXPECT_TRUE(IsError(read.get(), ErrorCode::kUnavailable));
+  EXPECT_TRUE(IsError(store_->BeginWrite(), ErrorCode::kUnavailable));
+  EXPECT_TRUE(IsError(store_->Ping(), ErrorCode::kUnavailable));
 }
 
 }  // namespace

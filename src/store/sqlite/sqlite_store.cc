@@ -739,7 +739,7 @@ class SqliteStore::Tx final : public WriteTx {
   Result<CommitToken> CommitUnsynced() override {
     const CommitToken token = store_.BeginCommit();
     Status st = db_.Exec("COMMIT");
-    store_.EndCommit(token);
+    store_.EndCommit(token, st.ok());
     if (!st) return std::move(st).error();
     done_ = true;
     return token;
@@ -948,10 +948,11 @@ CommitToken SqliteStore::BeginCommit() {
   return token;
 }
 
-void SqliteStore::EndCommit(CommitToken token) {
+void SqliteStore::EndCommit(CommitToken token, bool committed) {
   {
     std::lock_guard lock(durable_mu_);
     finished_ = token;  // committed or not: syncing past it is harmless
+    if (committed) ++committed_;
   }
   durable_cv_.notify_all();
 }
@@ -966,6 +967,7 @@ void SqliteStore::RunSyncer() {
     // begins now covers them (frames written meanwhile may be covered too,
     // but are not counted).
     const CommitToken target = finished_;
+    const int64_t committed = committed_;
     lock.unlock();
     const int rc = wal_file_->pMethods->xSync(wal_file_, SQLITE_SYNC_NORMAL);
     syncs_.fetch_add(1);
@@ -984,6 +986,7 @@ void SqliteStore::RunSyncer() {
       durable_waiters_.clear();
     } else {
       synced_ = target;
+      committed_at_sync_ = committed;
       while (!unsynced_commits_.empty() && unsynced_commits_.front().first <= target) {
         for (int64_t seq : unsynced_commits_.front().second) {
           auto it = unsynced_rows_.find(seq);
@@ -1037,6 +1040,11 @@ Status SqliteStore::AwaitLocked(std::unique_lock<std::mutex>& lock, CommitToken 
   if (synced_ >= token) return {};
   if (sync_error_) return *sync_error_;
   return Error::Unavailable("sqlite: store closed before the commit was synced", "store closed");
+}
+
+int64_t SqliteStore::UnsyncedCommits() {
+  std::lock_guard lock(durable_mu_);
+  return committed_ - committed_at_sync_;
 }
 
 Status SqliteStore::WaitDurable(CommitToken token) {

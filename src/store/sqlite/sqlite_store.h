@@ -71,6 +71,9 @@ class SqliteStore final : public JobStore {
   Status WaitDurable(CommitToken token);
   // Syncs of the WAL made by the sync thread (tests, metrics).
   int64_t syncs() const { return syncs_.load(); }
+  // Commits that succeeded and are not durable yet (tests: the pipelined
+  // window; 2 means one was written while the one before it was syncing).
+  int64_t UnsyncedCommits();
 
  private:
   class Tx;
@@ -94,7 +97,7 @@ class SqliteStore final : public JobStore {
   // Before a COMMIT: the commit's token, with the rows it changed marked as
   // not durable (before any reader can see them). After it: wakes the syncer.
   CommitToken BeginCommit();
-  void EndCommit(CommitToken token);
+  void EndCommit(CommitToken token, bool committed);
   // Reads call these after reading: they return once what they read is
   // durable (a row changed by a commit not yet synced waits for its sync;
   // the All form waits for every commit begun so far), or fail (fail-stop).
@@ -132,6 +135,8 @@ class SqliteStore final : public JobStore {
   CommitToken begun_ = 0;
   CommitToken finished_ = 0;
   CommitToken synced_ = 0;
+  int64_t committed_ = 0;            // how many COMMITs succeeded
+  int64_t committed_at_sync_ = 0;    // committed_ when synced_ was taken
   std::optional<Error> sync_error_;  // set once: fail-stop
   std::unordered_map<int64_t, CommitToken> unsynced_rows_;
   std::deque<std::pair<CommitToken, std::vector<int64_t>>> unsynced_commits_;

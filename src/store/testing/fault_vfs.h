@@ -5,6 +5,7 @@
 //     SQLITE_IOERR_FSYNC (and what it should have made durable stays
 //     undurable, as after a real failed fsync);
 //   - disk full: while on, every xWrite fails with SQLITE_FULL;
+//   - slow WAL syncs: while the gate is closed, xSync of a WAL file waits;
 //   - power loss: with durability tracking on, it keeps for every file an undo
 //     record of each write and truncate not yet covered by an xSync of that
 //     file. At the cut (after a chosen number of mutating calls, or on demand)
@@ -31,7 +32,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -66,6 +69,10 @@ class FaultVfs {
     sync_failures_ = 0;
     full_failures_ = 0;
     files_.clear();
+    on_cut_ = nullptr;
+    sync_gate_closed_ = false;
+    sync_passes_ = 0;
+    gate_cv_.notify_all();
   }
 
   // While on, xSync of `which` files fails with SQLITE_IOERR_FSYNC.
@@ -101,6 +108,36 @@ class FaultVfs {
     countdown_ = n;
     cut_which_ = which;
   }
+  // Called once, on the thread of the call that the armed cut stops (with
+  // the VFS's lock held: it must not call into the VFS), so a test can look
+  // at what was in flight at that instant. Reset() clears it.
+  void OnCut(std::function<void()> fn) {
+    std::lock_guard lock(mu_);
+    on_cut_ = std::move(fn);
+  }
+  // While closed, every xSync of a WAL file waits (a slow disk), so tests
+  // can hold a commit between its write and its sync. syncs_waiting() says
+  // how many wait now.
+  void SetWalSyncGate(bool closed) {
+    {
+      std::lock_guard lock(mu_);
+      sync_gate_closed_ = closed;
+    }
+    gate_cv_.notify_all();
+  }
+  // Lets `n` WAL syncs through the closed gate (those waiting first).
+  void ReleaseWalSyncs(int n) {
+    {
+      std::lock_guard lock(mu_);
+      sync_passes_ += n;
+    }
+    gate_cv_.notify_all();
+  }
+  int syncs_waiting() const {
+    std::lock_guard lock(mu_);
+    return syncs_waiting_;
+  }
+
   // Freezes the disk now (if the armed cut did not happen yet).
   void Freeze() {
     std::lock_guard lock(mu_);
@@ -263,9 +300,16 @@ class FaultVfs {
 
   // Decides the fate of a mutating call before it runs: SQLITE_OK to go on.
   int Admit(File* f, Mutation m) {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
+    if (m == Mutation::kSync && f->kind == Files::kWal && sync_gate_closed_) {
+      ++syncs_waiting_;
+      gate_cv_.wait(lock, [&] { return !sync_gate_closed_ || sync_passes_ > 0; });
+      if (sync_gate_closed_) --sync_passes_;
+      --syncs_waiting_;
+    }
     if (!frozen_ && countdown_ > 0 && Matches(cut_which_, f->kind) && --countdown_ == 0) {
       frozen_ = true;
+      if (on_cut_) on_cut_();
     }
     if (frozen_) {
       return m == Mutation::kWrite  ? SQLITE_IOERR_WRITE
@@ -393,15 +437,20 @@ class FaultVfs {
   sqlite3_io_methods io_{};
 
   mutable std::mutex mu_;
-  bool sync_fails_ = false;                                  // guarded by mu_
-  Files sync_which_ = Files::kAll;                           // guarded by mu_
-  bool full_ = false;                                        // guarded by mu_
-  bool tracking_ = false;                                    // guarded by mu_
-  bool frozen_ = false;                                      // guarded by mu_
-  int64_t countdown_ = -1;                                   // guarded by mu_; > 0: armed
-  Files cut_which_ = Files::kAll;                            // guarded by mu_
-  int64_t sync_failures_ = 0;                                // guarded by mu_
-  int64_t full_failures_ = 0;                                // guarded by mu_
+  bool sync_fails_ = false;         // guarded by mu_
+  Files sync_which_ = Files::kAll;  // guarded by mu_
+  bool full_ = false;               // guarded by mu_
+  bool tracking_ = false;           // guarded by mu_
+  bool frozen_ = false;             // guarded by mu_
+  int64_t countdown_ = -1;          // guarded by mu_; > 0: armed
+  Files cut_which_ = Files::kAll;   // guarded by mu_
+  int64_t sync_failures_ = 0;       // guarded by mu_
+  int64_t full_failures_ = 0;       // guarded by mu_
+  std::function<void()> on_cut_;    // guarded by mu_
+  bool sync_gate_closed_ = false;   // guarded by mu_
+  int syncs_waiting_ = 0;           // guarded by mu_
+  int sync_passes_ = 0;             // guarded by mu_
+  std::condition_variable gate_cv_;
   std::map<std::string, std::shared_ptr<FileState>> files_;  // guarded by mu_, by path
 };
 
