@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <functional>
@@ -41,6 +42,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace acceptd::store_testing {
@@ -72,6 +74,7 @@ class FaultVfs {
     on_cut_ = nullptr;
     sync_gate_closed_ = false;
     sync_passes_ = 0;
+    wal_sync_latency_ = std::chrono::microseconds{0};
     gate_cv_.notify_all();
   }
 
@@ -124,6 +127,12 @@ class FaultVfs {
       sync_gate_closed_ = closed;
     }
     gate_cv_.notify_all();
+  }
+  // Every WAL sync takes `latency` (a real disk's), modelled: it covers the
+  // writes made before it began, not those made while it runs. 0: instant.
+  void SetWalSyncLatency(std::chrono::microseconds latency) {
+    std::lock_guard lock(mu_);
+    wal_sync_latency_ = latency;
   }
   // Lets `n` WAL syncs through the closed gate (those waiting first).
   void ReleaseWalSyncs(int n) {
@@ -423,12 +432,33 @@ class FaultVfs {
 
   static int XSync(sqlite3_file* file, int flags) {
     File* f = Self(file);
-    if (int rc = Instance().Admit(f, Mutation::kSync); rc != SQLITE_OK) return rc;
+    FaultVfs& self = Instance();
+    if (int rc = self.Admit(f, Mutation::kSync); rc != SQLITE_OK) return rc;
     sqlite3_file* real = f->Real();
     if (!f->state) return real->pMethods->xSync(real, flags);
     FileState& st = **f->state;
+    std::chrono::microseconds latency{0};
+    {
+      std::lock_guard lock(self.mu_);
+      if (f->kind == Files::kWal) latency = self.wal_sync_latency_;
+    }
+    if (latency.count() == 0) {
+      std::lock_guard lock(st.mu);
+      st.records.clear();  // durable now (in the model; the real fsync is skipped)
+      return SQLITE_OK;
+    }
+    // A slow sync covers what was written when it began; writes made while
+    // it runs stay undurable; a power cut meanwhile fails it.
+    size_t covered = 0;
+    {
+      std::lock_guard lock(st.mu);
+      covered = st.records.size();
+    }
+    std::this_thread::sleep_for(latency);
+    if (self.frozen()) return SQLITE_IOERR_FSYNC;
     std::lock_guard lock(st.mu);
-    st.records.clear();  // durable now (in the model; the real fsync is skipped)
+    covered = std::min(covered, st.records.size());
+    st.records.erase(st.records.begin(), st.records.begin() + static_cast<std::ptrdiff_t>(covered));
     return SQLITE_OK;
   }
 
@@ -437,19 +467,20 @@ class FaultVfs {
   sqlite3_io_methods io_{};
 
   mutable std::mutex mu_;
-  bool sync_fails_ = false;         // guarded by mu_
-  Files sync_which_ = Files::kAll;  // guarded by mu_
-  bool full_ = false;               // guarded by mu_
-  bool tracking_ = false;           // guarded by mu_
-  bool frozen_ = false;             // guarded by mu_
-  int64_t countdown_ = -1;          // guarded by mu_; > 0: armed
-  Files cut_which_ = Files::kAll;   // guarded by mu_
-  int64_t sync_failures_ = 0;       // guarded by mu_
-  int64_t full_failures_ = 0;       // guarded by mu_
-  std::function<void()> on_cut_;    // guarded by mu_
-  bool sync_gate_closed_ = false;   // guarded by mu_
-  int syncs_waiting_ = 0;           // guarded by mu_
-  int sync_passes_ = 0;             // guarded by mu_
+  bool sync_fails_ = false;                        // guarded by mu_
+  Files sync_which_ = Files::kAll;                 // guarded by mu_
+  bool full_ = false;                              // guarded by mu_
+  bool tracking_ = false;                          // guarded by mu_
+  bool frozen_ = false;                            // guarded by mu_
+  int64_t countdown_ = -1;                         // guarded by mu_; > 0: armed
+  Files cut_which_ = Files::kAll;                  // guarded by mu_
+  int64_t sync_failures_ = 0;                      // guarded by mu_
+  int64_t full_failures_ = 0;                      // guarded by mu_
+  std::function<void()> on_cut_;                   // guarded by mu_
+  bool sync_gate_closed_ = false;                  // guarded by mu_
+  int syncs_waiting_ = 0;                          // guarded by mu_
+  int sync_passes_ = 0;                            // guarded by mu_
+  std::chrono::microseconds wal_sync_latency_{0};  // guarded by mu_
   std::condition_variable gate_cv_;
   std::map<std::string, std::shared_ptr<FileState>> files_;  // guarded by mu_, by path
 };
