@@ -988,7 +988,13 @@ void SqliteStore::RunSyncer() {
     const std::optional<Error> failure = sync_error_;
     lock.unlock();
     durable_cv_.notify_all();
-    for (auto& [token, done] : ready) done(failure ? &*failure : nullptr);
+    for (auto& entry : ready) {
+      // Destroyed before the next one runs: a callback's captures (an
+      // executor) must be gone by the time a later waiter learns it is
+      // durable and may tear their owner down.
+      auto done = std::move(entry.second);
+      done(failure ? &*failure : nullptr);
+    }
     lock.lock();
   }
   // Stopped: whoever still waits learns that nothing more will be synced.
@@ -997,7 +1003,10 @@ void SqliteStore::RunSyncer() {
   auto waiters = std::move(durable_waiters_);
   durable_waiters_.clear();
   lock.unlock();
-  for (auto& [token, done] : waiters) done(&stopped);
+  for (auto& entry : waiters) {
+    auto done = std::move(entry.second);
+    done(&stopped);
+  }
 }
 
 void SqliteStore::WhenDurable(CommitToken token, std::function<void(const Error*)> done) {
