@@ -312,5 +312,21 @@ TEST_F(SqlitePipelinedCommitTest, AFailedSyncFailsTheCommitsAndReadsWaitingForIt
   EXPECT_TRUE(IsError(store_->Ping(), ErrorCode::kUnavailable));
 }
 
+// The engine looks for due jobs every few milliseconds in a batch of its own;
+// when it finds none, that commit writes nothing and must cost no fsync.
+TEST_F(SqlitePipelinedCommitTest, ACommitThatWroteNothingNeedsNoSync) {
+  vfs_.SetWalSyncGate(true);
+  const int64_t syncs = store_->syncs();
+  auto tx = Must(store_->BeginWrite(), "BeginWrite");
+  EXPECT_TRUE(Must(tx->Claim(ClaimParams{"q", 5, "node", 2'000, 60'000}), "Claim").empty());
+  const CommitToken token = Must(tx->CommitUnsynced(), "CommitUnsynced");
+  auto durable = std::async(std::launch::async, [&] { return store_->WaitDurable(token); });
+  ASSERT_EQ(durable.wait_for(std::chrono::seconds(10)), std::future_status::ready)
+      << "an empty commit waited for a sync";
+  EXPECT_TRUE(IsOk(durable.get()));
+  EXPECT_EQ(vfs_.syncs_waiting(), 0);
+  EXPECT_EQ(store_->syncs(), syncs);
+}
+
 }  // namespace
 }  // namespace acceptd

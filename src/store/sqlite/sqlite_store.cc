@@ -724,8 +724,10 @@ class SqliteStore::Tx final : public WriteTx {
 
   Result<CommitToken> CommitUnsynced() override {
     const CommitToken token = store_.BeginCommit();
+    store_.wal_written_ = false;  // set by the WAL hook if COMMIT writes frames
     Status st = db_.Exec("COMMIT");
-    store_.EndCommit(token, st.ok());
+    const bool wrote = store_.wal_written_;
+    store_.EndCommit(token, st.ok(), wrote);
     if (!st) return std::move(st).error();
     done_ = true;
     return token;
@@ -895,6 +897,7 @@ void SqliteStore::CheckTransition(sqlite3_context* ctx, int, sqlite3_value** arg
 
 int SqliteStore::OnWalCommit(void* arg, sqlite3* db, const char*, int pages) {
   auto* store = static_cast<SqliteStore*>(arg);
+  store->wal_written_ = true;
   // A commit that wrote to the WAL: the disk takes writes (again).
   if (store->disk_full_.exchange(false)) spdlog::warn("sqlite: writes succeed again");
   if (pages >= kCheckpointHardPages) {
@@ -934,11 +937,18 @@ CommitToken SqliteStore::BeginCommit() {
   return token;
 }
 
-void SqliteStore::EndCommit(CommitToken token, bool committed) {
+void SqliteStore::EndCommit(CommitToken token, bool committed, bool wrote) {
   {
     std::lock_guard lock(durable_mu_);
     finished_ = token;  // committed or not: syncing past it is harmless
     if (committed) ++committed_;
+    // A commit that wrote nothing (a batch whose claims found no job) needs
+    // no sync of its own once every commit before it is durable: the engine
+    // looks for work every few milliseconds, and must not fsync for it.
+    if (committed && !wrote && synced_ == token - 1 && !sync_error_) {
+      synced_ = token;
+      committed_at_sync_ = committed_;
+    }
   }
   durable_cv_.notify_all();
 }

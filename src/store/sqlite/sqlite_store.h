@@ -97,7 +97,7 @@ class SqliteStore final : public JobStore {
   // Before a COMMIT: the commit's token, with the rows it changed marked as
   // not durable (before any reader can see them). After it: wakes the syncer.
   CommitToken BeginCommit();
-  void EndCommit(CommitToken token, bool committed);
+  void EndCommit(CommitToken token, bool committed, bool wrote);
   // Reads call these after reading: they return once what they read is
   // durable (a row changed by a commit not yet synced waits for its sync;
   // the All form waits for every commit begun so far), or fail (fail-stop).
@@ -130,6 +130,7 @@ class SqliteStore final : public JobStore {
   // the last commit that changed the row), per commit for the clean-up;
   // WhenDurable callbacks waiting. All guarded by durable_mu_.
   std::vector<int64_t> tx_rows_;  // rows changed by the open Tx (write_mu_)
+  bool wal_written_ = false;      // the last COMMIT wrote WAL frames (write_mu_)
   std::mutex durable_mu_;
   std::condition_variable durable_cv_;
   CommitToken begun_ = 0;
