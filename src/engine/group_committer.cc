@@ -4,9 +4,7 @@
 #include <future>
 
 #include <spdlog/spdlog.h>
-#include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/prefer.hpp>
 
 namespace acceptd {
 
@@ -71,6 +69,7 @@ void GroupCommitter::Close(const Error& reason) {
     Report(b, /*run_after_hook=*/false);
   }
   unreported_.clear();
+  work_.reset();
   for (Op& op : abandoned) op.done(&reason);
 }
 
@@ -173,11 +172,11 @@ void GroupCommitter::Flush() {
   if (wait) {
     // On a thread of the store: hop to the engine thread (the callback must
     // be quick and must not touch this object's state).
-    // The executor tracks work until the callback ran: the engine thread's
-    // loop does not run out of work while a batch waits for its sync.
-    boost::asio::any_io_executor executor =
-        boost::asio::prefer(executor_, boost::asio::execution::outstanding_work.tracked);
-    store_.WhenDurable(*token, [this, id, executor = std::move(executor)](const Error* e) {
+    // The engine thread's loop must not run out of work while a batch waits
+    // for its sync. The guard lives on this thread (a tracked executor held
+    // by the store's thread would be released there, racing the loop's end).
+    if (!work_) work_.emplace(executor_);
+    store_.WhenDurable(*token, [this, id, executor = executor_](const Error* e) {
       std::optional<Error> failure;
       if (e) failure = *e;
       boost::asio::post(executor, [this, id, failure = std::move(failure)]() mutable {
@@ -191,7 +190,7 @@ void GroupCommitter::Flush() {
 void GroupCommitter::OnDurable(int64_t id, std::optional<Error> failure) {
   {
     std::lock_guard lock(mu_);
-    --unsynced_;
+    if (--unsynced_ == 0) work_.reset();
   }
   if (failure) {
     // The store stopped: no batch that is not durable yet will be.

@@ -50,6 +50,7 @@
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 
 #include "store/job_store.h"
 
@@ -143,6 +144,8 @@ class GroupCommitter {
   int64_t next_batch_ = 0;        // engine thread
   int64_t current_batch_ = 0;     // engine thread
   std::deque<Batch> unreported_;  // engine thread (Close: after it stopped)
+  // Keeps the engine thread's loop running while batches wait for a sync.
+  std::optional<boost::asio::executor_work_guard<boost::asio::any_io_executor>> work_;
   std::atomic<int64_t> batches_{0};
   std::atomic<int64_t> operations_{0};
   std::atomic<int64_t> insert_many_calls_{0};
