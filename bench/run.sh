@@ -128,6 +128,7 @@ check() { # NAME OK(true|false) DETAIL
 figure() { emit "{\"figure\":\"$1\",\"value\":$2}"; }
 value_of() { awk 'match($0, /"value":[-0-9.eE+]+/) {print substr($0, RSTART + 8, RLENGTH - 8); exit}'; }
 int_of() { awk '{printf "%.0f", $1}'; }
+ms2() { awk '{printf "%.2f", $1}'; }
 median() { sort -g | awk '{v[NR]=$1} END {if (NR==0) exit 1; print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 store_bytes() { # apparent size of the SQLite files, or of the PostgreSQL database
   if [ "$PG" = 1 ]; then
@@ -471,7 +472,7 @@ for ((r = 1; r <= RUNS; r++)); do
   emit "$line"
   server_cpu lp_loop "$((t1 - t0))" "$s0" "$s1"
   other_cpu lp_loop "$b0" "$b1" "$((t1 - t0))" "$c0" "$c1" "$s0" "$s1"
-  log "  $LP_CONNS clients: $(printf '%s' "$line" | value_of | int_of) jobs/s, p50 $(printf '%s\n' "$line" | grep lp_loop_p50 | value_of) ms, p99 $(printf '%s\n' "$line" | grep lp_loop_p99 | value_of) ms"
+  log "  $LP_CONNS clients: $(printf '%s' "$line" | value_of | int_of) jobs/s, p50 $(printf '%s\n' "$line" | grep lp_loop_p50 | value_of | ms2) ms, p99 $(printf '%s\n' "$line" | grep lp_loop_p99 | value_of | ms2) ms"
 done
 if [ "$lp_errors" -eq 0 ]; then
   check lp_loop_jobs_all_succeeded true "every job of every $LP_CONNS-client loop run succeeded"
@@ -490,7 +491,7 @@ for ((r = 1; r <= RUNS; r++)); do
   loadgen latency --target "127.0.0.1:$ACCEPTD_PORT" --rate "$rate" --duration "$E2E_DURATION" \
     --warmup 1 --connections "$CONNS" --wait "$WAIT" --out "$RAW" \
     --slow-ms "$SLOW_MS" --slow-out "$WORK/e2e-slow-$r.txt" || lat_errors=$((lat_errors + 1))
-  log "  run $r: p50 $(last_value e2e_p50_ms) ms, p99 $(last_value e2e_p99_ms) ms, p99.9 $(last_value e2e_p999_ms) ms"
+  log "  run $r: p50 $(last_value e2e_p50_ms | ms2) ms, p99 $(last_value e2e_p99_ms | ms2) ms, p99.9 $(last_value e2e_p999_ms | ms2) ms"
 done
 if [ "$lat_errors" -eq 0 ]; then
   check latency_jobs_all_succeeded true "every job of every latency run succeeded"
