@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "store/sql_outcomes.h"
 #include "store/sql_state_encoding.h"
 
 namespace acceptd {
@@ -266,10 +267,6 @@ Result<Job> GetJob(SqliteDb& db, const JobId& id) {
   return std::move(**job);
 }
 
-Error TerminalConflict(JobState state) {
-  return Error::Conflict(fmt::format("the job is already {}", ToString(state)));
-}
-
 }  // namespace
 
 // A borrowed read connection that returns itself to the pool.
@@ -442,9 +439,7 @@ class SqliteStore::Tx final : public WriteTx {
     if (!*job) {
       auto current = GetJob(db_, o.id);
       if (!current) return std::move(current).error();
-      return Error::StaleLease(fmt::format("job {} is {} with lease token {}, not {}", o.id.ToHex(),
-                                           ToString(current->state), current->lease_token,
-                                           o.lease_token));
+      return sql::StaleLease(*current, o.lease_token);
     }
     if ((*job)->delete_requested && IsTerminal((*job)->state)) {
       if (auto st = DeleteSeq((*job)->seq); !st) return std::move(st).error();
@@ -470,7 +465,7 @@ class SqliteStore::Tx final : public WriteTx {
     if (*signalled) return CancelOutcome{CancelOutcome::Kind::kSignalled, std::move(**signalled)};
     auto current = GetJob(db_, id);
     if (!current) return std::move(current).error();
-    return TerminalConflict(current->state);
+    return sql::TerminalConflict(current->state);
   }
 
   Result<CancelOutcome> Delete(const JobId& id, UnixMillis now) override {
@@ -481,16 +476,7 @@ class SqliteStore::Tx final : public WriteTx {
       BindId(*s, 1, id);
       auto job = OneJob(db_, *s, "delete job");
       if (!job) return std::move(job).error();
-      if (*job) {
-        Job j = std::move(**job);
-        if (j.state != JobState::kQueued) return CancelOutcome{CancelOutcome::Kind::kDeleted, j};
-        j.state = JobState::kCanceled;
-        j.cancel_requested = true;
-        j.finished_at = now;
-        j.updated_at = now;
-        j.expires_at = now + j.retention;
-        return CancelOutcome{CancelOutcome::Kind::kCanceled, std::move(j)};
-      }
+      if (*job) return sql::DeletedRowOutcome(std::move(**job), now);
     }
     auto signalled = SignalRunning(id, now, /*and_delete=*/true);
     if (!signalled) return std::move(signalled).error();
