@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The acceptd benchmark suite: one command (see bench/README.md).
 #
-#   bench/run.sh                 full run (about 5-6 minutes on 2 cores, plus the build)
+#   bench/run.sh                 full run (about 11-12 minutes on 2 cores, plus the build)
 #   bench/run.sh --quick         trial: 3 s x 1 run, no 1M-job memory test
 #   bench/run.sh --store postgres  the same on a throw-away PostgreSQL cluster,
 #                                with SQLite's submits and polls measured in the
