@@ -223,10 +223,10 @@ queue_counts() {
 # Each run's busy / not-running ratio is taken against the not-running
 # submit run just before it. Leaves ACCEPTD_* as they were.
 busy_run() { # RUN
-  local saved=("$ACCEPTD_PID" "$ACCEPTD_URL" "$ACCEPTD_PORT" "$ACCEPTD_LOG") q0 r0 s0 q1 r1 s1
+  local saved=("$ACCEPTD_PID" "$ACCEPTD_URL" "$ACCEPTD_PORT" "$ACCEPTD_LOG") s0 q1 r1 s1
   start_acceptd "busy$1" "$STORE_ROOT/busy$1"
   wrk_warmup "$ACCEPTD_URL" submit.lua BENCH_SUBMIT_PATH="$BUSY_PATH"
-  read -r q0 r0 s0 <<<"$(queue_counts "$ACCEPTD_URL" busy)"
+  read -r _ _ s0 <<<"$(queue_counts "$ACCEPTD_URL" busy)"
   wrk_run busy_submit "$ACCEPTD_URL" submit.lua "$ACCEPTD_PID" BENCH_SUBMIT_PATH="$BUSY_PATH"
   read -r q1 r1 s1 <<<"$(queue_counts "$ACCEPTD_URL" busy)"
   figure busy_jobs_run_per_s "$(awk -v a="$s0" -v b="$s1" -v d="$DURATION" 'BEGIN {printf "%.1f", (b - a) / d}')"
