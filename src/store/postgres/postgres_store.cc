@@ -14,6 +14,7 @@
 
 #include "store/postgres/pg_feed.h"
 #include "store/postgres/pg_schema.h"
+#include "store/sql_outcomes.h"
 #include "store/sql_state_encoding.h"
 
 namespace acceptd {
@@ -122,10 +123,6 @@ Result<Job> GetJob(Conn& c, const JobId& id) {
   if (!job) return std::move(job).error();
   if (!*job) return Missing(c, id);
   return std::move(**job);
-}
-
-Error TerminalConflict(JobState state) {
-  return Error::Conflict(fmt::format("the job is already {}", ToString(state)));
 }
 
 std::string GeneratedNodeName() {
@@ -490,9 +487,7 @@ class PostgresStore::Tx final : public WriteTx {
     if (!*job) {
       auto current = GetJob(c_, o.id);
       if (!current) return std::move(current).error();
-      return Error::StaleLease(fmt::format("job {} is {} with lease token {}, not {}", o.id.ToHex(),
-                                           ToString(current->state), current->lease_token,
-                                           o.lease_token));
+      return sql::StaleLease(*current, o.lease_token);
     }
     if ((*job)->delete_requested && IsTerminal((*job)->state)) {
       if (auto st = DeleteSeq((*job)->seq); !st) return std::move(st).error();
@@ -517,7 +512,7 @@ class PostgresStore::Tx final : public WriteTx {
     if (*signalled) return CancelOutcome{CancelOutcome::Kind::kSignalled, std::move(**signalled)};
     auto current = GetJob(c_, id);
     if (!current) return std::move(current).error();
-    return TerminalConflict(current->state);
+    return sql::TerminalConflict(current->state);
   }
 
   Result<CancelOutcome> Delete(const JobId& id, UnixMillis now) override {
@@ -529,16 +524,7 @@ class PostgresStore::Tx final : public WriteTx {
     p.Uuid(id);
     auto job = OneJob(c_, kDelete, p);
     if (!job) return std::move(job).error();
-    if (*job) {
-      Job j = std::move(**job);
-      if (j.state != JobState::kQueued) return CancelOutcome{CancelOutcome::Kind::kDeleted, j};
-      j.state = JobState::kCanceled;
-      j.cancel_requested = true;
-      j.finished_at = now;
-      j.updated_at = now;
-      j.expires_at = now + j.retention;
-      return CancelOutcome{CancelOutcome::Kind::kCanceled, std::move(j)};
-    }
+    if (*job) return sql::DeletedRowOutcome(std::move(**job), now);
     auto signalled = SignalRunning(id, now, /*and_delete=*/true);
     if (!signalled) return std::move(signalled).error();
     if (*signalled) return CancelOutcome{CancelOutcome::Kind::kSignalled, std::move(**signalled)};

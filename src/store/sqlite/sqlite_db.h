@@ -109,8 +109,9 @@ class SqliteDb {
     sqlite3_wal_hook(db_, hook, arg);
   }
   // A PASSIVE checkpoint: copies what it can from the WAL into the database
-  // without blocking the writer or readers.
-  Status CheckpointPassive();
+  // without blocking the writer or readers. On success, `checkpointed` (if
+  // given) is the number of the WAL's frames now copied, counted from its start.
+  Status CheckpointPassive(int* checkpointed = nullptr);
   int64_t LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
   // Registers a deterministic scalar SQL function for this connection only.
   Status CreateFunction(const char* name, int args,
