@@ -1,6 +1,7 @@
 #include <set>
 #include <string>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "core/job.h"
@@ -8,15 +9,18 @@
 namespace acceptd {
 namespace {
 
-constexpr UnixMillis kT = 1'780'000'000'123;  // 2026
-
 uint64_t PrefixOf(const JobId& id) {
   uint64_t v = 0;
   for (int i = 0; i < 6; ++i) v = v << 8 | id.bytes()[i];
   return v;
 }
 
+// Above every prefix handed out in this process so far (other tests mint ids
+// with the real clock; New(0) answers the highest prefix yet).
+UnixMillis Base() { return static_cast<UnixMillis>(PrefixOf(JobId::New(0))) + 1'000; }
+
 TEST(JobIdNew, Is32LowercaseHexThatParsesBack) {
+  const UnixMillis kT = Base();
   const JobId id = JobId::New(kT);
   const std::string hex = id.ToHex();
   ASSERT_EQ(hex.size(), 32u);
@@ -25,13 +29,15 @@ TEST(JobIdNew, Is32LowercaseHexThatParsesBack) {
 }
 
 TEST(JobIdNew, StartsWithTheTimeInMilliseconds) {
+  const UnixMillis kT = Base();
   const JobId id = JobId::New(kT + 1'000'000);
   EXPECT_EQ(PrefixOf(id), static_cast<uint64_t>(kT + 1'000'000));
   // Big-endian: the hex starts with the time too, so ids sort by creation.
-  EXPECT_EQ(id.ToHex().substr(0, 12), "019e7053cabb" /* hex of kT + 1'000'000 */);
+  EXPECT_EQ(id.ToHex().substr(0, 12), fmt::format("{:012x}", kT + 1'000'000));
 }
 
 TEST(JobIdNew, PrefixNeverGoesBackWhenTheClockDoes) {
+  const UnixMillis kT = Base();
   const JobId later = JobId::New(kT + 5'000'000);
   const JobId earlier_clock = JobId::New(kT + 4'000'000);
   EXPECT_GE(PrefixOf(earlier_clock), PrefixOf(later));
@@ -41,6 +47,7 @@ TEST(JobIdNew, PrefixNeverGoesBackWhenTheClockDoes) {
 }
 
 TEST(JobIdNew, IdsOfOneMillisecondAreUnique) {
+  const UnixMillis kT = Base();
   std::set<JobId> ids;
   for (int i = 0; i < 100'000; ++i) ids.insert(JobId::New(kT + 7'000'000));
   EXPECT_EQ(ids.size(), 100'000u);
@@ -49,6 +56,7 @@ TEST(JobIdNew, IdsOfOneMillisecondAreUnique) {
 // The 80 bits after the prefix are random: over many ids of one millisecond
 // every one of them is set in about half of the ids.
 TEST(JobIdNew, HasEightyRandomBits) {
+  const UnixMillis kT = Base();
   constexpr int kIds = 20'000;
   int ones[80] = {};
   for (int n = 0; n < kIds; ++n) {
@@ -62,6 +70,7 @@ TEST(JobIdNew, HasEightyRandomBits) {
 }
 
 TEST(JobIdHash, SpreadsIdsOfOneMillisecond) {
+  const UnixMillis kT = Base();
   // The hash must not read the time prefix: ids of one instant spread.
   std::set<size_t> buckets;
   for (int i = 0; i < 1'000; ++i) buckets.insert(JobIdHash{}(JobId::New(kT + 9'000'000)) % 16);

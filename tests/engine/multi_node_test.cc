@@ -336,7 +336,13 @@ TEST_F(MultiNodeTest, PollOnOneNodeSeesAChangeCommittedOnAnother) {
   auto deadline = SteadyClock::now() + kCrossNode;
   while (!b_->status_cache().trusted() && SteadyClock::now() < deadline) std::this_thread::yield();
   ASSERT_TRUE(b_->status_cache().trusted()) << "B's feed never went live";
+  const int64_t delivered = relay_->delivered();
   Job job = Must(SubmitSync(*a_, Request("q")), "submit on A");
+  // The insert's own announcement would empty B's entry: let it pass first.
+  deadline = SteadyClock::now() + kCrossNode;
+  while (relay_->delivered() == delivered && SteadyClock::now() < deadline) {
+    std::this_thread::yield();
+  }
   EXPECT_EQ(Must(b_->Get(job.id), "Get on B").state, JobState::kQueued);
   const uint64_t hits = b_->status_cache().hits();
   EXPECT_EQ(Must(b_->Get(job.id), "Get on B").state, JobState::kQueued);
