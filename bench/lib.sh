@@ -173,6 +173,13 @@ level = "info"   # nothing per request; the shutdown line reports commit batches
 handler = "echo"
 concurrency = ${BENCH_ECHO_CONCURRENCY:-64}
 max_depth = 100000000
+
+# The busy-submit figure (1c.): its jobs run while more are submitted. A queue
+# at max_depth answers 503 fast, so the depth limit must never be reached.
+[queues.busy]
+handler = "echo"
+concurrency = ${BENCH_BUSY_CONCURRENCY:-16}
+max_depth = 100000000
 EOF
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The acceptd benchmark suite: one command (see bench/README.md).
 #
-#   bench/run.sh                 full run (about 5-6 minutes on 2 cores, plus the build)
+#   bench/run.sh                 full run (about 11-12 minutes on 2 cores, plus the build)
 #   bench/run.sh --quick         trial: 3 s x 1 run, no 1M-job memory test
 #   bench/run.sh --store postgres  the same on a throw-away PostgreSQL cluster,
 #                                with SQLite's submits and polls measured in the
@@ -9,13 +9,17 @@
 #
 # Installs wrk and nginx when missing, builds acceptd and the load generator
 # in Release (build-bench/), then measures, each on a fresh store on loopback:
-#   1. durable submits/s     wrk + lua/submit.lua, 64 connections
+#   1. durable submits/s     wrk + lua/submit.lua, 64 connections; and busy
+#                            (1c.: a queue runs the jobs meanwhile, concurrency 16)
 #   2. status polls/s        wrk + lua/poll.lua over 10,000 existing jobs
-#   4. whole-loop jobs/s     acceptd_loadgen loop (submit, long-poll, repeat)
-#   3. end-to-end latency    acceptd_loadgen latency at 50% of 4.
+#   4. whole-loop jobs/s     acceptd_loadgen loop (submit, long-poll, repeat),
+#                            with 64 clients, and with 16 (4b.: done/s, p50, p99)
+#   3. end-to-end latency    acceptd_loadgen latency at 50% of 4., 60 s runs,
+#                            p50/p99/p99.9 of each run
 #   5. memory                1,000,000 queued jobs; 10,000 long-poll waiters;
 #                            10,000 idle connections
-#   6. the ceiling           nginx `return 202` under the loads of 1. and 2.
+#   6. the ceiling           nginx `return 202` under the loads of 1. and 2.;
+#                            6b.: 1., 2. and 6. again with nothing pinned
 #   7. two nodes             (--store postgres) 1.-4. with two acceptd nodes on
 #                            one database, and the cross-node wake-up latency
 # and writes bench/results/latest.{md,json} (+ latest.raw.jsonl, logs/).
@@ -32,6 +36,9 @@
 #   BENCH_LONGPOLL_WAITERS (10000) BENCH_LONGPOLL_JOBS (10)
 #   BENCH_IDLE_CONNS (10000) BENCH_POLL_JOBS (10000) BENCH_SERVER_CPUS (0)
 #   BENCH_CLIENT_CPUS (1) BENCH_SERVER_THREADS (1) BENCH_WAIT (longpoll:30 | poll)
+#   BENCH_BUSY_CONCURRENCY (16) BENCH_LP_CONNECTIONS (16)
+#   BENCH_E2E_DURATION (60; quick: the duration) BENCH_SLOW_MS (10)
+#   BENCH_UNPINNED (1; 0 skips 6b.)
 #   BENCH_BUILD_DIR BENCH_RESULTS_DIR
 set -euo pipefail
 
@@ -73,13 +80,24 @@ case "$WAIT" in
   *) die "BENCH_WAIT must be longpoll:SECONDS or poll, not '$WAIT'" ;;
 esac
 LOOP_CONNS=${BENCH_LOOP_CONNECTIONS:-$CONNS}
+LP_CONNS=${BENCH_LP_CONNECTIONS:-16}
+BUSY_PATH=/v1/queues/busy/jobs  # no ?delay: the busy queue runs its jobs at once
+if [ "$QUICK" = 1 ]; then
+  E2E_DURATION=${BENCH_E2E_DURATION:-$DURATION}
+else
+  E2E_DURATION=${BENCH_E2E_DURATION:-60}
+fi
+SLOW_MS=${BENCH_SLOW_MS:-10}
+UNPINNED=${BENCH_UNPINNED:-1}
 case "$STORE_KIND" in
   sqlite | postgres) ;;
   *) die "--store must be sqlite or postgres, not '$STORE_KIND'" ;;
 esac
 PG=0
 [ "$STORE_KIND" = postgres ] && PG=1
-if [ "$RUNS" -lt 1 ] || [ "$DURATION" -lt 1 ]; then die "runs and duration must be >= 1"; fi
+if [ "$RUNS" -lt 1 ] || [ "$DURATION" -lt 1 ] || [ "$E2E_DURATION" -lt 1 ]; then
+  die "runs and durations must be >= 1"
+fi
 
 SUITE_START=$(date +%s)
 bench_init
@@ -87,7 +105,7 @@ RAW="$WORK/raw.jsonl"
 : >"$RAW"
 
 # --- tools and build ---------------------------------------------------------
-ensure_commands wrk:wrk nginx:nginx-light taskset:util-linux
+ensure_commands wrk:wrk nginx:nginx-light taskset:util-linux curl:curl jq:jq
 if [ "$NO_BUILD" = 1 ]; then
   if [ ! -x "$ACCEPTD" ] || [ ! -x "$LOADGEN" ]; then die "--no-build: no binaries in $BUILD_DIR"; fi
 else
@@ -110,6 +128,7 @@ check() { # NAME OK(true|false) DETAIL
 figure() { emit "{\"figure\":\"$1\",\"value\":$2}"; }
 value_of() { awk 'match($0, /"value":[-0-9.eE+]+/) {print substr($0, RSTART + 8, RLENGTH - 8); exit}'; }
 int_of() { awk '{printf "%.0f", $1}'; }
+ms2() { awk '{printf "%.2f", $1}'; }
 median() { sort -g | awk '{v[NR]=$1} END {if (NR==0) exit 1; print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 store_bytes() { # apparent size of the SQLite files, or of the PostgreSQL database
   if [ "$PG" = 1 ]; then
@@ -191,6 +210,39 @@ check_runs_clean() { # FIGURE WHAT
   fi
 }
 loadgen() { taskset -c "$CLIENT_CPUS" "$LOADGEN" "$@"; }
+last_value() { grep "\"figure\":\"$1\"" "$RAW" | tail -1 | value_of; }
+# queue_counts URL QUEUE: "QUEUED RUNNING SUCCEEDED" of a queue (GET /v1/queues).
+queue_counts() {
+  curl -fsS --max-time 10 "$1/v1/queues" |
+    jq -r --arg q "$2" '.queues[] | select(.name == $q) | "\(.counts.queued) \(.counts.running) \(.counts.succeeded)"'
+}
+
+# 1c. One busy-submit run: a fresh acceptd and store, warmed up, then wrk
+# submits to the busy queue (no ?delay) while the queue runs the jobs; the
+# jobs it ran meanwhile and its backlog at the end come from GET /v1/queues.
+# Each run's busy / not-running ratio is taken against the not-running
+# submit run just before it. Leaves ACCEPTD_* as they were.
+busy_run() { # RUN
+  local saved=("$ACCEPTD_PID" "$ACCEPTD_URL" "$ACCEPTD_PORT" "$ACCEPTD_LOG") s0 q1 r1 s1
+  start_acceptd "busy$1" "$STORE_ROOT/busy$1"
+  wrk_warmup "$ACCEPTD_URL" submit.lua BENCH_SUBMIT_PATH="$BUSY_PATH"
+  read -r _ _ s0 <<<"$(queue_counts "$ACCEPTD_URL" busy)"
+  wrk_run busy_submit "$ACCEPTD_URL" submit.lua "$ACCEPTD_PID" BENCH_SUBMIT_PATH="$BUSY_PATH"
+  read -r q1 r1 s1 <<<"$(queue_counts "$ACCEPTD_URL" busy)"
+  figure busy_jobs_run_per_s "$(awk -v a="$s0" -v b="$s1" -v d="$DURATION" 'BEGIN {printf "%.1f", (b - a) / d}')"
+  figure busy_backlog_jobs "$((q1 + r1))"
+  local busy nr
+  busy=$(last_value busy_submit_rps)
+  nr=$(last_value submit_rps)
+  figure busy_over_submit "$(awk -v a="$busy" -v b="$nr" 'BEGIN {printf "%.4f", (b > 0 ? a / b : 0)}')"
+  local batches ops
+  read -r batches ops <<<"$(stop_acceptd)" || true
+  if [ -n "${batches:-}" ] && [ "${batches:-0}" -gt 0 ]; then
+    figure busy_ops_per_commit "$(awk -v o="$ops" -v b="$batches" 'BEGIN {printf "%.2f", o / b}')"
+  fi
+  ACCEPTD_PID=${saved[0]} ACCEPTD_URL=${saved[1]} ACCEPTD_PORT=${saved[2]} ACCEPTD_LOG=${saved[3]}
+  log "  busy ran $(((s1 - s0) / DURATION)) jobs/s meanwhile; backlog at the end: $((q1 + r1)) jobs"
+}
 
 # --- description of the run --------------------------------------------------
 commit=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
@@ -216,6 +268,8 @@ meta longpoll_wait "$WAITER_WAIT"
 meta wait_mode "$WAIT"
 meta bulk_jobs "$BULK_JOBS"
 meta loop_connections "$LOOP_CONNS"
+meta lp_connections "$LP_CONNS"
+meta busy_concurrency "${BENCH_BUSY_CONCURRENCY:-16}"
 meta wrk "$(wrk -v 2>&1 | sed -n '1,1p')"
 meta nginx "$(nginx -v 2>&1)"
 note "The server and the load generator share this $(nproc)-core machine: the server under test (acceptd, and nginx for the ceiling, with the same pinning and as many workers as acceptd has event loops) runs on CPU $SERVER_CPUS, every client on CPU $CLIENT_CPUS, so neither steals the other's core. Server CPU is the server's CPU time during the run (100% = one core). Other CPU is what the rest of the machine used meanwhile (other processes, VM steal): above a few percent, the run was disturbed."
@@ -236,6 +290,10 @@ else
   waiting="long-polling (BENCH_WAIT=$WAIT): GET /v1/jobs/{id}?wait=${WAIT#longpoll:} on the job's keep-alive connection, repeated while the answer is 202; the server answers when the job's completion commits"
 fi
 note "Figures 3 and 4 see a job's completion by $waiting. Latency runs from each job's scheduled start in an open loop (no coordinated omission); figure 4 is a closed loop of $LOOP_CONNS clients, each submitting its next job once it saw the last one succeed."
+note "Busy submits (1c.): each run on a fresh acceptd and store, right after a not-running submit run (1.): wrk posts the same body to /v1/queues/busy/jobs without ?delay, and the busy queue (echo, concurrency ${BENCH_BUSY_CONCURRENCY:-16}, max_depth 100,000,000 so no submit is refused) runs the jobs meanwhile; only 202s count. The ratio is each busy run over the not-running run before it."
+note "Round trip (4b.): a closed loop of $LP_CONNS clients, each submitting an echo job, waiting as in 4. until it succeeded, then the next; p50/p99 of submit -> seen succeeded."
+note "End-to-end latency (3.): $RUNS runs of ${E2E_DURATION} s each (BENCH_E2E_DURATION); p99 and p99.9 of every run are listed under the table. Jobs slower than ${SLOW_MS} ms are listed with wall-clock times in logs/e2e-slow-RUN.txt, to match against the server's logs."
+[ "$UNPINNED" = 1 ] && note "Nothing pinned (6b.): acceptd, nginx, wrk and acceptd_loadgen started without taskset (every core), with the same thread counts and connections as 1., 2. and 6., on a fresh store."
 note "wrk's response() hook (202 count, id sample) runs in the acceptd and the nginx submit runs alike, so both pay the same client cost. nginx answers every request with a fixed 385-byte acceptd-shaped JSON document, a Location and a Retry-After header."
 log "work dir $WORK; stores on $store_fs ($store_dev); ulimit -n $(ulimit -n)"
 loadgen fsync --dir "$STORE_ROOT" --seconds 2 --out "$RAW"
@@ -259,6 +317,7 @@ SUBMIT_IDS="$WORK/submit-ids.txt"
 for ((r = 1; r <= RUNS; r++)); do
   wrk_run submit "$ACCEPTD_URL" submit.lua "$ACCEPTD_PID" BENCH_SUBMIT_PATH="$SUBMIT_PATH" \
     BENCH_IDS_OUT="$SUBMIT_IDS" BENCH_IDS_KEEP=$(((100 + RUNS - 1) / RUNS))
+  busy_run "$r"
   if [ "$PG" = 1 ]; then
     wrk_run sqlite_submit "$SQ_URL" submit.lua "$SQ_PID" BENCH_SUBMIT_PATH="$SUBMIT_PATH"
   fi
@@ -270,6 +329,7 @@ if [ "$PG" = 1 ]; then
   stop_pid "$SQ_PID" 30
 fi
 check_runs_clean nginx_submit "every response 202"
+check_runs_clean busy_submit "every response 202 (none refused at max_depth)"
 loadgen check --target "127.0.0.1:$ACCEPTD_PORT" --ids "$SUBMIT_IDS" --name submit_ids_exist \
   --out "$RAW" || true
 read -r batches ops <<<"$(stop_acceptd)" || true
@@ -323,6 +383,42 @@ loadgen check --target "127.0.0.1:$ACCEPTD_PORT" --ids "$WORK/crash-ids.txt" \
   --name accepted_ids_exist_after_kill9 --out "$RAW" || true
 stop_acceptd >/dev/null
 
+# --- 6b. the same ceilings and loads, nothing pinned ---------------------------------
+# Server and load may use every core, as the scheduler likes: the same
+# processes, thread counts and connections as 1., 2. and 6., without taskset.
+if [ "$UNPINNED" = 1 ]; then
+  ALL_CPUS="0-$(($(nproc) - 1))"
+  PINNED_SERVER_CPUS=$SERVER_CPUS PINNED_CLIENT_CPUS=$CLIENT_CPUS
+  SERVER_CPUS=$ALL_CPUS CLIENT_CPUS=$ALL_CPUS
+  [ "$PG" = 1 ] && pin_pg "$ALL_CPUS"
+  log "6b. unpinned: submits, polls and nginx on CPUs $ALL_CPUS: $RUNS x ${DURATION}s each"
+  start_nginx
+  start_acceptd unpinned "$STORE_ROOT/u"
+  wrk_warmup "$ACCEPTD_URL" submit.lua BENCH_SUBMIT_PATH="$SUBMIT_PATH"
+  wrk_warmup "$NGINX_URL" submit.lua BENCH_SUBMIT_PATH="$SUBMIT_PATH"
+  for ((r = 1; r <= RUNS; r++)); do
+    wrk_run unpinned_submit "$ACCEPTD_URL" submit.lua "$ACCEPTD_PID" BENCH_SUBMIT_PATH="$SUBMIT_PATH"
+    wrk_run unpinned_nginx_submit "$NGINX_URL" submit.lua "$NGINX_PID" BENCH_SUBMIT_PATH="$SUBMIT_PATH"
+  done
+  U_POLL_IDS="$WORK/unpinned-poll-ids.txt"
+  loadgen submit --target "127.0.0.1:$ACCEPTD_PORT" --path "$SUBMIT_PATH" --count "$POLL_JOBS" \
+    --connections "$CONNS" --ids-out "$U_POLL_IDS" --figure unpinned_poll_set_submit_rps \
+    --out "$RAW" || die "could not create the unpinned poll set"
+  wrk_warmup "$ACCEPTD_URL" poll.lua BENCH_IDS_FILE="$U_POLL_IDS"
+  for ((r = 1; r <= RUNS; r++)); do
+    wrk_run unpinned_poll "$ACCEPTD_URL" poll.lua "$ACCEPTD_PID" BENCH_IDS_FILE="$U_POLL_IDS"
+    wrk_run unpinned_nginx_poll "$NGINX_URL" poll.lua "$NGINX_PID" BENCH_IDS_FILE="$U_POLL_IDS"
+  done
+  check_runs_clean unpinned_submit "every response 202"
+  check_runs_clean unpinned_nginx_submit "every response 202"
+  check_runs_clean unpinned_poll "every response 2xx/3xx"
+  check_runs_clean unpinned_nginx_poll "every response 2xx/3xx"
+  stop_acceptd >/dev/null
+  stop_nginx
+  SERVER_CPUS=$PINNED_SERVER_CPUS CLIENT_CPUS=$PINNED_CLIENT_CPUS
+  [ "$PG" = 1 ] && pin_pg "$SERVER_CPUS"
+fi
+
 # --- 4. the whole loop, then 3. latency at half of it -----------------------------------
 start_acceptd loop "$STORE_ROOT/b"
 log "4. whole loop (submit, run, see it succeeded) with $LOOP_CONNS clients: $RUNS x ${DURATION}s"
@@ -354,14 +450,48 @@ if [ "$loop_errors" -eq 0 ]; then
 else
   check loop_jobs_all_succeeded false "$loop_errors runs had failed jobs (see logs)"
 fi
+
+# 4b. The same loop with fewer clients (16 by default): the round trip of one
+# job, submit -> seen succeeded, when the server is not saturated.
+log "4b. long-polled round trip with $LP_CONNS clients: $RUNS x ${DURATION}s"
+lp_errors=0
+for ((r = 1; r <= RUNS; r++)); do
+  child_cpu
+  c0=$CHILD_CPU_S
+  t0=$(cpu_ticks "$ACCEPTD_PID")
+  b0=$(machine_busy_ticks)
+  s0=$(now)
+  line=$(loadgen loop --target "127.0.0.1:$ACCEPTD_PORT" --connections "$LP_CONNS" \
+    --duration "$DURATION" --warmup 1 --wait "$WAIT" --figure lp_loop --latency-figures 1) ||
+    lp_errors=$((lp_errors + 1))
+  s1=$(now)
+  b1=$(machine_busy_ticks)
+  t1=$(cpu_ticks "$ACCEPTD_PID")
+  child_cpu
+  c1=$CHILD_CPU_S
+  emit "$line"
+  server_cpu lp_loop "$((t1 - t0))" "$s0" "$s1"
+  other_cpu lp_loop "$b0" "$b1" "$((t1 - t0))" "$c0" "$c1" "$s0" "$s1"
+  log "  $LP_CONNS clients: $(printf '%s' "$line" | value_of | int_of) jobs/s, p50 $(printf '%s\n' "$line" | grep lp_loop_p50 | value_of | ms2) ms, p99 $(printf '%s\n' "$line" | grep lp_loop_p99 | value_of | ms2) ms"
+done
+if [ "$lp_errors" -eq 0 ]; then
+  check lp_loop_jobs_all_succeeded true "every job of every $LP_CONNS-client loop run succeeded"
+else
+  check lp_loop_jobs_all_succeeded false "$lp_errors runs had failed jobs (see logs)"
+fi
+
 loop_max=$(printf '%s\n' "${loop_values[@]}" | median)
 rate=$(awk -v m="$loop_max" 'BEGIN {r = m / 2; if (r < 1) r = 1; printf "%.1f", r}')
 meta e2e_target_rate "$rate"
-log "3. end-to-end latency at $rate jobs/s (50% of $(echo "$loop_max" | int_of)): $RUNS x ${DURATION}s"
+meta e2e_duration "$E2E_DURATION"
+log "3. end-to-end latency at $rate jobs/s (50% of $(echo "$loop_max" | int_of)): $RUNS x ${E2E_DURATION}s"
 lat_errors=0
 for ((r = 1; r <= RUNS; r++)); do
-  loadgen latency --target "127.0.0.1:$ACCEPTD_PORT" --rate "$rate" --duration "$DURATION" \
-    --warmup 1 --connections "$CONNS" --wait "$WAIT" --out "$RAW" || lat_errors=$((lat_errors + 1))
+  # Jobs slower than BENCH_SLOW_MS, with wall-clock times: logs/e2e-slow-RUN.txt
+  loadgen latency --target "127.0.0.1:$ACCEPTD_PORT" --rate "$rate" --duration "$E2E_DURATION" \
+    --warmup 1 --connections "$CONNS" --wait "$WAIT" --out "$RAW" \
+    --slow-ms "$SLOW_MS" --slow-out "$WORK/e2e-slow-$r.txt" || lat_errors=$((lat_errors + 1))
+  log "  run $r: p50 $(last_value e2e_p50_ms | ms2) ms, p99 $(last_value e2e_p99_ms | ms2) ms, p99.9 $(last_value e2e_p999_ms | ms2) ms"
 done
 if [ "$lat_errors" -eq 0 ]; then
   check latency_jobs_all_succeeded true "every job of every latency run succeeded"
@@ -518,7 +648,8 @@ elapsed=$(($(date +%s) - SUITE_START))
 meta elapsed_seconds "$elapsed"
 mkdir -p "$RESULTS/logs"
 cp "$RAW" "$RESULTS/latest.raw.jsonl"
-cp "$WORK"/acceptd-*.log "$WORK/wrk.log" "$RESULTS/logs/" 2>/dev/null || true
+rm -f "$RESULTS"/logs/e2e-slow-*.txt
+cp "$WORK"/acceptd-*.log "$WORK/wrk.log" "$WORK"/e2e-slow-*.txt "$RESULTS/logs/" 2>/dev/null || true
 report_rc=0
 "$LOADGEN" report --in "$RAW" --json "$RESULTS/latest.json" --markdown "$RESULTS/latest.md" ||
   report_rc=$?

@@ -19,9 +19,12 @@
 // measures how fast a completion on one node wakes a waiter on another.
 #include <cmath>
 #include <deque>
+#include <fstream>
 #include <iostream>
 #include <optional>
+#include <span>
 
+#include <fmt/format.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -176,6 +179,7 @@ int RunLoop(const Args& args) {
   const int64_t connections = std::max<int64_t>(1, args.Int("connections", 64));
   const int64_t lease_workers = std::max<int64_t>(0, args.Int("lease-workers", 0));
   const std::string lease_queue = args.Str("lease-queue", "external");
+  const bool latency_figures = args.Int("latency-figures", 0) != 0;
   args.CheckAllUsed();
 
   asio::io_context ctx{1};
@@ -276,10 +280,18 @@ int RunLoop(const Args& args) {
       {"status_requests_per_job",
        jobs_in_window ? static_cast<double>(status_requests) / static_cast<double>(jobs_in_window)
                       : 0.0},
-      {"closed_loop_latency_ms",
-       json::object{{"p50", Ms(latency.Percentile(50))}, {"p99", Ms(latency.Percentile(99))}}}};
+      {"closed_loop_latency_ms", json::object{{"p50", Ms(latency.Percentile(50))},
+                                              {"p99", Ms(latency.Percentile(99))},
+                                              {"p99.9", Ms(latency.Percentile(99.9))}}}};
   if (!first_error.empty()) line["first_error"] = first_error;
   EmitLine(c.out, json::serialize(line));
+  // --latency-figures 1: each job's submit -> seen-succeeded time as
+  // figures of their own too (FIGURE_p50_ms, FIGURE_p99_ms).
+  const std::pair<const char*, double> points[] = {{"_p50_ms", 50}, {"_p99_ms", 99}};
+  for (const auto& [suffix, p] : std::span(points).first(latency_figures ? 2 : 0)) {
+    EmitLine(c.out, json::serialize(json::object{{"figure", c.figure + suffix},
+                                                 {"value", Ms(latency.Percentile(p))}}));
+  }
   if (errors > 0) std::cerr << "loop: " << errors << " jobs failed; first: " << first_error << "\n";
   return errors > 0 ? 3 : 0;
 }
@@ -289,8 +301,29 @@ int RunLatency(const Args& args) {
   const double rate = args.Double("rate", 100);
   const int64_t prewarm = std::max<int64_t>(0, args.Int("connections", 64));
   const int64_t max_connections = std::max<int64_t>(1, args.Int("max-connections", 2048));
+  // --slow-out FILE: one line per measured job slower than --slow-ms, with
+  // wall-clock times, to match against the server's own log of that moment.
+  const std::string slow_out = args.Str("slow-out", "");
+  const double slow_ms = args.Double("slow-ms", 20);
   args.CheckAllUsed();
   if (rate <= 0) throw std::invalid_argument("--rate must be positive");
+  std::ofstream slow_file;
+  if (!slow_out.empty()) {
+    slow_file.open(slow_out, std::ios::app);
+    if (!slow_file) throw std::runtime_error("cannot write " + slow_out);
+  }
+  // steady_clock -> wall clock, for the slow-job lines.
+  const auto wall_offset = std::chrono::system_clock::now().time_since_epoch() -
+                           std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                               Clock::now().time_since_epoch());
+  auto wall_seconds = [&](Clock::time_point t) {
+    return std::chrono::duration<double>(
+               std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                   t.time_since_epoch()) +
+               wall_offset)
+        .count();
+  };
+  int64_t slow_jobs = 0;
 
   asio::io_context ctx{1};
   ConnPool pool(ctx.get_executor(), c.target.endpoint, static_cast<size_t>(max_connections));
@@ -335,6 +368,18 @@ int RunLatency(const Args& args) {
         accept.Add(us(t.accepted - t.sent).count());
         max_lag_us = std::max(max_lag_us, us(t.sent - scheduled).count());
         status_requests += t.status_requests;
+        const double total_ms = us(t.done - scheduled).count() / 1000;
+        if (total_ms >= slow_ms) {
+          ++slow_jobs;
+          if (slow_file) {
+            slow_file << fmt::format(
+                "{:.6f} total_ms={:.3f} send_lag_ms={:.3f} submit_202_ms={:.3f} "
+                "wait_ms={:.3f} status_requests={}\n",
+                wall_seconds(scheduled), total_ms, us(t.sent - scheduled).count() / 1000,
+                us(t.accepted - t.sent).count() / 1000, us(t.done - t.accepted).count() / 1000,
+                t.status_requests);
+          }
+        }
       }
     } catch (const std::exception& e) {
       ++errors;
@@ -388,6 +433,8 @@ int RunLatency(const Args& args) {
       {"connections_peak", pool.peak()},
       {"pool_waits", pool.waits()},
       {"max_send_lag_ms", max_lag_us / 1000.0},
+      {"slow_ms", slow_ms},
+      {"slow_jobs", slow_jobs},
       {"from_send_ms", json::object{{"p50", Ms(from_send.Percentile(50))},
                                     {"p99", Ms(from_send.Percentile(99))},
                                     {"p99.9", Ms(from_send.Percentile(99.9))}}},

@@ -24,7 +24,7 @@ namespace {
 
 namespace json = boost::json;
 
-enum class Unit { kPerSecond, kMillis, kBytes, kPercent, kRatio };
+enum class Unit { kPerSecond, kMillis, kBytes, kPercent, kRatio, kFactor, kCount };
 
 struct Row {
   const char* key;
@@ -40,6 +40,17 @@ const Row kRows[] = {
      "nginx_submit_rps", "submit"},
     {"submit_p99_ms", "   submit latency p99 under that load (wrk)", Unit::kMillis},
     {"submit_jobs_per_commit", "   submits per fsync'd commit (engine batches)", Unit::kRatio},
+    {"busy_submit_rps",
+     "1c. Durable submits/s, busy: queue `busy` (echo, concurrency {busy_conc}) runs them "
+     "meanwhile",
+     Unit::kPerSecond, "nginx_submit_rps", "busy_submit"},
+    {"busy_over_submit", "   busy ÷ not running (1c. ÷ 1., each run against the 1. just before)",
+     Unit::kFactor},
+    {"busy_jobs_run_per_s", "   jobs run/s meanwhile (succeeded during the run)", Unit::kPerSecond},
+    {"busy_backlog_jobs", "   busy queue's backlog at the end of the run (queued + running)",
+     Unit::kCount},
+    {"busy_ops_per_commit", "   operations (submits, claims, outcomes) per fsync'd commit",
+     Unit::kRatio},
     {"sqlite_submit_rps", "1b. SQLite durable submits/s, same run (--store postgres)",
      Unit::kPerSecond, "nginx_submit_rps", "sqlite_submit"},
     {"poll_rps", "2. Status polls/s (GET random of 10,000 jobs, wrk, {conns} conns)",
@@ -47,13 +58,20 @@ const Row kRows[] = {
     {"poll_p99_ms", "   poll latency p99 under that load (wrk)", Unit::kMillis},
     {"sqlite_poll_rps", "2b. SQLite status polls/s, same run (--store postgres)", Unit::kPerSecond,
      "nginx_poll_rps", "sqlite_poll"},
-    {"e2e_p50_ms", "3. End-to-end latency p50 (echo job, at {e2e_rate} jobs/s = 50% of 4.)",
+    {"e2e_p50_ms",
+     "3. End-to-end latency p50 (echo job, at {e2e_rate} jobs/s = 50% of 4., {e2e_duration} s "
+     "runs)",
      Unit::kMillis},
     {"e2e_p99_ms", "3. End-to-end latency p99", Unit::kMillis},
     {"e2e_p999_ms", "3. End-to-end latency p99.9", Unit::kMillis},
     {"e2e_rate", "   achieved rate during 3. (jobs/s)", Unit::kPerSecond},
     {"loop_jobs_per_s", "4. Whole loop: jobs submitted+run+seen completed/s ({loop_conns} clients)",
      Unit::kPerSecond, nullptr, "loop"},
+    {"lp_loop_jobs_per_s",
+     "4b. Submit -> done round trip, {lp_conns} clients (closed loop, same wait): jobs done/s",
+     Unit::kPerSecond, nullptr, "lp_loop"},
+    {"lp_loop_p50_ms", "   round trip p50", Unit::kMillis},
+    {"lp_loop_p99_ms", "   round trip p99", Unit::kMillis},
     {"mem_rss_bytes_per_job", "5. RSS per queued job ({bulk} queued)", Unit::kBytes},
     {"mem_store_bytes_per_job", "5. Store bytes per queued job (db+wal+shm)", Unit::kBytes},
     {"mem_rss_bytes", "   RSS with {bulk} queued jobs", Unit::kBytes},
@@ -72,6 +90,14 @@ const Row kRows[] = {
      "nginx_submit"},
     {"nginx_poll_rps", "6. Ceiling: nginx `return 202`, poll load", Unit::kPerSecond, nullptr,
      "nginx_poll"},
+    {"unpinned_submit_rps", "6b. Nothing pinned: durable submits/s", Unit::kPerSecond,
+     "unpinned_nginx_submit_rps", "unpinned_submit"},
+    {"unpinned_poll_rps", "6b. Nothing pinned: status polls/s", Unit::kPerSecond,
+     "unpinned_nginx_poll_rps", "unpinned_poll"},
+    {"unpinned_nginx_submit_rps", "6b. Nothing pinned: nginx `return 202`, submit load",
+     Unit::kPerSecond, nullptr, "unpinned_nginx_submit"},
+    {"unpinned_nginx_poll_rps", "6b. Nothing pinned: nginx `return 202`, poll load",
+     Unit::kPerSecond, nullptr, "unpinned_nginx_poll"},
     {"disk_fsyncs_per_s", "   disk: 4 KiB write+fdatasync/s (store's filesystem)",
      Unit::kPerSecond},
     {"two_submit_rps", "7. Two nodes, one PostgreSQL, all unpinned: durable submits/s",
@@ -125,6 +151,10 @@ std::string Format(double v, Unit unit) {
       return fmt::format("{:.0f}%", v);
     case Unit::kRatio:
       return fmt::format("{:.1f}", v);
+    case Unit::kFactor:
+      return fmt::format("{:.3f}", v);
+    case Unit::kCount:
+      return Group(std::llround(v));
   }
   return "";
 }
@@ -140,7 +170,10 @@ const char* UnitName(Unit unit) {
     case Unit::kPercent:
       return "percent";
     case Unit::kRatio:
+    case Unit::kFactor:
       return "ratio";
+    case Unit::kCount:
+      return "count";
   }
   return "";
 }
@@ -160,7 +193,10 @@ std::string Expand(std::string label, const json::object& meta) {
                                                       {"{longpoll_wait}", "longpoll_wait"},
                                                       {"{bulk}", "bulk_jobs"},
                                                       {"{loop_conns}", "loop_connections"},
-                                                      {"{two_e2e_rate}", "two_e2e_rate"}};
+                                                      {"{two_e2e_rate}", "two_e2e_rate"},
+                                                      {"{busy_conc}", "busy_concurrency"},
+                                                      {"{lp_conns}", "lp_connections"},
+                                                      {"{e2e_duration}", "e2e_duration"}};
   for (const auto& [var, key] : vars) {
     for (auto at = label.find(var); at != std::string::npos; at = label.find(var)) {
       std::string v = MetaText(meta, key);
@@ -289,6 +325,29 @@ int RunReport(const Args& args) {
                                     {"values", json::value_from(fig.values)},
                                     {"details", fig.details}};
   }
+
+  // Figures whose every run matters (a target that must hold in each run),
+  // in run order.
+  const std::pair<const char*, const char*> per_run[] = {
+      {"e2e_p99_ms", "3. end-to-end p99"},
+      {"e2e_p999_ms", "3. end-to-end p99.9 (target <= 10 ms in every run)"},
+      {"busy_over_submit", "1c. busy ÷ not running"},
+      {"lp_loop_p99_ms", "4b. round trip p99"}};
+  std::string runs_md;
+  for (const auto& [key, what] : per_run) {
+    auto it = figures.find(key);
+    if (it == figures.end()) continue;
+    const Unit unit = std::string(key) == "busy_over_submit" ? Unit::kFactor : Unit::kMillis;
+    std::string list;
+    for (double v : it->second.values) list += (list.empty() ? "" : ", ") + Format(v, unit);
+    runs_md += fmt::format("- {}: {}", what, list);
+    if (std::string(key) == "e2e_p999_ms") {
+      const double worst = *std::max_element(it->second.values.begin(), it->second.values.end());
+      runs_md += worst <= 10 ? " (met in every run)" : " (NOT met in every run)";
+    }
+    runs_md += "\n";
+  }
+  if (!runs_md.empty()) md << "\nEach run, in order:\n" << runs_md;
 
   // --store postgres: the store's own cost, against SQLite in the same run.
   const std::pair<const char*, const char*> vs_sqlite[] = {{"submit_rps", "sqlite_submit_rps"},

@@ -95,6 +95,8 @@ awaitable<Result<Job>> ReadVisibleJob(Engine& engine, JobId id, const http::Prin
   // Every status poll comes here: on an embedded store, read right here
   // rather than through one more coroutine (ReadJob).
   if (engine.ReadsInline()) co_return Visible(engine.Get(id), caller);
+  // Cached: no hop to a read thread and back.
+  if (auto cached = engine.GetCached(id)) co_return Visible(std::move(*cached), caller);
   auto job = co_await ReadJob(engine, id);
   co_return Visible(std::move(job), caller);
 }
@@ -170,7 +172,7 @@ awaitable<Response> V1Api::Submit(Request& req, const http::PathParams& p) {
     s.request_digest = RequestDigest(req);
   }
   s.payload = std::move(req.body());
-  const JobId new_id = JobId::Random();
+  const JobId new_id = JobId::New(engine_.clock().Now());
   s.id = new_id;
 
   auto job = co_await AwaitEngine<Job>(

@@ -400,6 +400,9 @@ Status LoadConfigTable(const toml::table& root, std::string_view path, ServerCon
       c.engine.watch_poll_interval = watch_poll;
     }
     RETURN_IF_ERROR(s.Seconds("tombstone_retention", true, c.engine.tombstone_retention));
+    int64_t status_cache = static_cast<int64_t>(c.engine.status_cache_size);
+    RETURN_IF_ERROR(s.Int("status_cache_size", 0, 100'000'000, status_cache));
+    c.engine.status_cache_size = static_cast<size_t>(status_cache);
     RETURN_IF_ERROR(s.NoUnknownKeys());
   }
   if (r.Has("log")) {

@@ -2,6 +2,8 @@
 
 #include <sys/random.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <stdexcept>
 
@@ -16,13 +18,10 @@ int HexValue(char c) {
   return -1;  // uppercase is rejected on purpose: one spelling per id
 }
 
-}  // namespace
-
-JobId JobId::Random() {
-  JobId id;
+void FillRandom(uint8_t* data, size_t size) {
   size_t filled = 0;
-  while (filled < id.bytes_.size()) {
-    ssize_t n = getrandom(id.bytes_.data() + filled, id.bytes_.size() - filled, 0);
+  while (filled < size) {
+    ssize_t n = getrandom(data + filled, size - filled, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       // Without entropy we cannot mint capabilities; this is not recoverable.
@@ -30,6 +29,33 @@ JobId JobId::Random() {
     }
     filled += static_cast<size_t>(n);
   }
+}
+
+constexpr size_t kTimeBytes = 6;  // 48 bits of milliseconds: until the year 10889
+std::atomic<uint64_t> last_prefix{0};
+
+}  // namespace
+
+JobId JobId::New(UnixMillis now) {
+  uint64_t prefix = static_cast<uint64_t>(std::max<UnixMillis>(now, 0)) & ((1ULL << 48) - 1);
+  // Never below an earlier prefix: a clock stepping back must not make new
+  // ids land in the middle of the index again.
+  uint64_t last = last_prefix.load(std::memory_order_relaxed);
+  while (prefix > last &&
+         !last_prefix.compare_exchange_weak(last, prefix, std::memory_order_relaxed)) {
+  }
+  prefix = std::max(prefix, last);
+  JobId id;
+  for (size_t i = 0; i < kTimeBytes; ++i) {
+    id.bytes_[i] = static_cast<uint8_t>(prefix >> (8 * (kTimeBytes - 1 - i)));
+  }
+  FillRandom(id.bytes_.data() + kTimeBytes, id.bytes_.size() - kTimeBytes);
+  return id;
+}
+
+JobId JobId::Random() {
+  JobId id;
+  FillRandom(id.bytes_.data(), id.bytes_.size());
   return id;
 }
 
@@ -61,8 +87,10 @@ std::string JobId::ToHex() const {
 }
 
 size_t JobIdHash::operator()(const JobId& id) const {
+  // The last 8 bytes: uniformly random in every id (JobId::New's first six
+  // are a clock).
   uint64_t v;
-  std::memcpy(&v, id.bytes().data(), sizeof v);  // already uniformly random
+  std::memcpy(&v, id.bytes().data() + 8, sizeof v);
   return static_cast<size_t>(v);
 }
 

@@ -1,7 +1,8 @@
 // The job model: ids, states, and the Job record shared by every layer.
 //
-// JobId is 128 random bits rendered as 32 lowercase hex characters; the status
-// URL is a capability, so ids must be unguessable. JobState moves only along
+// JobId is 128 bits rendered as 32 lowercase hex characters; the status URL
+// is a capability, so ids must be unguessable: a new id (JobId::New) is a
+// 48-bit millisecond time prefix and 80 random bits. JobState moves only along
 // the transitions in job_state.cc (see docs/state_machine.md).
 #pragma once
 
@@ -18,7 +19,16 @@ namespace acceptd {
 class JobId {
  public:
   JobId() = default;
-  // 128 bits from the kernel's CSPRNG (getrandom).
+  // A new job's id: the first 48 bits are `now` in Unix milliseconds
+  // (big-endian, so ids sort by creation time as bytes and as hex), never
+  // below a prefix this process handed out before (the clock may step back);
+  // the other 80 bits come from the kernel's CSPRNG (getrandom). Time-ordered
+  // ids append to the store's primary-key index instead of dirtying a random
+  // page of it per insert (like UUIDv7, without the version bits: 80 random
+  // bits rather than 74). Ids of any other shape (the 128 random bits of
+  // earlier versions) stay valid everywhere: nothing depends on the order.
+  static JobId New(UnixMillis now);
+  // 128 bits from the kernel's CSPRNG (getrandom): tests, and node names.
   static JobId Random();
   // Exactly 32 lowercase hex characters, else nullopt.
   static std::optional<JobId> Parse(std::string_view hex);

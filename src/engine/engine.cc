@@ -109,6 +109,7 @@ class Engine::Context final : public JobContext {
           if (r) {
             // Committed: wake event streams (not long-polls, not the observer:
             // progress is not a state change).
+            self->engine_->status_cache_.Invalidate(self->id_);
             self->engine_->watchers_.OnProgress(self->id_);
             return;
           }
@@ -190,7 +191,11 @@ Engine::Engine(EngineOptions options, std::unique_ptr<JobStore> store,
     : options_(std::move(options)),
       store_(std::move(store)),
       clock_(clock),
-      reads_inline_(!store_->RemoteCalls()) {
+      reads_inline_(!store_->RemoteCalls()),
+      other_writers_(store_->RemoteCalls() || options_.watch_poll_interval.value_or(0) > 0),
+      status_cache_(options_.status_cache_size) {
+  // Trusted once a change feed is live (OnFeedState).
+  if (other_writers_) status_cache_.SetTrusted(false);
   readers_.emplace(reads_inline_ ? 1 : static_cast<size_t>(std::max(options_.read_threads, 1)));
   for (QueueSpec& spec : queues) {
     auto q = std::make_unique<QueueState>();
@@ -228,14 +233,29 @@ void Engine::Start() {
   committer_->Kick();  // claim whatever the store already holds
   // Other nodes' commits: hop to the engine thread (the feed's thread must
   // not wait on anything of ours).
+  // A store with a feed has other writers: until the feed says it is live,
+  // their changes go unannounced.
+  const bool single_writer = !other_writers_.load();
+  other_writers_ = true;
+  status_cache_.SetTrusted(false);
   subscription_ = store_->Subscribe(
       ChangeListener{[this](const std::vector<JobChange>& changes) {
+                       // Here, not after the hop: polls stop seeing the old state sooner.
+                       for (const JobChange& c : changes) status_cache_.Invalidate(c.id);
                        asio::post(ctx_, [this, changes] { OnRemoteChanges(changes); });
                      },
-                     [this](bool live) { asio::post(ctx_, [this, live] { OnFeedState(live); }); }});
+                     [this](bool live) {
+                       // Changes may go unannounced while the feed is down.
+                       status_cache_.SetTrusted(live);
+                       asio::post(ctx_, [this, live] { OnFeedState(live); });
+                     }});
   // A feed is live only once it says so (on_state(true)): until then the
   // engine polls as without one.
   feed_live_ = false;
+  if (!subscription_ && single_writer) {
+    other_writers_ = false;
+    status_cache_.SetTrusted(true);
+  }
   if (!subscription_) {
     // Expected of an embedded store; a network database should have one.
     spdlog::log(reads_inline_ ? spdlog::level::info : spdlog::level::warn,
@@ -281,6 +301,7 @@ void Engine::Shutdown() {
     }
     Write<int64_t>([this](WriteTx& tx) { return tx.ReleaseLeases(options_.node_id, clock_.Now()); },
                    Callback<int64_t>([&](Result<int64_t> r) {
+                     status_cache_.InvalidateAll();  // those jobs are queued again
                      if (!r) {
                        spdlog::error("releasing leases failed: {}", r.error().message);
                      } else if (*r > 0) {
@@ -298,6 +319,8 @@ void Engine::Shutdown() {
   drained.get_future().wait();
   workers_->join();
   subscription_.reset();  // no feed call after this
+  // Reads stay valid after shutdown, but other nodes' changes are no longer heard of.
+  if (other_writers_) status_cache_.SetTrusted(false);
   asio::post(ctx_, [this] {
     housekeeping_timer_->cancel();
     ctx_.stop();
@@ -359,7 +382,7 @@ void Engine::Submit(SubmitRequest req, Callback<Job> done) {
   }
   const QueueConfig& c = q->spec.config;
   NewJob n;
-  n.id = req.id.value_or(JobId::Random());
+  n.id = req.id ? *req.id : JobId::New(clock_.Now());
   n.queue = std::move(req.queue);
   n.tenant = std::move(req.tenant);
   n.payload = std::move(req.payload);
@@ -444,9 +467,44 @@ bool Expired(const std::optional<UnixMillis>& expires_at, UnixMillis now) {
 }
 }  // namespace
 
+std::optional<Job> Engine::GetCached(const JobId& id) {
+  StatusCache::Ticket ticket;
+  auto hit = status_cache_.Lookup(id, ticket);
+  if (!hit) return std::nullopt;
+  if (Expired(hit->expires_at, clock_.Now())) {
+    // The store says 410 or, once the tombstone is gone too, 404: ask it.
+    status_cache_.Invalidate(id);
+    return std::nullopt;
+  }
+  return *hit;
+}
+
+namespace {
+// Whether the change feed announces every further change of `job` (see
+// Engine::Get): it reports changes of state, of the cancel flag and deletes,
+// not progress, leases or callback deliveries.
+bool FeedAnnouncesChangesOf(const Job& job) {
+  if (job.state == JobState::kQueued) return true;
+  if (!IsTerminal(job.state)) return false;
+  return !job.callback || job.callback->delivered_at || !job.callback->next_attempt_at;
+}
+}  // namespace
+
+void Engine::Remember(const StatusCache::Ticket& ticket, const Job& job) {
+  if (!ticket.valid || Expired(job.expires_at, clock_.Now())) return;
+  if (other_writers_ && !FeedAnnouncesChangesOf(job)) return;
+  status_cache_.Fill(ticket, job);
+}
+
 Result<Job> Engine::Get(const JobId& id) {
+  StatusCache::Ticket ticket;
+  if (auto hit = status_cache_.Lookup(id, ticket)) {
+    if (!Expired(hit->expires_at, clock_.Now())) return *hit;
+    status_cache_.Invalidate(id);  // the store says 410 or, once purged, 404
+  }
   auto job = store_->Get(id);
   if (job && Expired(job->expires_at, clock_.Now())) return JobExpired();
+  if (job) Remember(ticket, *job);
   return job;
 }
 
@@ -478,10 +536,18 @@ void Engine::Get(const JobId& id, Callback<Job> done) {
     done(Get(id));
     return;
   }
+  StatusCache::Ticket ticket;
+  if (auto hit = status_cache_.Lookup(id, ticket)) {
+    if (!Expired(hit->expires_at, clock_.Now())) {
+      done(Job(*hit));
+      return;
+    }
+    status_cache_.Invalidate(id);
+  }
   bool post = false;
   {
     std::lock_guard lock(gets_mu_);
-    gets_.push_back(PendingGet{id, std::move(done)});
+    gets_.push_back(PendingGet{id, ticket, std::move(done)});
     post = !std::exchange(gets_posted_, true);
   }
   if (post) asio::post(*readers_, [this] { ReadPendingGets(); });
@@ -516,6 +582,7 @@ void Engine::ReadPendingGets() {
   const UnixMillis now = clock_.Now();
   for (size_t i = 0; i < batch.size(); ++i) {
     if (jobs[i] && Expired(jobs[i]->expires_at, now)) jobs[i] = JobExpired();
+    if (jobs[i]) Remember(batch[i].ticket, *jobs[i]);
     batch[i].done(std::move(jobs[i]));
   }
 }
@@ -592,6 +659,9 @@ Status Engine::ClaimDue(WriteTx& tx) {
 }
 
 void Engine::AfterCommit(bool committed) {
+  // A failed commit may still have reached the store (an fsync error after
+  // the write): forget what the batch may have changed.
+  if (!committed) status_cache_.InvalidateAll();
   auto node = batch_claims_.extract(committer_->current_batch());
   if (node.empty()) return;  // the batch claimed nothing
   std::vector<std::pair<std::shared_ptr<LeaseWaiter>, Job>> leased;
@@ -831,6 +901,7 @@ void Engine::Heartbeat(const LeaseRef& lease, Millis duration, std::optional<Pro
       },
       Callback<HeartbeatResult>(
           [this, id = lease.id, reports_progress, done](Result<HeartbeatResult> r) {
+            if (r) status_cache_.Invalidate(id);  // the lease, perhaps the progress
             if (r && reports_progress) watchers_.OnProgress(id);
             done(std::move(r));
           }),
@@ -893,6 +964,8 @@ void Engine::LeftQueue(const Job& job) {
 }
 
 void Engine::Notify(const Job& job, bool removed) {
+  // First: whoever hears of the change below must not poll the old state.
+  status_cache_.Invalidate(job.id);
   // Retried or rescued: queued again (see QueueState::queued_count).
   if (job.state == JobState::kQueued) {
     if (QueueState* q = FindQueueState(job.queue)) {
@@ -931,6 +1004,7 @@ void Engine::DispatchCallbacks() {
           return;
         }
         for (Job& job : *r) {
+          status_cache_.Invalidate(job.id);  // next_attempt_at: the delivery's lease
           ++callbacks_in_flight_;
           callback_sender_->Send(job, [this, job](CallbackResponse response) {
             asio::post(ctx_, [this, job, response = std::move(response)]() mutable {
@@ -1033,41 +1107,46 @@ void Engine::AddHousekeepingTasks() {
   // another node. Only attempts still running here are renewed: a job whose
   // outcome could not be written keeps its old lease, so it expires and the
   // rescuer retries it (at-least-once) instead of staying running forever.
-  housekeeping_.Add("lease_renewer", std::max<Millis>(lease / 3, 50), now + lease / 3,
-                    [this, lease](UnixMillis t) {
-                      std::vector<LeaseRef> leases;
-                      for (const auto& [id, rj] : running_) {
-                        if (!rj->outcome_recorded)
-                          leases.push_back(LeaseRef{id, rj->job.lease_token});
-                      }
-                      if (leases.empty()) return std::string();
-                      Write<LeaseRenewal>(
-                          [leases = std::move(leases), t, lease](WriteTx& tx) {
-                            return tx.ExtendLeases(leases, t + lease, t);
-                          },
-                          Callback<LeaseRenewal>([this](Result<LeaseRenewal> r) {
-                            if (!r) {
-                              spdlog::error("lease renewal failed: {}", r.error().message);
-                              return;
-                            }
-                            for (const JobId& id : r->cancel_requested) {
-                              auto it = running_.find(id);
-                              if (it != running_.end() && !it->second->cancel_requested)
-                                SignalCancel(id);
-                            }
-                            for (const JobId& id : r->lost) {
-                              auto it = running_.find(id);
-                              if (it == running_.end() || it->second->outcome_recorded) continue;
-                              // Another node may already run it again: this attempt's
-                              // outcome would be fenced off anyway, so stop the handler.
-                              spdlog::warn("job={} lost its lease; stopping the local attempt",
-                                           id.ToHex());
-                              it->second->outcome_recorded = true;
-                              it->second->ctx->Cancel();
-                            }
-                          }));
-                      return std::string();
-                    });
+  housekeeping_.Add(
+      "lease_renewer", std::max<Millis>(lease / 3, 50), now + lease / 3,
+      [this, lease](UnixMillis t) {
+        std::vector<LeaseRef> leases;
+        for (const auto& [id, rj] : running_) {
+          if (!rj->outcome_recorded) leases.push_back(LeaseRef{id, rj->job.lease_token});
+        }
+        if (leases.empty()) return std::string();
+        std::vector<JobId> ids;
+        ids.reserve(leases.size());
+        for (const LeaseRef& l : leases) ids.push_back(l.id);
+        Write<LeaseRenewal>(
+            [leases = std::move(leases), t, lease](WriteTx& tx) {
+              return tx.ExtendLeases(leases, t + lease, t);
+            },
+            Callback<LeaseRenewal>([this, ids = std::move(ids)](Result<LeaseRenewal> r) {
+              // Their leases (Job::lease_expires_at) moved.
+              if (r) {
+                for (const JobId& id : ids) status_cache_.Invalidate(id);
+              }
+              if (!r) {
+                spdlog::error("lease renewal failed: {}", r.error().message);
+                return;
+              }
+              for (const JobId& id : r->cancel_requested) {
+                auto it = running_.find(id);
+                if (it != running_.end() && !it->second->cancel_requested) SignalCancel(id);
+              }
+              for (const JobId& id : r->lost) {
+                auto it = running_.find(id);
+                if (it == running_.end() || it->second->outcome_recorded) continue;
+                // Another node may already run it again: this attempt's
+                // outcome would be fenced off anyway, so stop the handler.
+                spdlog::warn("job={} lost its lease; stopping the local attempt", id.ToHex());
+                it->second->outcome_recorded = true;
+                it->second->ctx->Cancel();
+              }
+            }));
+        return std::string();
+      });
 
   // Delayed and backed-off jobs become due with no event to announce it, and
   // other nodes' submits are invisible here: make due jobs claimable, and let

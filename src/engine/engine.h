@@ -48,6 +48,7 @@
 #include "engine/job_watchers.h"
 #include "engine/periodic_executor.h"
 #include "engine/queue_config.h"
+#include "engine/status_cache.h"
 #include "store/job_store.h"
 
 namespace acceptd {
@@ -60,7 +61,7 @@ struct QueueSpec {
 };
 
 struct SubmitRequest {
-  std::optional<JobId> id;  // the new job's id; a fresh random one if unset
+  std::optional<JobId> id;  // the new job's id; a fresh one (JobId::New) if unset
   std::string queue;
   std::string tenant;  // the submitting key's tenant (empty: none)
   std::string payload;
@@ -147,10 +148,20 @@ class Engine {
   Result<JobPage> List(const ListParams& params);
   Result<std::vector<QueueStatus>> Queues();
   Status Ready();
+  //
+  // Get answers from the status cache (StatusCache) when it holds the job:
+  // the engine invalidates a job's entry after each change it commits and
+  // before reporting it, other nodes' changes through the change feed, and
+  // trusts the cache only where every change is announced so (a store only
+  // this node writes: embedded, watch_poll_interval 0; or a live feed; on a
+  // shared store only jobs whose further changes the feed reports are
+  // cached: queued ones and finished ones with no callback delivery pending).
+  //
   // The same reads for event loops. If ReadsInline(), `done` is called on the
   // caller's thread before the method returns (an embedded store answers in
-  // microseconds: no thread hop); otherwise on one of the engine's read
-  // threads (EngineOptions::read_threads), so a slow or unreachable database
+  // microseconds: no thread hop); so is Get's when the job is cached;
+  // otherwise on one of the engine's read threads
+  // (EngineOptions::read_threads), so a slow or unreachable database
   // stalls only the reads waiting on it. Valid before Start and after
   // Shutdown, until the engine is destroyed (which waits for reads under way).
   void Get(const JobId& id, Callback<Job> done);
@@ -161,6 +172,10 @@ class Engine {
   void Ready(Callback<void> done);
   // True when the store answers reads from local files (!RemoteCalls()).
   bool ReadsInline() const { return reads_inline_; }
+  // The job if the status cache holds it (and it has not expired): what Get
+  // would answer, without a store read.
+  std::optional<Job> GetCached(const JobId& id);
+  StatusCache& status_cache() { return status_cache_; }  // for tests
 
   // The external lease protocol (docs/workers.md), for queues without an
   // in-process handler. Lease hands out the next due job of `queue` (with
@@ -257,6 +272,9 @@ class Engine {
   // background reads: the store's counts, the watch poll).
   template <typename F>
   void ReadInBackground(F read);
+  // Caches `job`, as a store read begun with `ticket` returned it, if its
+  // changes are sure to be announced (see Get).
+  void Remember(const StatusCache::Ticket& ticket, const Job& job);
   void ScheduleHousekeeping();
   void AddHousekeepingTasks();
   QueueState* FindQueueState(std::string_view name);
@@ -278,6 +296,11 @@ class Engine {
   std::unique_ptr<CallbackSender> callback_sender_;
 
   const bool reads_inline_;
+  // Other processes may write the store (see Get): a store on a database
+  // server, a watch poll, or a change feed. The status cache is then trusted
+  // only while the feed is live, and holds only jobs the feed announces.
+  std::atomic<bool> other_writers_;
+  StatusCache status_cache_;
   // Read threads: EngineOptions::read_threads for a remote store, one for an
   // embedded store (background reads only).
   std::optional<boost::asio::thread_pool> readers_;
@@ -287,6 +310,7 @@ class Engine {
   // one round trip and one statement instead of one each).
   struct PendingGet {
     JobId id;
+    StatusCache::Ticket ticket;
     Callback<Job> done;
   };
   std::mutex gets_mu_;

@@ -36,6 +36,7 @@ inline constexpr int kDefaultCallbackConcurrency = 32;
 inline constexpr Millis kDefaultCallbackPollInterval = 1'000;
 inline constexpr int kDefaultReadThreads = 4;
 inline constexpr Millis kDefaultWatchPollInterval = 500;
+inline constexpr size_t kDefaultStatusCacheSize = 65'536;
 
 struct BackoffPolicy {
   Millis base = kDefaultBackoffBase;      // delay before the 2nd attempt
@@ -97,6 +98,11 @@ struct EngineOptions {
   // to 10,000 long-polls, twice a second would be pure cost; processes that
   // share one SQLite file on a host set it).
   std::optional<Millis> watch_poll_interval;
+  // Jobs whose status the engine keeps in memory for polls (StatusCache):
+  // the most recently polled ones, up to this many (a few hundred bytes
+  // each). 0: every poll reads the store. Used with a single node's store
+  // (embedded, watch_poll_interval 0) or while the change feed is live.
+  size_t status_cache_size = kDefaultStatusCacheSize;
 };
 
 }  // namespace acceptd

@@ -328,5 +328,61 @@ TEST_F(MultiNodeTest, WhileTheFeedIsInterruptedTheWatchPollTakesOver) {
   EXPECT_TRUE(b_->feed_live());
 }
 
+// Node B's status cache holds a queued job submitted on A; A cancels it: B's
+// next polls answer canceled as soon as the feed brings the change.
+TEST_F(MultiNodeTest, PollOnOneNodeSeesAChangeCommittedOnAnother) {
+  a_ = Node(0, {External("q")}, NodeOptions("node-a"));
+  b_ = Node(1, {External("q")}, NodeOptions("node-b"));
+  auto deadline = SteadyClock::now() + kCrossNode;
+  while (!b_->status_cache().trusted() && SteadyClock::now() < deadline) std::this_thread::yield();
+  ASSERT_TRUE(b_->status_cache().trusted()) << "B's feed never went live";
+  const int64_t delivered = relay_->delivered();
+  Job job = Must(SubmitSync(*a_, Request("q")), "submit on A");
+  // The insert's own announcement would empty B's entry: let it pass first.
+  deadline = SteadyClock::now() + kCrossNode;
+  while (relay_->delivered() == delivered && SteadyClock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(Must(b_->Get(job.id), "Get on B").state, JobState::kQueued);
+  const uint64_t hits = b_->status_cache().hits();
+  EXPECT_EQ(Must(b_->Get(job.id), "Get on B").state, JobState::kQueued);
+  EXPECT_GT(b_->status_cache().hits(), hits) << "B did not cache the queued job";
+  const auto asked = SteadyClock::now();
+  Must(CancelSync(*a_, job.id), "cancel on A");
+  deadline = SteadyClock::now() + kCrossNode;
+  JobState seen = JobState::kQueued;
+  while (seen != JobState::kCanceled && SteadyClock::now() < deadline) {
+    seen = Must(b_->Get(job.id), "Get on B").state;
+    if (seen != JobState::kCanceled) std::this_thread::yield();
+  }
+  ASSERT_EQ(seen, JobState::kCanceled) << "B kept answering the cached state";
+  std::printf("[ figure ] canceled on A -> polled as canceled on B: %.2f ms after the request\n",
+              std::chrono::duration<double, std::milli>(SteadyClock::now() - asked).count());
+}
+
+// While B's feed is down, changes committed on A are not announced to B: its
+// polls must read the store (the cache is not trusted), and trust it again
+// only from empty once the feed is back.
+TEST_F(MultiNodeTest, PollOnOneNodeReadsTheStoreWhileTheFeedIsDown) {
+  a_ = Node(0, {External("q")}, NodeOptions("node-a"));
+  b_ = Node(1, {External("q")}, NodeOptions("node-b"));
+  auto deadline = SteadyClock::now() + kCrossNode;
+  while (!b_->status_cache().trusted() && SteadyClock::now() < deadline) std::this_thread::yield();
+  ASSERT_TRUE(b_->status_cache().trusted()) << "B's feed never went live";
+  Job job = Must(SubmitSync(*a_, Request("q")), "submit on A");
+  EXPECT_EQ(Must(b_->Get(job.id), "Get on B").state, JobState::kQueued);  // cached
+  relay_->SetLive(false);
+  deadline = SteadyClock::now() + kCrossNode;
+  while (b_->status_cache().trusted() && SteadyClock::now() < deadline) std::this_thread::yield();
+  ASSERT_FALSE(b_->status_cache().trusted()) << "B still trusts its cache with the feed down";
+  Must(CancelSync(*a_, job.id), "cancel on A");  // lost to B's feed
+  EXPECT_EQ(Must(b_->Get(job.id), "Get on B").state, JobState::kCanceled);
+  relay_->SetLive(true);
+  deadline = SteadyClock::now() + kCrossNode;
+  while (!b_->status_cache().trusted() && SteadyClock::now() < deadline) std::this_thread::yield();
+  ASSERT_TRUE(b_->status_cache().trusted());
+  EXPECT_EQ(Must(b_->Get(job.id), "Get on B").state, JobState::kCanceled);
+}
+
 }  // namespace
 }  // namespace acceptd::engine_testing

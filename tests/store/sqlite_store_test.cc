@@ -330,3 +330,50 @@ TEST_F(SqlitePipelinedCommitTest, ACommitThatWroteNothingNeedsNoSync) {
 
 }  // namespace
 }  // namespace acceptd
+
+namespace acceptd {
+namespace {
+
+// The end-to-end tail spikes of issue 11: once the WAL could not start over
+// (under steady commits the writer's next transaction begins before a
+// checkpoint pass ends; here a reader's open snapshot holds it), every commit
+// found the WAL holding >= 128 frames and woke the checkpointer, whose pass
+// ends with an fsync of the database file that the commits' WAL fsyncs queue
+// behind: a database fsync per commit. A pass is due per 128 new frames.
+TEST(SqliteStoreTest, CheckpointPerNewWalFramesNotPerCommitWhenTheWalCannotStartOver) {
+  TempDir dir;
+  const std::string path = dir.path() + "/jobs.db";
+  auto store = Must(SqliteStore::Open(path), "open");
+  auto insert = [&](int i) {
+    NewJob n;
+    n.id = JobId::Random();
+    n.queue = "q";
+    n.payload = std::string(100, 'x');
+    n.now = n.run_at = 1'000 + i;
+    n.max_depth = 1'000'000;
+    auto tx = Must(store->BeginWrite(), "BeginWrite");
+    ASSERT_TRUE(IsOk(tx->Insert(n)));
+    Must(tx->Commit(), "Commit");
+  };
+  insert(0);
+  // A reader's snapshot: no checkpoint may copy past it, so the WAL grows.
+  auto reader = Must(sqlite::SqliteDb::Open(path), "open reader");
+  Must(reader->Exec("BEGIN"), "BEGIN");
+  ASSERT_EQ(reader->Prepare("SELECT count(*) FROM jobs")->Step(), SQLITE_ROW);
+  const int64_t before = store->checkpoint_requests();
+  auto wal_frames = [&] {  // 32-byte header, then 24 + 4096 bytes per frame
+    return static_cast<int64_t>((std::filesystem::file_size(path + "-wal") - 32) / (24 + 4096));
+  };
+  int commits = 0;
+  while (wal_frames() < 400 && commits < 300) insert(++commits);
+  const int64_t frames = wal_frames();
+  ASSERT_GE(frames, 400) << "the WAL should have grown (commits: " << commits << ")";
+  ASSERT_LT(frames, 1024) << "the writer's own pass at 1024 frames is not under test";
+  // Before the fix: one request per commit once the WAL held 128 frames.
+  EXPECT_LE(store->checkpoint_requests() - before, frames / 128 + 1)
+      << commits << " commits, " << frames << " WAL frames";
+  Must(reader->Exec("COMMIT"), "COMMIT");
+}
+
+}  // namespace
+}  // namespace acceptd

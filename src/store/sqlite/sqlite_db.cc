@@ -49,12 +49,13 @@ Status SqliteDb::Exec(const char* sql) {
   return {};
 }
 
-Status SqliteDb::CheckpointPassive() {
-  int log_frames = 0, checkpointed = 0;
-  if (sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames,
-                                &checkpointed) != SQLITE_OK) {
+Status SqliteDb::CheckpointPassive(int* checkpointed) {
+  int log_frames = 0, copied = 0;
+  if (sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied) !=
+      SQLITE_OK) {
     return LastError("wal checkpoint");
   }
+  if (checkpointed) *checkpointed = copied;
   return {};
 }
 

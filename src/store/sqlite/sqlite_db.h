@@ -109,8 +109,9 @@ class SqliteDb {
     sqlite3_wal_hook(db_, hook, arg);
   }
   // A PASSIVE checkpoint: copies what it can from the WAL into the database
-  // without blocking the writer or readers.
-  Status CheckpointPassive();
+  // without blocking the writer or readers. On success, `checkpointed` (if
+  // given) is the number of the WAL's frames now copied, counted from its start.
+  Status CheckpointPassive(int* checkpointed = nullptr);
   // Calls `hook(op, table, rowid)` for every row this connection inserts,
   // updates or deletes (SQLite's update hook), inside the statement.
   void SetUpdateHook(void (*hook)(void* arg, int op, const char* db, const char* table,

@@ -898,21 +898,37 @@ void SqliteStore::CheckTransition(sqlite3_context* ctx, int, sqlite3_value** arg
 int SqliteStore::OnWalCommit(void* arg, sqlite3* db, const char*, int pages) {
   auto* store = static_cast<SqliteStore*>(arg);
   store->wal_written_ = true;
+  if (pages < store->wal_frames_) {  // the WAL started over
+    ++store->wal_generation_;
+    store->checkpoint_requested_at_ = 0;
+  }
+  store->wal_frames_ = pages;
   // A commit that wrote to the WAL: the disk takes writes (again).
   if (store->disk_full_.exchange(false)) spdlog::warn("sqlite: writes succeed again");
+  bool writer_pass = false;
   if (pages >= kCheckpointHardPages) {
+    std::lock_guard lock(store->checkpoint_mu_);
+    writer_pass =
+        pages >= kCheckpointForcePages || (store->covered_generation_ == store->wal_generation_ &&
+                                           pages - store->covered_frames_ <= kCheckpointWriterGap);
+  }
+  if (writer_pass) {
     // Under a steady stream of commits the background checkpoint never
     // catches the last frames, and the WAL can only start over once all are
-    // copied. The background thread has copied nearly everything, so this
-    // synchronous pass is short; SQLITE_BUSY (the thread is mid-pass) is fine.
+    // copied. The background thread has copied nearly everything (see
+    // kCheckpointWriterGap), so this pass is short; SQLITE_BUSY (the thread
+    // is mid-pass) is fine: a later commit tries again.
     if (sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) !=
         SQLITE_OK) {
       OnDbError(store, sqlite3_extended_errcode(db));
     }
-  } else if (pages >= kCheckpointPages) {
+  } else if (pages - store->checkpoint_requested_at_ >= kCheckpointPages) {
+    store->checkpoint_requested_at_ = pages;
+    store->checkpoint_requests_.fetch_add(1);
     {
       std::lock_guard lock(store->checkpoint_mu_);
       store->checkpoint_wanted_ = true;
+      store->wanted_generation_ = store->wal_generation_;
     }
     store->checkpoint_cv_.notify_one();
   }
@@ -1077,13 +1093,21 @@ void SqliteStore::RunCheckpointer() {
     if (stopping_) break;
     checkpoint_wanted_ = false;
     if (fsync_failed_.load()) continue;  // fail-stop: the database file is not touched again
+    // The WAL this pass works on started at or after the last request's
+    // generation (it starts over only once every frame is copied).
+    const int64_t generation = wanted_generation_;
     lock.unlock();
     // kUnavailable is SQLITE_BUSY: the writer is checkpointing; fine.
-    if (auto st = checkpointer_db_->CheckpointPassive();
-        !st && st.error().code != ErrorCode::kUnavailable) {
+    int copied = 0;
+    auto st = checkpointer_db_->CheckpointPassive(&copied);
+    if (!st && st.error().code != ErrorCode::kUnavailable) {
       spdlog::warn("sqlite checkpoint failed: {}", st.error().message);
     }
     lock.lock();
+    if (st) {  // frames behind a reader's snapshot are not copied: counted as such
+      covered_frames_ = copied;
+      covered_generation_ = generation;
+    }
   }
 }
 

@@ -75,6 +75,9 @@ class SqliteStore final : public JobStore {
   // window; 2 means one was written while the one before it was syncing).
   int64_t UnsyncedCommits();
 
+  // Background checkpoint passes requested by commits so far (tests).
+  int64_t checkpoint_requests() const { return checkpoint_requests_.load(); }
+
  private:
   class Tx;
   class ReaderLease;
@@ -109,8 +112,24 @@ class SqliteStore final : public JobStore {
   // database file, and the commits' WAL fsyncs queue behind it on the disk.
   // At SQLite's default (1000 pages) that stall made the end-to-end p99
   // ~20 ms; at 128 pages it is ~8 ms, at no cost in throughput.
+  // A pass is due once kCheckpointPages frames were added since the last
+  // request, not whenever the WAL holds that many: under steady commits the
+  // WAL rarely starts over (the writer's next transaction begins before the
+  // pass ends), so "holds 128" was true after every commit, and the database
+  // fsync of a pass per commit stalled the commits' own WAL fsyncs.
   static constexpr int kCheckpointPages = 128;
-  static constexpr int kCheckpointHardPages = 1024;  // then the writer helps
+  // The WAL can start over only when a write transaction begins with every
+  // frame copied, which under steady commits takes a pass by the writer
+  // itself: from kCheckpointHardPages frames on, inside a commit, so it
+  // stalls every commit behind it. It runs only once the background pass has
+  // copied all but the last kCheckpointWriterGap frames (a short pass: a few
+  // pages and one database fsync). Copying hundreds of frames there took
+  // 0.1-1.7 s when the disk was slow and the background pass behind (issue
+  // 11's tail spikes). Past kCheckpointForcePages it runs whatever it costs,
+  // so the WAL stays bounded.
+  static constexpr int kCheckpointHardPages = 1024;
+  static constexpr int kCheckpointWriterGap = 2 * kCheckpointPages;
+  static constexpr int kCheckpointForcePages = 8 * kCheckpointHardPages;
   static constexpr std::chrono::seconds kCheckpointInterval{1};
   Result<ReaderLease> AcquireReader();
   void ReleaseReader(std::unique_ptr<sqlite::SqliteDb> db);
@@ -148,6 +167,17 @@ class SqliteStore final : public JobStore {
   sqlite3_file* wal_file_ = nullptr;
   std::thread syncer_;
 
+  // Guarded by write_mu_ (the WAL hook runs inside the writer's commit):
+  int wal_frames_ = 0;               // after the last commit
+  int64_t wal_generation_ = 0;       // +1 each time the WAL started over
+  int checkpoint_requested_at_ = 0;  // WAL frames at the last request
+  std::atomic<int64_t> checkpoint_requests_{0};
+  // Guarded by checkpoint_mu_: the WAL generation at the last request, and
+  // the frames the last finished background pass had copied, in the WAL of
+  // that generation (or a later one: then the writer does not count on it).
+  int64_t wanted_generation_ = 0;
+  int covered_frames_ = 0;
+  int64_t covered_generation_ = -1;
   std::unique_ptr<sqlite::SqliteDb> checkpointer_db_;  // used only by checkpointer_
   std::mutex checkpoint_mu_;
   std::condition_variable checkpoint_cv_;
