@@ -12,10 +12,10 @@
 // is written while the previous one is synced. Reads never report what a
 // crash could undo: a read that meets a change not yet durable waits for the
 // sync that covers it (see "Pipelined commits" in docs/store_contract.md).
-// A store that cannot tell whether what it
-// wrote is durable (a failed fsync) stops: every later BeginWrite and Ping
-// fails with kUnavailable until it is opened again (fail-stop); a full disk
-// fails writes with kUnavailable only while it lasts.
+// A store that cannot tell whether what it wrote is durable (a failed fsync)
+// stops: every later BeginWrite and Ping fails with kUnavailable until it is
+// opened again (fail-stop); a full disk fails writes with kUnavailable only
+// while it lasts.
 //
 // Every state change is a single conditional statement guarded by the expected
 // state (and, for lease-fenced outcomes, the lease token), so several engines
