@@ -107,31 +107,26 @@ void StatusCache::SetTrusted(bool trusted) {
   InvalidateAll();
 }
 
-uint64_t StatusCache::hits() const {
+template <typename Count>
+uint64_t StatusCache::SumOverShards(Count count) const {
   uint64_t n = 0;
   for (const Shard& shard : shards_) {
     std::lock_guard lock(shard.mu);
-    n += shard.hits;
+    n += count(shard);
   }
   return n;
+}
+
+uint64_t StatusCache::hits() const {
+  return SumOverShards([](const Shard& shard) { return shard.hits; });
 }
 
 uint64_t StatusCache::misses() const {
-  uint64_t n = 0;
-  for (const Shard& shard : shards_) {
-    std::lock_guard lock(shard.mu);
-    n += shard.misses;
-  }
-  return n;
+  return SumOverShards([](const Shard& shard) { return shard.misses; });
 }
 
 size_t StatusCache::size() const {
-  size_t n = 0;
-  for (const Shard& shard : shards_) {
-    std::lock_guard lock(shard.mu);
-    n += shard.index.size();
-  }
-  return n;
+  return SumOverShards([](const Shard& shard) { return shard.index.size(); });
 }
 
 }  // namespace acceptd

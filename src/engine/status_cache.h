@@ -97,6 +97,9 @@ class StatusCache {
   std::atomic<bool> trusted_{true};
   // Bumped by InvalidateAll and every change of trust.
   std::atomic<uint64_t> era_{1};
+  // The sum of `count(shard)` over the shards, each read under its lock.
+  template <typename Count>
+  uint64_t SumOverShards(Count count) const;
 };
 
 }  // namespace acceptd

@@ -320,6 +320,13 @@ class PipelinedGroupCommitTest : public ::testing::Test {
     vfs_.SetWalSyncGate(false);
     vfs_.Reset();
   }
+  // Each batch's after_commit hook appends "after <batch> ok|failed" to trace_.
+  void TraceAfterCommit(GroupCommitter& committer) {
+    committer.SetHooks(nullptr, [this, &committer](bool ok) {
+      trace_.push_back("after " + std::to_string(committer.current_batch()) +
+                       (ok ? " ok" : " failed"));
+    });
+  }
   // An insert whose outcome is appended to trace_ as "done <name> ok|<code>".
   void Submit(GroupCommitter& committer, const std::string& name) {
     NewJob n = MakeNewJob("q");
@@ -360,10 +367,7 @@ class PipelinedGroupCommitTest : public ::testing::Test {
 
 TEST_F(PipelinedGroupCommitTest, TheNextBatchIsAppliedWhileOneSyncsAndReportedOnlyAfterItsOwn) {
   GroupCommitter committer(*store_, ctx_.get_executor());
-  committer.SetHooks(nullptr, [&](bool ok) {
-    trace_.push_back("after " + std::to_string(committer.current_batch()) +
-                     (ok ? " ok" : " failed"));
-  });
+  TraceAfterCommit(committer);
   Submit(committer, "a");
   RunUntil([&] { return committer.batches() == 1; });
   AwaitSyncAtGate();  // batch 1 is committed; its sync waits
@@ -388,10 +392,7 @@ TEST_F(PipelinedGroupCommitTest, TheNextBatchIsAppliedWhileOneSyncsAndReportedOn
 
 TEST_F(PipelinedGroupCommitTest, AFailedSyncFailsExactlyTheBatchesNotYetDurable) {
   GroupCommitter committer(*store_, ctx_.get_executor());
-  committer.SetHooks(nullptr, [&](bool ok) {
-    trace_.push_back("after " + std::to_string(committer.current_batch()) +
-                     (ok ? " ok" : " failed"));
-  });
+  TraceAfterCommit(committer);
   Submit(committer, "a");
   RunUntil([&] { return committer.batches() == 1; });
   AwaitSyncAtGate();
