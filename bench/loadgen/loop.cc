@@ -110,16 +110,25 @@ json::value Ms(double us) {
 }
 
 // Keep-alive connections handed to jobs; grows up to `max`, then jobs wait.
+//
+// A connection idle for kMaxIdle is closed instead of reused, as HTTP
+// clients do below a server's keep-alive timeout (acceptd's idle_timeout:
+// 60 s): a request written to a connection the server is closing at that
+// moment fails with "end of stream", and in 60-second latency runs the
+// pool's least used connections reached that age.
 class ConnPool {
  public:
+  static constexpr std::chrono::seconds kMaxIdle{20};
+
   ConnPool(asio::any_io_executor ex, tcp::endpoint ep, size_t max)
       : ex_(std::move(ex)), ep_(ep), max_(max) {}
 
   asio::awaitable<std::unique_ptr<Conn>> Acquire() {
-    if (!idle_.empty()) {
-      auto c = std::move(idle_.back());
+    while (!idle_.empty()) {
+      Idle idle = std::move(idle_.back());
       idle_.pop_back();
-      co_return c;
+      if (Clock::now() - idle.since < kMaxIdle) co_return std::move(idle.conn);
+      --total_;  // too old to trust: closed when `idle` goes
     }
     if (total_ >= max_) {
       ++waits_;
@@ -152,7 +161,7 @@ class ConnPool {
       w->timer.cancel();
       return;
     }
-    if (c) idle_.push_back(std::move(c));
+    if (c) idle_.push_back(Idle{std::move(c), Clock::now()});
   }
 
   size_t peak() const { return peak_; }
@@ -163,12 +172,16 @@ class ConnPool {
     asio::steady_timer timer;
     std::unique_ptr<Conn> handed;
   };
+  struct Idle {
+    std::unique_ptr<Conn> conn;
+    Clock::time_point since;  // released then
+  };
   asio::any_io_executor ex_;
   tcp::endpoint ep_;
   size_t max_;
   size_t total_ = 0, peak_ = 0;
   int64_t waits_ = 0;
-  std::vector<std::unique_ptr<Conn>> idle_;
+  std::vector<Idle> idle_;  // the most recently released last
   std::deque<Waiter*> waiters_;
 };
 
