@@ -92,6 +92,13 @@ class RemoteStoreApiTest : public ::testing::Test {
     return Must(engine_testing::SubmitSync(*engine_, std::move(r)), "submit");
   }
 
+  // How many ids the store was asked to read, gated or not.
+  size_t IdsRead() const {
+    size_t n = 0;
+    for (size_t size : gate_->get_many_sizes()) n += size;
+    return n;
+  }
+
   // Waits (with a deadline) for `pred`.
   template <typename Pred>
   bool WaitUntil(Pred pred) {
@@ -120,6 +127,11 @@ TEST_F(RemoteStoreApiTest, AStuckStoreReadDoesNotStallHealthChecksOrLongPollsOnT
   auto long_poll = Start("/v1/jobs/" + waited.id.ToHex() + "?wait=30");
   ASSERT_TRUE(WaitUntil([&] { return engine_->watchers().size() == 1; }))
       << "the long-poll never waited";
+  // It reads the job once more after it starts watching (so a change in
+  // between is not missed). Reads are coalesced into one GetMany, and a
+  // GetMany waits while any of its ids is gated: close the gate only once
+  // that read has left, or it may share the stuck read's batch.
+  ASSERT_TRUE(WaitUntil([&] { return IdsRead() >= 2; })) << "the long-poll never read again";
 
   // A read that the database does not answer.
   gate_->Close(stuck.id);
