@@ -79,6 +79,7 @@ asio::awaitable<Response> Conn::Read() {
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 << 20);
   co_await http::async_read(stream_, buffer_, parser, asio::use_awaitable);
+  used_ = true;
   co_return parser.release();
 }
 

@@ -57,10 +57,15 @@ class Conn {
   }
   void Close();
   bool open() const { return stream_.socket().is_open(); }
+  // Whether a response was read on it: a server gives a connection that has
+  // not sent a request yet its header timeout only, but a used keep-alive
+  // connection its (longer) idle timeout.
+  bool used() const { return used_; }
 
  private:
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
+  bool used_ = false;
 };
 
 // Latency samples in microseconds; percentiles by sorting (runs are short).

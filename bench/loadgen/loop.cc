@@ -111,14 +111,18 @@ json::value Ms(double us) {
 
 // Keep-alive connections handed to jobs; grows up to `max`, then jobs wait.
 //
-// A connection idle for kMaxIdle is closed instead of reused, as HTTP
-// clients do below a server's keep-alive timeout (acceptd's idle_timeout:
-// 60 s): a request written to a connection the server is closing at that
-// moment fails with "end of stream", and in 60-second latency runs the
-// pool's least used connections reached that age.
+// An idle connection is closed instead of reused once it nears the server's
+// deadline for it, as HTTP clients do: a request written to a connection the
+// server is closing at that moment fails with "end of stream". A used
+// connection may idle for kMaxIdle (acceptd's idle_timeout: 60 s); one that
+// has not carried a request yet (opened before the clock starts, or in a
+// burst) only kMaxIdleUnused, since the server counts its header_timeout
+// (10 s) from the accept. Latency runs failed on those: the pool's least used
+// connections, opened before the run, were first needed 10-20 s into it.
 class ConnPool {
  public:
   static constexpr std::chrono::seconds kMaxIdle{20};
+  static constexpr std::chrono::seconds kMaxIdleUnused{5};
 
   ConnPool(asio::any_io_executor ex, tcp::endpoint ep, size_t max)
       : ex_(std::move(ex)), ep_(ep), max_(max) {}
@@ -127,7 +131,8 @@ class ConnPool {
     while (!idle_.empty()) {
       Idle idle = std::move(idle_.back());
       idle_.pop_back();
-      if (Clock::now() - idle.since < kMaxIdle) co_return std::move(idle.conn);
+      const auto max_idle = idle.conn->used() ? kMaxIdle : kMaxIdleUnused;
+      if (Clock::now() - idle.since < max_idle) co_return std::move(idle.conn);
       --total_;  // too old to trust: closed when `idle` goes
     }
     if (total_ >= max_) {
