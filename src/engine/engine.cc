@@ -990,7 +990,11 @@ void Engine::FailLease(const LeaseRef& lease, WorkerFailure failure, Callback<Jo
 void Engine::ReleaseLease(const LeaseRef& lease, Callback<Job> done) {
   Write<Job>([this, lease](WriteTx& tx) { return tx.ReleaseLease(lease, clock_.Now()); },
              Callback<Job>([this, done](Result<Job> r) {
-               if (r) Notify(*r);
+               if (r) {
+                 // Given back: not an outcome, unless a cancel was waiting for it.
+                 if (r->state == JobState::kCanceled) metrics_.CountOutcome(*r, false);
+                 Notify(*r);
+               }
                done(std::move(r));
              }),
              JobLock(lease.id));
