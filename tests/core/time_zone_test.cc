@@ -21,7 +21,7 @@ using tz_testing::At;
 using tz_testing::ReadZone;
 using tz_testing::ZoneFile;
 
-TEST(CivilTimeTest, RoundTripsAndWeekdays) {
+TEST(TimeZoneTest, CivilTimeRoundTripsAndWeekdays) {
   EXPECT_EQ(DaysFromCivil(1970, 1, 1), 0);
   EXPECT_EQ(DaysFromCivil(2000, 3, 1), 11017);
   EXPECT_EQ(DaysFromCivil(1969, 12, 31), -1);
