@@ -68,6 +68,9 @@ struct LocalLookup {
 
 class TimeZone {
  public:
+  // A default-constructed TimeZone is UTC (so config structs can hold one).
+  TimeZone() : TimeZone(Utc()) {}
+
   // Offset 0 at every instant; its name is "UTC".
   static TimeZone Utc();
 
@@ -103,9 +106,9 @@ class TimeZone {
   // The last instant at or before `t` at which the offset changed, or nullopt.
   std::optional<UnixMillis> PrevTransition(UnixMillis t) const;
 
-  struct Data;  // the parsed zone, shared by copies; defined in time_zone.cc
 
  private:
+  struct Data;  // the parsed zone, shared by copies; defined in time_zone.cc
   explicit TimeZone(std::shared_ptr<const Data> data) : data_(std::move(data)) {}
   std::shared_ptr<const Data> data_;
 };

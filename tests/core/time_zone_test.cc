@@ -45,6 +45,8 @@ TEST(TimeZoneTest, UtcHasNoOffsetAndNoTransitions) {
   EXPECT_EQ(utc.ToLocal(-1), (CivilTime{1969, 12, 31, 23, 59, 59}));
   EXPECT_FALSE(utc.NextTransition(0).has_value());
   EXPECT_FALSE(utc.PrevTransition(0).has_value());
+  EXPECT_EQ(TimeZone().name(), "UTC");
+  EXPECT_EQ(TimeZone().OffsetAt(0), 0);
   const LocalLookup l = utc.Lookup({2026, 3, 29, 2, 30, 0});
   EXPECT_EQ(l.kind, LocalLookup::Kind::kUnique);
   EXPECT_EQ(l.first, At("2026-03-29T02:30:00Z"));
