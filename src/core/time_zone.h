@@ -106,7 +106,6 @@ class TimeZone {
   // The last instant at or before `t` at which the offset changed, or nullopt.
   std::optional<UnixMillis> PrevTransition(UnixMillis t) const;
 
-
  private:
   struct Data;  // the parsed zone, shared by copies; defined in time_zone.cc
   explicit TimeZone(std::shared_ptr<const Data> data) : data_(std::move(data)) {}
