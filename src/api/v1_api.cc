@@ -122,6 +122,7 @@ void V1Api::Register(http::Router& r) {
   // Operator actions: the admin scope (without keys: open, as every route).
   r.Add(Verb::post, "/v1/queues/{queue}/pause", Access::Need(Scope::kAdmin), bind(&V1Api::Pause));
   r.Add(Verb::post, "/v1/queues/{queue}/resume", Access::Need(Scope::kAdmin), bind(&V1Api::Resume));
+  r.Add(Verb::post, "/v1/queues/{queue}/purge", Access::Need(Scope::kAdmin), bind(&V1Api::Purge));
   // Liveness stays open to probes; readiness says whether the store answers,
   // which is the operator's business: any valid key.
   r.Add(Verb::get, "/healthz", Access::Public(), bind(&V1Api::Health));
@@ -502,6 +503,35 @@ awaitable<Response> V1Api::SetPaused(std::string queue, bool paused,
   if (!was) co_return http::Problem(was.error());
   co_return JsonResponse(http::Status::ok,
                          json::object{{"name", queue}, {"paused", paused}, {"was_paused", *was}});
+}
+
+awaitable<Response> V1Api::Purge(Request& req, const http::PathParams& p) {
+  if (!TenantOf(p.principal).empty()) {
+    co_return http::Problem(http::Status::forbidden,
+                            "a key with a tenant may not purge a queue: queues are shared by every "
+                            "tenant; use an admin key without a tenant");
+  }
+  std::string queue(p.Get("queue"));
+  if (!engine_.FindQueue(queue)) {
+    co_return http::Problem(http::Status::not_found, fmt::format("no queue named '{}'", queue));
+  }
+  auto params = QueryParams(req.target());
+  if (!params) co_return http::Problem(http::Status::bad_request, "malformed query string");
+  std::optional<JobState> state;
+  for (const auto& [key, value] : *params) {
+    if (key != "state") co_return BadOption(key, "unknown option");
+    state = ParseJobState(value);
+    if (!state || !IsTerminal(*state)) {
+      co_return BadOption("state", "must be succeeded, failed or canceled");
+    }
+  }
+  Engine& engine = engine_;
+  auto purge = AwaitEngine<int64_t>([&engine, queue, state](Engine::Callback<int64_t> cb) {
+    engine.PurgeQueue(queue, state, std::move(cb));
+  });
+  auto deleted = co_await std::move(purge);
+  if (!deleted) co_return http::Problem(deleted.error());
+  co_return JsonResponse(http::Status::ok, json::object{{"name", queue}, {"deleted", *deleted}});
 }
 
 awaitable<Response> V1Api::Health(Request&, const http::PathParams&) {

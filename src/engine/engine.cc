@@ -477,6 +477,43 @@ void Engine::Retry(const JobId& id, Callback<Job> done) {
              JobLock(id));
 }
 
+void Engine::PurgeQueue(const std::string& queue, std::optional<JobState> state,
+                        Callback<int64_t> done) {
+  if (!FindQueueState(queue)) {
+    done(Error::NotFound(fmt::format("no queue named '{}'", queue)));
+    return;
+  }
+  // One batch per transaction, so that a large purge does not hold up the
+  // submits and outcomes committed between its batches.
+  auto total = std::make_shared<int64_t>(0);
+  auto step = std::make_shared<std::function<void()>>();
+  *step = [this, queue, state, done, total, step] {
+    Write<std::vector<JobId>>(
+        [queue, state](WriteTx& tx) { return tx.DeleteFinished(queue, state, kPurgeBatch); },
+        Callback<std::vector<JobId>>(
+            [this, queue, done, total, step](Result<std::vector<JobId>> r) {
+              if (!r) {
+                *step = nullptr;  // breaks the cycle
+                done(std::move(r).error());
+                return;
+              }
+              for (const JobId& id : *r) {
+                status_cache_.Invalidate(id);
+                watchers_.OnState(id, JobState::kCanceled, /*removed=*/true);
+              }
+              *total += static_cast<int64_t>(r->size());
+              if (static_cast<int>(r->size()) == kPurgeBatch) {
+                (*step)();
+                return;
+              }
+              spdlog::info("queue={} purged {} finished jobs by request", queue, *total);
+              *step = nullptr;  // breaks the cycle
+              done(*total);
+            }));
+  };
+  (*step)();
+}
+
 void Engine::SetPaused(const std::string& queue, bool paused, Callback<bool> done) {
   QueueState* q = FindQueueState(queue);
   if (!q) {

@@ -149,6 +149,10 @@ class Engine {
   // canceled; kNotFound. Not counted as a retry in the metrics (those are
   // the engine's own), nor as a submit.
   void Retry(const JobId& id, Callback<Job> done);
+  // An operator's purge of `queue`'s finished jobs (only those in `state`,
+  // if given), in batches until none is left: deleted as by Delete.
+  // Completes with how many. kNotFound: no such queue here.
+  void PurgeQueue(const std::string& queue, std::optional<JobState> state, Callback<int64_t> done);
   void Delete(const JobId& id, Callback<CancelOutcome> done);
 
   // Reads. A job past its expires_at is kGone from that instant on (and is

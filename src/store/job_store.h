@@ -325,6 +325,12 @@ class WriteTx {
   // delivered afresh for the next outcome. kConflict (nothing changed) if
   // the job is queued, running or succeeded; kNotFound if absent.
   virtual Result<Job> RetryJob(const JobId& id, UnixMillis now) = 0;
+  // An operator's purge: deletes up to `limit` finished jobs of `queue`
+  // (only those in `state`, if given: a terminal state) with their results,
+  // as Delete does (no tombstone: their ids become unknown). Jobs whose
+  // callback delivery is pending are kept. Returns the deleted jobs' ids.
+  virtual Result<std::vector<JobId>> DeleteFinished(const std::string& queue,
+                                                    std::optional<JobState> state, int limit) = 0;
   // Jobs whose callback delivery is due (next_attempt_at <= now), earliest
   // first. Each is leased by moving its next_attempt_at to `lease_until`, so
   // that no other node delivers it meanwhile; if this node dies mid-delivery

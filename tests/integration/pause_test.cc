@@ -63,5 +63,31 @@ TEST(IntegrationPauseTest, LeasesOfAPausedQueueWaitUntilItResumes) {
   EXPECT_EQ(leased.Header("Acceptd-Job-Id"), id);
 }
 
+TEST(IntegrationPauseTest, PurgeDeletesAQueuesFinishedJobsAndLeavesTheRest) {
+  ServerProcess s(ServerOptions().WithQueues(kQueues));
+  std::vector<std::string> done;
+  for (int i = 0; i < 3; ++i) done.push_back(s.SubmitOk("work", "{}"));
+  for (const auto& id : done) s.WaitTerminal(id);
+  const std::string canceled = s.SubmitOk("work", "{}", "?delay=3600");
+  ASSERT_EQ(s.Post("/v1/jobs/" + canceled + "/cancel").status, 200);
+  const std::string waiting = s.SubmitOk("work", "{}", "?delay=3600");
+  const std::string other = s.SubmitOk("other", "{}");
+  s.WaitTerminal(other);
+
+  EXPECT_EQ(s.Post("/v1/queues/work/purge?state=queued").status, 400);
+  EXPECT_EQ(s.Post("/v1/queues/work/purge?stat=failed").status, 400);
+  HttpResponse r = s.Post("/v1/queues/work/purge?state=canceled");
+  ASSERT_EQ(r.status, 200) << Describe(r);
+  EXPECT_EQ(Int(r.Json(), "deleted"), 1);
+  EXPECT_EQ(s.Get("/v1/jobs/" + canceled).status, 404);
+  r = s.Post("/v1/queues/work/purge");
+  ASSERT_EQ(r.status, 200) << Describe(r);
+  EXPECT_EQ(Int(r.Json(), "deleted"), 3);
+  for (const auto& id : done) EXPECT_EQ(s.Get("/v1/jobs/" + id).status, 404) << "even if cached";
+  EXPECT_EQ(Str(s.Job(waiting), "state"), "queued") << "pending jobs stay";
+  EXPECT_EQ(s.Get("/v1/jobs/" + other).status, 302) << "other queues stay";
+  EXPECT_EQ(s.Post("/v1/queues/nope/purge").status, 404);
+}
+
 }  // namespace
 }  // namespace acceptd::itest

@@ -737,6 +737,30 @@ class PostgresStore::Tx final : public WriteTx {
     return purged;
   }
 
+  Result<std::vector<JobId>> DeleteFinished(const std::string& queue, std::optional<JobState> state,
+                                            int limit) override {
+    static constexpr Stmt kDeleteFinished{
+        "acceptd_delete_finished",
+        "DELETE FROM acceptd.jobs WHERE seq IN (SELECT seq FROM acceptd.jobs WHERE queue = "
+        "$1::text "
+        "AND state IN " ACCEPTD_SQL_TERMINAL
+        " AND ($2::integer IS NULL OR state = $2::integer) AND callback_next_at IS NULL "
+        "LIMIT $3::bigint FOR UPDATE SKIP LOCKED) RETURNING id"};
+    Params p;
+    p.Text(queue);
+    if (state) {
+      p.Int(StateColumn(*state));
+    } else {
+      p.Null();
+    }
+    p.Int(limit);
+    auto r = c_.Run(kDeleteFinished.name, kDeleteFinished.sql, p);
+    if (!r) return std::move(r).error();
+    std::vector<JobId> ids;
+    for (int i = 0; i < r->Size(); ++i) ids.push_back(r->Uuid(i, 0));
+    return ids;
+  }
+
   Result<Job> RetryJob(const JobId& id, UnixMillis now) override {
     static constexpr Stmt kRetryJob{
         "acceptd_retry_job",

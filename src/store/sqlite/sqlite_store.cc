@@ -697,6 +697,24 @@ class SqliteStore::Tx final : public WriteTx {
     return purged;
   }
 
+  Result<std::vector<JobId>> DeleteFinished(const std::string& queue, std::optional<JobState> state,
+                                            int limit) override {
+    auto s = db_.Prepare(
+        "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE queue = ?1 AND state "
+        "IN " ACCEPTD_SQL_TERMINAL
+        " AND (?2 IS NULL OR state = ?2) AND callback_next_at IS NULL LIMIT ?3) RETURNING id");
+    s->Bind(1, queue);
+    if (state) s->Bind(2, StateColumn(*state));
+    s->Bind(3, limit);
+    std::vector<JobId> ids;
+    int rc;
+    while ((rc = s->Step()) == SQLITE_ROW) {
+      if (s->Bytes(0) == 16) ids.push_back(JobId::FromBytes(s->BlobPtr(0)));
+    }
+    if (rc != SQLITE_DONE) return db_.LastError("delete finished");
+    return ids;
+  }
+
   Result<Job> RetryJob(const JobId& id, UnixMillis now) override {
     auto s = db_.Prepare(
         "UPDATE jobs SET state = " ACCEPTD_SQL_QUEUED

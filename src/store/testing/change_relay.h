@@ -254,6 +254,10 @@ class RelayStore final : public JobStore {
     Result<Job> RetryJob(const JobId& id, UnixMillis now) override {
       return Touch(in_->RetryJob(id, now));
     }
+    Result<std::vector<JobId>> DeleteFinished(const std::string& queue,
+                                              std::optional<JobState> state, int limit) override {
+      return in_->DeleteFinished(queue, state, limit);
+    }
     Result<std::vector<Job>> ClaimCallbacks(UnixMillis now, int limit,
                                             UnixMillis lease_until) override {
       return in_->ClaimCallbacks(now, limit, lease_until);

@@ -50,6 +50,7 @@ class FaultyStore final : public JobStore {
     kPurgeExpired,
     kSetQueuePaused,
     kRetryJob,
+    kDeleteFinished,
     kClaimCallbacks,
     kRecordCallbackAttempt,
     kCommit,
@@ -74,7 +75,7 @@ class FaultyStore final : public JobStore {
     static constexpr std::array<std::string_view, kOpCount> kNames = {
         "BeginWrite", "Insert", "Claim", "Finish", "Cancel", "Delete", "SetProgress",
         "ExtendLeases", "RescueExpiredLeases", "ReleaseLeases", "Heartbeat", "ReleaseLease",
-        "PromoteDueJobs", "PurgeExpired", "SetQueuePaused", "RetryJob",
+        "PromoteDueJobs", "PurgeExpired", "SetQueuePaused", "RetryJob", "DeleteFinished",
         "ClaimCallbacks", "RecordCallbackAttempt", "Commit", "Get", "GetResult", "GetPayload",
         "List", "Counts", "OldestReady", "PausedQueues", "Ping"};
     // clang-format on
@@ -214,6 +215,11 @@ class FaultyStore final : public JobStore {
     }
     Result<Job> RetryJob(const JobId& id, UnixMillis now) override {
       return s_->Call(Op::kRetryJob, [&] { return in_->RetryJob(id, now); });
+    }
+    Result<std::vector<JobId>> DeleteFinished(const std::string& queue,
+                                              std::optional<JobState> state, int limit) override {
+      return s_->Call(Op::kDeleteFinished,
+                      [&] { return in_->DeleteFinished(queue, state, limit); });
     }
     Result<std::vector<Job>> ClaimCallbacks(UnixMillis now, int limit,
                                             UnixMillis lease_until) override {

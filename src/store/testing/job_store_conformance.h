@@ -1673,6 +1673,35 @@ TYPED_TEST_P(JobStoreConformanceTest, RetryJobQueuesAFailedOrCanceledJobAgain) {
   EXPECT_TRUE(IsError(retry(JobId::Random(), kT0 + 2), ErrorCode::kNotFound));
 }
 
+TYPED_TEST_P(JobStoreConformanceTest, DeleteFinishedRemovesOnlyAQueuesFinishedJobs) {
+  auto& t = *this;
+  Job ok = t.Running("q", kT0);
+  t.MustFinish(AttemptOutcome::Succeeded(ok.id, ok.lease_token, kT0 + 1, "r", "text/plain"));
+  Job bad = t.Running("q", kT0);
+  t.MustFinish(AttemptOutcome::Failed(bad.id, bad.lease_token, kT0 + 1, JobError{"e", "x"}));
+  Job canceled = t.Submit("q", kT0);
+  ASSERT_TRUE(IsOk(t.Cancel(canceled.id, kT0 + 1)));
+  Job running = t.Running("q", kT0);
+  Job queued = t.Submit("q", kT0);
+  Job elsewhere = t.Running("other", kT0);
+  t.MustFinish(AttemptOutcome::Succeeded(elsewhere.id, elsewhere.lease_token, kT0 + 1, "r", "t"));
+  auto purge = [&](std::optional<JobState> state, int limit) {
+    return Must(t.Write([&](WriteTx& tx) { return tx.DeleteFinished("q", state, limit); }),
+                "DeleteFinished");
+  };
+  EXPECT_EQ(purge(JobState::kFailed, 100), std::vector<JobId>{bad.id});
+  EXPECT_TRUE(IsError(t.store().Get(bad.id), ErrorCode::kNotFound));
+  EXPECT_EQ(purge(std::nullopt, 1).size(), 1u) << "the limit holds";
+  EXPECT_EQ(purge(std::nullopt, 100).size(), 1u);
+  EXPECT_TRUE(purge(std::nullopt, 100).empty());
+  EXPECT_TRUE(IsError(t.store().Get(ok.id), ErrorCode::kNotFound));
+  EXPECT_TRUE(IsError(t.store().Get(canceled.id), ErrorCode::kNotFound));
+  EXPECT_EQ(t.Get(queued.id).state, JobState::kQueued);
+  EXPECT_EQ(t.Get(running.id).state, JobState::kRunning);
+  EXPECT_EQ(t.Get(elsewhere.id).state, JobState::kSucceeded) << "another queue";
+  EXPECT_EQ(t.CountsOf("q"), Tally({{JobState::kQueued, 1}, {JobState::kRunning, 1}}));
+}
+
 TYPED_TEST_P(JobStoreConformanceTest, ClaimsRecordTheLatestAttemptsStart) {
   auto& t = *this;
   Job first = t.Running("q", kT0 + 1);
@@ -2281,12 +2310,12 @@ REGISTER_TYPED_TEST_SUITE_P(
     PurgeExpiredRespectsLimit, PurgeExpiredCountsPerQueue,
     OldestReadyIsTheEarliestDueQueuedJobPerQueue, ClaimsRecordTheLatestAttemptsStart,
     APausedQueueIsNotClaimedUntilResumed, RetryJobQueuesAFailedOrCanceledJobAgain,
-    PurgedJobsLeaveATombstoneForAWhile, GetManyAnswersEachIdAsGetWould, GetManyOfManyJobs,
-    ListIsNewestFirstWithQueueAndStateFilters, ListPaginatesWithTheCursor,
-    CountsStayConsistentThroughEveryTransition, CountsKeepQueuesThatHadJobs,
-    PromoteDueJobsReportsQueuesThatGotWork, PromoteDueJobsRespectsLimit, PingAnswersOk,
-    WriteTxDestroyedWithoutCommitRollsBack, ReadsDoNotSeeUncommittedWrites,
-    ConcurrentReadsWhileWriting, DataSurvivesReopen,
+    DeleteFinishedRemovesOnlyAQueuesFinishedJobs, PurgedJobsLeaveATombstoneForAWhile,
+    GetManyAnswersEachIdAsGetWould, GetManyOfManyJobs, ListIsNewestFirstWithQueueAndStateFilters,
+    ListPaginatesWithTheCursor, CountsStayConsistentThroughEveryTransition,
+    CountsKeepQueuesThatHadJobs, PromoteDueJobsReportsQueuesThatGotWork,
+    PromoteDueJobsRespectsLimit, PingAnswersOk, WriteTxDestroyedWithoutCommitRollsBack,
+    ReadsDoNotSeeUncommittedWrites, ConcurrentReadsWhileWriting, DataSurvivesReopen,
     CallbackIsDueOnceTheJobIsTerminalWhateverEndedIt, ClaimedCallbacksAreLeasedUntilTheGivenTime,
     RecordCallbackAttemptKeepsTheDeliveryHistory, PendingCallbackSurvivesReopen,
     GetPayloadReturnsTheInputAsSubmitted, ALateCallbackAttemptCannotOverwriteANewerOne,
