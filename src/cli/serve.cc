@@ -20,10 +20,9 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 
-#include "api/compat_api.h"
 #include "api/job_document.h"
-#include "api/lease_api.h"
 #include "api/v1_api.h"
+#include "cli/server_routes.h"
 #include "engine/engine.h"
 #include "http/auth.h"
 #include "http/router.h"
@@ -190,14 +189,10 @@ int RunServe(const ServerConfig& config) {
         "gateway that authenticates (docs/operations.md)",
         listen->first);
   }
-  api::V1Api api(engine, api_options);
-  api.Register(router);
   api::CompatOptions compat = config.compat;
   compat.redirect_timeout = config.engine.callbacks.timeout;
-  api::CompatApi compat_api(engine, api_options, compat);
-  compat_api.Register(router);
-  api::LeaseApi lease_api(engine);
-  lease_api.Register(router);
+  ServerRoutes routes(engine, api_options, compat);
+  routes.Register(router);
   const int threads =
       config.threads > 0 ? config.threads : static_cast<int>(std::thread::hardware_concurrency());
   http::ServerLimits limits = config.limits;
