@@ -180,7 +180,7 @@ int RunServe(const ServerConfig& config) {
   const http::Authenticator auth(config.api_keys);
   router.SetAuthenticator(&auth);
   if (auth.enabled()) {
-    spdlog::info("API keys: {} configured; every route but /healthz needs one",
+    spdlog::info("API keys: {} configured; every route but /healthz and /openapi.json needs one",
                  config.api_keys.size());
   } else if (!IsLoopback(listen->first)) {
     spdlog::warn(
