@@ -19,6 +19,7 @@ LEAN_PACKAGES=(
   imagemagick-6.q16  # examples/thumbnail: ImageMagick's convert
   postgresql-15 postgresql-client-15  # scripts/pg-cluster.sh: the tests' throw-away clusters
   nginx-light        # examples/load-balancer and its test; bench/run.sh's ceiling
+  prometheus         # promtool: tests/integration/metrics_test.cc checks GET /metrics
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

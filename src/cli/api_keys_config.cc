@@ -52,7 +52,7 @@ Status LoadKey(const toml::table& t, const std::string& where, http::ApiKey& key
       return KeyError(
           where + ".scopes",
           fmt::format("API key '{}': unknown scope {} (known: submit, read, cancel, "
-                      "worker, admin)",
+                      "worker, admin, metrics)",
                       key.name, text ? "'" + *text + "'" : std::string("(not a string)")));
     }
     key.scopes.Add(*scope);
@@ -157,7 +157,7 @@ int RunKeygen(const std::string& name, const std::string& scopes, const std::str
     auto scope = http::ParseScope(item);
     if (!scope) {
       err << "acceptd keygen: --scopes: unknown scope '" << item
-          << "' (known: submit, read, cancel, worker, admin)\n";
+          << "' (known: submit, read, cancel, worker, admin, metrics)\n";
       return 2;
     }
     key.scopes.Add(*scope);

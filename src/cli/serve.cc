@@ -13,8 +13,6 @@
 #include <thread>
 
 #include <fmt/format.h>
-#include <spdlog/sinks/rotating_file_sink.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -22,6 +20,7 @@
 
 #include "api/job_document.h"
 #include "api/v1_api.h"
+#include "cli/logging.h"
 #include "cli/server_routes.h"
 #include "engine/engine.h"
 #include "http/auth.h"
@@ -33,30 +32,6 @@
 
 namespace acceptd {
 namespace {
-
-Status SetUpLogging(const LogConfig& log) {
-  auto level = spdlog::level::from_str(log.level);
-  if (level == spdlog::level::off && log.level != "off") {
-    return Error::InvalidArgument(fmt::format(
-        "invalid log level '{}' (trace, debug, info, warn, error, critical, off)", log.level));
-  }
-  std::vector<spdlog::sink_ptr> sinks;
-  sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
-  if (!log.dir.empty()) {
-    try {
-      sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
-          log.dir + "/acceptd.log", log.max_size, static_cast<size_t>(log.max_files)));
-    } catch (const spdlog::spdlog_ex& e) {
-      return Error::InvalidArgument(fmt::format("cannot log to {}: {}", log.dir, e.what()));
-    }
-  }
-  auto logger = std::make_shared<spdlog::logger>("acceptd", sinks.begin(), sinks.end());
-  logger->set_level(level);
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
-  logger->flush_on(spdlog::level::info);
-  spdlog::set_default_logger(logger);
-  return {};
-}
 
 std::string NodeId() {
   char host[256] = {};
@@ -191,8 +166,9 @@ int RunServe(const ServerConfig& config) {
   }
   api::CompatOptions compat = config.compat;
   compat.redirect_timeout = config.engine.callbacks.timeout;
-  ServerRoutes routes(engine, api_options, compat);
+  ServerRoutes routes(engine, router, api_options, compat);
   routes.Register(router);
+  router.SetAccessLog(MakeAccessLog(config.log));
   const int threads =
       config.threads > 0 ? config.threads : static_cast<int>(std::thread::hardware_concurrency());
   http::ServerLimits limits = config.limits;
@@ -201,6 +177,10 @@ int RunServe(const ServerConfig& config) {
       limits,
       [&router](http::Request& req, const http::Peer& peer) { return router.Route(req, peer); },
       threads);
+  routes.metrics().SetExtra([&server](metrics::MetricsText& out) {
+    out.Family("acceptd_http_connections", "gauge", "Client connections being served.");
+    out.Sample("acceptd_http_connections", {}, static_cast<uint64_t>(server.open_connections()));
+  });
   auto port = server.Listen(listen->first, listen->second);
   if (!port) {
     std::cerr << "acceptd: " << port.error().message << "\n";

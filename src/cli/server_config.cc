@@ -416,6 +416,14 @@ Status LoadConfigTable(const toml::table& root, std::string_view path, ServerCon
     v = c.log.max_files;
     RETURN_IF_ERROR(l.Int("max_files", 1, 1000, v));
     c.log.max_files = static_cast<int>(v);
+    RETURN_IF_ERROR(l.String("format", c.log.format));
+    if (c.log.format != "text" && c.log.format != "json") {
+      return ConfigError("log.format", "must be \"text\" or \"json\"");
+    }
+    if (const toml::node* n = l.Node("access")) {
+      if (!n->is_boolean()) return ConfigError("log.access", "must be true or false");
+      c.log.access = *n->value<bool>();
+    }
     RETURN_IF_ERROR(l.NoUnknownKeys());
   }
   if (r.Has("callbacks")) {

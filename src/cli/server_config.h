@@ -29,6 +29,11 @@ struct LogConfig {
   std::string level = "info";
   size_t max_size = kDefaultLogMaxSize;  // bytes per file before rotating
   int max_files = kDefaultLogMaxFiles;
+  // "text" (a line: time, level, message) or "json" (one object per line).
+  std::string format = "text";
+  // A line per routed request (method, route, status, duration, bytes,
+  // request id, key) at level info.
+  bool access = false;
 };
 
 struct ServerConfig {

@@ -10,6 +10,7 @@
 
 #include "api/compat_api.h"
 #include "api/lease_api.h"
+#include "api/metrics_api.h"
 #include "api/openapi_api.h"
 #include "api/v1_api.h"
 #include "engine/engine.h"
@@ -19,16 +20,21 @@ namespace acceptd {
 
 class ServerRoutes {
  public:
-  // `engine` and `api` must outlive this object (the APIs keep references).
-  ServerRoutes(Engine& engine, const api::ApiOptions& api, api::CompatOptions compat);
+  // `engine`, `router` and `api` must outlive this object (the APIs keep
+  // references; GET /metrics reports the router's counts).
+  ServerRoutes(Engine& engine, const http::Router& router, const api::ApiOptions& api,
+               api::CompatOptions compat);
   // Adds every route to `router`. Once, before serving; this object must
   // outlive the router's use (the handlers call into it).
   void Register(http::Router& router);
+  // GET /metrics, to add what only serve.cc sees (MetricsApi::SetExtra).
+  api::MetricsApi& metrics() { return metrics_; }
 
  private:
   api::V1Api v1_;
   api::CompatApi compat_;
   api::LeaseApi lease_;
+  api::MetricsApi metrics_;
   api::OpenApiApi openapi_;
 };
 

@@ -101,8 +101,9 @@ struct Job {
 
   UnixMillis created_at = 0;
   UnixMillis updated_at = 0;
-  UnixMillis run_at = 0;  // not claimed before this time (delay, backoff)
-  std::optional<UnixMillis> started_at;
+  UnixMillis run_at = 0;                         // not claimed before this time (delay, backoff)
+  std::optional<UnixMillis> started_at;          // of the first attempt
+  std::optional<UnixMillis> attempt_started_at;  // of the latest attempt
   std::optional<UnixMillis> finished_at;
   std::optional<UnixMillis> expires_at;  // set when terminal: finished_at + retention
 

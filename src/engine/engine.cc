@@ -186,11 +186,20 @@ void Engine::ReadInBackground(F read) {
   asio::post(*readers_, std::move(read));
 }
 
+namespace {
+std::vector<std::string> QueueNames(const std::vector<QueueSpec>& queues) {
+  std::vector<std::string> names;
+  for (const QueueSpec& q : queues) names.push_back(q.config.name);
+  return names;
+}
+}  // namespace
+
 Engine::Engine(EngineOptions options, std::unique_ptr<JobStore> store,
                std::vector<QueueSpec> queues, const Clock& clock)
     : options_(std::move(options)),
       store_(std::move(store)),
       clock_(clock),
+      metrics_(QueueNames(queues)),
       reads_inline_(!store_->RemoteCalls()),
       other_writers_(store_->RemoteCalls() || options_.watch_poll_interval.value_or(0) > 0),
       status_cache_(options_.status_cache_size) {
@@ -205,6 +214,8 @@ Engine::Engine(EngineOptions options, std::unique_ptr<JobStore> store,
   committer_ = std::make_unique<GroupCommitter>(*store_, ctx_.get_executor());
   committer_->SetHooks([this](WriteTx& tx) { return ClaimDue(tx); },
                        [this](bool committed) { AfterCommit(committed); });
+  committer_->SetMetrics(
+      {&metrics_.commit_seconds, &metrics_.commit_operations, &metrics_.commit_failures});
 }
 
 Engine::~Engine() {
@@ -424,9 +435,12 @@ void Engine::Submit(SubmitRequest req, Callback<Job> done) {
         // Read by ClaimDue in this same batch. Delayed jobs wait for the promoter.
         if (r && r->id == new_id && due) q->may_have_work = true;
       },
-      [q, new_id, done = std::move(done)](Result<Job> r) {
+      [this, q, new_id, done = std::move(done)](Result<Job> r) {
         // Committed: counted before the caller's Retry-After (a replay is not new).
-        if (r && r->id == new_id) q->AddQueued(1);
+        if (r && r->id == new_id) {
+          q->AddQueued(1);
+          if (QueueMetrics* m = metrics_.Queue(r->queue)) m->submitted.Add();
+        }
         done(std::move(r));
       },
       QueueLock(c.name));
@@ -437,7 +451,10 @@ void Engine::Cancel(const JobId& id, Callback<CancelOutcome> done) {
                        Callback<CancelOutcome>([this, done](Result<CancelOutcome> r) {
                          if (r) {
                            if (r->kind == CancelOutcome::Kind::kSignalled) SignalCancel(r->job.id);
-                           if (r->kind == CancelOutcome::Kind::kCanceled) LeftQueue(r->job);
+                           if (r->kind == CancelOutcome::Kind::kCanceled) {
+                             LeftQueue(r->job);
+                             metrics_.CountOutcome(r->job, /*attempt_ended=*/false);
+                           }
                            Notify(r->job);
                          }
                          done(std::move(r));
@@ -451,7 +468,10 @@ void Engine::Delete(const JobId& id, Callback<CancelOutcome> done) {
                          if (r) {
                            const bool signalled = r->kind == CancelOutcome::Kind::kSignalled;
                            if (signalled) SignalCancel(r->job.id);
-                           if (r->kind == CancelOutcome::Kind::kCanceled) LeftQueue(r->job);
+                           if (r->kind == CancelOutcome::Kind::kCanceled) {
+                             LeftQueue(r->job);
+                             metrics_.CountOutcome(r->job, /*attempt_ended=*/false);
+                           }
                            Notify(r->job, /*removed=*/!signalled);
                          }
                          done(std::move(r));
@@ -607,6 +627,30 @@ void Engine::Ready(Callback<void> done) {
   Read([this, done = std::move(done)] { done(Ready()); });
 }
 
+void Engine::QueueGauges(Callback<std::vector<QueueGauge>> done) {
+  // OldestReady scans the ready jobs' index: never on the caller's event
+  // loop, even for an embedded store.
+  ReadInBackground([this, done = std::move(done)] {
+    auto counts = store_->Counts();
+    if (!counts) return done(std::move(counts).error());
+    auto oldest = store_->OldestReady();
+    if (!oldest) return done(std::move(oldest).error());
+    std::vector<QueueGauge> out;
+    for (const auto& q : queues_) {
+      QueueGauge g;
+      g.queue = q->spec.config.name;
+      for (const QueueCounts& c : *counts) {
+        if (c.queue == g.queue) std::copy(std::begin(c.counts), std::end(c.counts), g.counts);
+      }
+      for (const QueueValue& o : *oldest) {
+        if (o.queue == g.queue) g.oldest_ready_run_at = o.value;
+      }
+      out.push_back(std::move(g));
+    }
+    done(std::move(out));
+  });
+}
+
 Result<std::vector<QueueStatus>> Engine::Queues() {
   auto counts = store_->Counts();
   if (!counts) return std::move(counts).error();
@@ -679,6 +723,7 @@ void Engine::AfterCommit(bool committed) {
     if (w->timer) w->timer->cancel();
     std::string payload = std::move(job.payload);
     job.payload.clear();
+    metrics_.CountStart(job);
     Notify(job);  // running (without the payload)
     job.payload = std::move(payload);
     w->done(std::optional<Job>(std::move(job)));
@@ -707,6 +752,7 @@ void Engine::StartJob(Job job) {
   rj->ctx->self_ = rj->ctx;
   rj->started = std::chrono::steady_clock::now();
   running_[rj->job.id] = rj;
+  metrics_.CountStart(rj->job);
   Notify(rj->job);
   if (rj->job.timeout > 0) {
     rj->timer.emplace(ctx_);
@@ -807,6 +853,7 @@ void Engine::RecordOutcome(const std::shared_ptr<RunningJob>& rj, AttemptOutcome
                if (r) {
                  spdlog::debug("job={} queue={} state={} attempts={}", id.ToHex(), r->queue,
                                ToString(r->state), r->attempts);
+                 metrics_.CountOutcome(*r);
                  Notify(*r);
                } else if (r.error().code == ErrorCode::kStaleLease ||
                           r.error().code == ErrorCode::kNotFound) {
@@ -943,7 +990,11 @@ void Engine::FailLease(const LeaseRef& lease, WorkerFailure failure, Callback<Jo
 void Engine::ReleaseLease(const LeaseRef& lease, Callback<Job> done) {
   Write<Job>([this, lease](WriteTx& tx) { return tx.ReleaseLease(lease, clock_.Now()); },
              Callback<Job>([this, done](Result<Job> r) {
-               if (r) Notify(*r);
+               if (r) {
+                 // Given back: not an outcome, unless a cancel was waiting for it.
+                 if (r->state == JobState::kCanceled) metrics_.CountOutcome(*r, false);
+                 Notify(*r);
+               }
                done(std::move(r));
              }),
              JobLock(lease.id));
@@ -953,7 +1004,10 @@ void Engine::RecordWorkerOutcome(AttemptOutcome outcome, Callback<Job> done) {
   const JobId outcome_id = outcome.id;
   Write<Job>([outcome = std::move(outcome)](WriteTx& tx) { return tx.Finish(outcome); },
              Callback<Job>([this, done](Result<Job> r) {
-               if (r) Notify(*r);
+               if (r) {
+                 metrics_.CountOutcome(*r);
+                 Notify(*r);
+               }
                done(std::move(r));
              }),
              JobLock(outcome_id));
@@ -1031,6 +1085,7 @@ void Engine::OnCallbackSent(const Job& job, CallbackResponse response) {
     spdlog::info("job={} callback delivered to {} (attempt {}, status {})", job.id.ToHex(), url,
                  attempt, *status);
     record = CallbackAttempt::Delivered(job.id, lease, now, *status);
+    metrics_.callbacks_delivered.Add();
   } else {
     const std::string why =
         status ? fmt::format("status {}", *status) : fmt::format("error: {}", response.error);
@@ -1038,11 +1093,13 @@ void Engine::OnCallbackSent(const Job& job, CallbackResponse response) {
       spdlog::error("job={} callback to {} failed (attempt {}, {}); giving up", job.id.ToHex(), url,
                     attempt, why);
       record = CallbackAttempt::GaveUp(job.id, lease, now, status, std::move(response.error));
+      metrics_.callbacks_gave_up.Add();
     } else {
       const UnixMillis next = now + BackoffDelay(policy.backoff, attempt);
       spdlog::warn("job={} callback to {} failed (attempt {}, {}); next attempt in {} ms",
                    job.id.ToHex(), url, attempt, why, next - now);
       record = CallbackAttempt::Retry(job.id, lease, now, status, std::move(response.error), next);
+      metrics_.callbacks_retrying.Add();
     }
   }
   const JobId record_id = record.id;
@@ -1090,9 +1147,12 @@ void Engine::AddHousekeepingTasks() {
                                 spdlog::error("lease rescue failed: {}", r.error().message);
                                 return;
                               }
+                              metrics_.leases_expired.Add(r->size());
                               for (const Job& j : *r) {
                                 spdlog::warn("job={} queue={} lease expired; now {}", j.id.ToHex(),
                                              j.queue, ToString(j.state));
+                                if (j.state == JobState::kQueued) metrics_.leases_rescued.Add();
+                                metrics_.CountOutcome(j, /*attempt_ended=*/false);
                                 if (QueueState* q = FindQueueState(j.queue))
                                   q->may_have_work = true;
                                 Notify(j);
@@ -1203,16 +1263,21 @@ void Engine::AddHousekeepingTasks() {
 
   // Terminal jobs past their retention, with their results.
   housekeeping_.Add("retention_purger", options_.purge_interval, now, [this](UnixMillis t) {
-    Write<int64_t>(
+    Write<std::vector<QueueValue>>(
         [this, t](WriteTx& tx) {
           return tx.PurgeExpired(t, kPurgeBatch, options_.tombstone_retention);
         },
-        Callback<int64_t>([](Result<int64_t> r) {
+        Callback<std::vector<QueueValue>>([this](Result<std::vector<QueueValue>> r) {
           if (!r) {
             spdlog::error("retention purge failed: {}", r.error().message);
-          } else if (*r > 0) {
-            spdlog::info("housekeeping task=retention_purger purged {} jobs", *r);
+            return;
           }
+          int64_t total = 0;
+          for (const QueueValue& q : *r) {
+            total += q.value;
+            if (QueueMetrics* m = metrics_.Queue(q.queue)) m->expired.Add(q.value);
+          }
+          if (total > 0) spdlog::info("housekeeping task=retention_purger purged {} jobs", total);
         }));
     return std::string();
   });

@@ -44,6 +44,7 @@
 #include "core/clock.h"
 #include "core/handler.h"
 #include "engine/callback_sender.h"
+#include "engine/engine_metrics.h"
 #include "engine/group_committer.h"
 #include "engine/job_watchers.h"
 #include "engine/periodic_executor.h"
@@ -212,6 +213,11 @@ class Engine {
   bool accepting() const { return accepting_.load(); }
   const Clock& clock() const { return clock_; }
   const GroupCommitter& committer() const { return *committer_; }
+  // What this engine counted (engine_metrics.h), for GET /metrics.
+  const EngineMetrics& metrics() const { return metrics_; }
+  // The store's job counts by queue and state and each queue's oldest ready
+  // job, for GET /metrics; called as the read methods above say.
+  void QueueGauges(Callback<std::vector<QueueGauge>> done);
   // Wake-ups for long-polls (terminal state) and event streams (any change)
   // of jobs changed by this process, or by other nodes (see above).
   JobWatchers& watchers() { return watchers_; }
@@ -292,6 +298,7 @@ class Engine {
   std::mutex idempotency_mu_;
   std::set<std::string> idempotency_in_flight_;  // "tenant\0queue\0key", guarded by the mutex
   std::vector<Observer> observers_;
+  EngineMetrics metrics_;
   JobWatchers watchers_;
   std::unique_ptr<CallbackSender> callback_sender_;
 

@@ -138,6 +138,7 @@ void GroupCommitter::Flush() {
     kicked_ = false;
   }
   Batch batch;
+  batch.applied = std::chrono::steady_clock::now();
   batch.id = ++next_batch_;
   current_batch_ = batch.id;
   Result<CommitToken> token = CommitToken{0};
@@ -227,6 +228,12 @@ void GroupCommitter::ReportReady() {
 
 void GroupCommitter::Report(Batch& batch, bool run_after_hook) {
   const Error* failure = batch.failure ? &*batch.failure : nullptr;
+  if (metrics_.seconds) {
+    metrics_.seconds->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - batch.applied).count());
+  }
+  if (metrics_.operations) metrics_.operations->Observe(static_cast<double>(batch.ops.size()));
+  if (failure && metrics_.failures) metrics_.failures->Add();
   current_batch_ = batch.id;
   // Operations first, then the hook that starts the batch's claims: observers
   // then see a job's changes in commit order (a retry before its next claim).

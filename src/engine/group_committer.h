@@ -41,6 +41,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -52,6 +53,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 
+#include "core/metrics.h"
 #include "store/job_store.h"
 
 namespace acceptd {
@@ -91,6 +93,16 @@ class GroupCommitter {
   // How many batches may be committed and not yet durable at once (>= 1;
   // 1: no pipelining). Before the first batch.
   void SetMaxUnsynced(int n) { max_unsynced_ = n < 1 ? 1 : n; }
+  // Where each batch is counted when it is reported: its time from being
+  // applied until then (the sync that made it durable included), its
+  // operations, and whether it failed. Before the first batch; null
+  // members are not counted.
+  struct Metrics {
+    metrics::Histogram* seconds = nullptr;
+    metrics::Histogram* operations = nullptr;
+    metrics::Counter* failures = nullptr;
+  };
+  void SetMetrics(Metrics m) { metrics_ = m; }
   // On the engine thread, during a hook: the batch it runs for.
   int64_t current_batch() const { return current_batch_; }
 
@@ -117,7 +129,8 @@ class GroupCommitter {
     std::vector<Op> ops;
     std::optional<Error> failure;
     CommitToken token = 0;
-    bool durable = false;  // or failed: may be reported once it is first
+    bool durable = false;                           // or failed: may be reported once it is first
+    std::chrono::steady_clock::time_point applied;  // when the batch began
   };
   void EnqueueOp(Op op);
   void ScheduleLocked();
@@ -141,6 +154,7 @@ class GroupCommitter {
   std::optional<Error> closed_;  // guarded by mu_
   int unsynced_ = 0;             // guarded by mu_: batches waiting for WhenDurable
   int max_unsynced_ = 2;
+  Metrics metrics_;
   int64_t next_batch_ = 0;        // engine thread
   int64_t current_batch_ = 0;     // engine thread
   std::deque<Batch> unreported_;  // engine thread (Close: after it stopped)

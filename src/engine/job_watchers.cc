@@ -9,6 +9,7 @@ uint64_t JobWatchers::Watch(const JobId& id, Wake wake) {
   Shard& shard = ShardFor(id);
   std::lock_guard lock(shard.mu);
   shard.watchers[id].once.push_back(Entry{token, std::move(wake)});
+  waiters_.fetch_add(1, std::memory_order_relaxed);
   return token;
 }
 
@@ -28,9 +29,13 @@ void JobWatchers::Unwatch(const JobId& id, uint64_t token) {
   auto it = shard.watchers.find(id);
   if (it == shard.watchers.end()) return;
   auto& once = it->second.once;
+  const size_t once_before = once.size();
   once.erase(std::remove_if(once.begin(), once.end(),
                             [token](const Entry& e) { return e.token == token; }),
              once.end());
+  if (once.size() != once_before) {
+    waiters_.fetch_sub(once_before - once.size(), std::memory_order_relaxed);
+  }
   auto& every = it->second.every;
   const size_t before = every.size();
   every.erase(std::remove_if(every.begin(), every.end(),
@@ -59,6 +64,7 @@ void JobWatchers::WakeUp(const JobId& id, bool final) {
     if (final) {
       once = std::move(w.once);
       w.once.clear();
+      waiters_.fetch_sub(once.size(), std::memory_order_relaxed);
     }
     every.reserve(w.every.size());
     for (const Listener& l : w.every) every.push_back(l.wake);

@@ -53,6 +53,9 @@ class JobWatchers {
   // job unchanged).
   void OnProgress(const JobId& id);
   size_t size() const;  // watchers and listeners
+  // Watchers (long-polls) and listeners (event streams) now, without locking.
+  size_t waiting() const { return waiters_.load(std::memory_order_relaxed); }
+  size_t listening() const { return listeners_.load(std::memory_order_relaxed); }
   // The jobs that have a watcher or a listener now.
   std::vector<JobId> Ids() const;
 
@@ -83,6 +86,7 @@ class JobWatchers {
   // Listeners registered in all shards; lets a non-final change of a job skip
   // the lock when nobody listens (the common case: every claim notifies).
   std::atomic<size_t> listeners_{0};
+  std::atomic<size_t> waiters_{0};  // one-shot watchers
 };
 
 }  // namespace acceptd

@@ -12,8 +12,8 @@ namespace acceptd::http {
 
 namespace {
 
-constexpr std::string_view kScopeNames[kScopeCount] = {"submit", "read", "cancel", "worker",
-                                                       "admin"};
+constexpr std::string_view kScopeNames[kScopeCount] = {"submit", "read",  "cancel",
+                                                       "worker", "admin", "metrics"};
 constexpr std::string_view kKeyPrefix = "acd_";
 constexpr size_t kKeyRandomBytes = 32;
 // Longer Authorization values are refused without hashing: no key is this

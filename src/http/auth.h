@@ -28,16 +28,17 @@
 namespace acceptd::http {
 
 enum class Scope : uint8_t {
-  kSubmit = 0,  // create jobs
-  kRead = 1,    // status, result, events, list, queues, readiness
-  kCancel = 2,  // cancel and delete jobs
-  kWorker = 3,  // reserved: the worker lease protocol
-  kAdmin = 4,   // every scope, and (later) the admin routes
+  kSubmit = 0,   // create jobs
+  kRead = 1,     // status, result, events, list, queues, readiness
+  kCancel = 2,   // cancel and delete jobs
+  kWorker = 3,   // reserved: the worker lease protocol
+  kAdmin = 4,    // every scope, and (later) the admin routes
+  kMetrics = 5,  // GET /metrics only: for a Prometheus scraper
 };
-inline constexpr int kScopeCount = 5;
+inline constexpr int kScopeCount = 6;
 
 std::string_view ToString(Scope scope);
-// "submit", "read", "cancel", "worker" or "admin"; nullopt otherwise.
+// "submit", "read", "cancel", "worker", "admin" or "metrics"; nullopt otherwise.
 std::optional<Scope> ParseScope(std::string_view text);
 
 // A set of scopes, as a bit mask.

@@ -1,7 +1,9 @@
 #include "http/router.h"
 
 #include <algorithm>
+#include <random>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "http/problem.h"
@@ -32,16 +34,45 @@ std::vector<std::string_view> SplitPath(std::string_view target) {
   return parts;
 }
 
+bool IsValidRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("-_.:/+=@").find(c) != std::string_view::npos;
+  });
+}
+
+namespace {
+
+// 16 hex digits, unique enough to find one request in the logs: a
+// per-thread generator seeded once from the OS (no system call per request).
+std::string NewRequestId() {
+  thread_local std::mt19937_64 gen{[] {
+    std::random_device rd;
+    return (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  }()};
+  return fmt::format("{:016x}", gen());
+}
+
+const std::string kRequestIdField = "X-Request-Id";
+
+}  // namespace
+
 void Router::Add(Verb method, std::string_view pattern, Access access, RouteHandler handler) {
   std::vector<std::string> segments;
   for (auto s : SplitPath(pattern)) segments.emplace_back(s);
+  RouteEntry::Method m{method, access, std::move(handler), std::make_unique<Stats>()};
   for (RouteEntry& r : routes_) {
     if (r.segments == segments) {
-      r.methods.push_back({method, access, std::move(handler)});
+      r.methods.push_back(std::move(m));
       return;
     }
   }
-  routes_.push_back(RouteEntry{std::move(segments), {{method, access, std::move(handler)}}});
+  RouteEntry entry;
+  entry.pattern = std::string(pattern);
+  entry.segments = std::move(segments);
+  entry.methods.push_back(std::move(m));
+  routes_.push_back(std::move(entry));
 }
 
 bool Router::Match(const RouteEntry& r, const std::vector<std::string_view>& parts,
@@ -60,6 +91,36 @@ bool Router::Match(const RouteEntry& r, const std::vector<std::string_view>& par
 }
 
 boost::asio::awaitable<Response> Router::Route(Request& req, Peer peer) const {
+  const auto start = std::chrono::steady_clock::now();
+  std::string request_id;
+  if (const auto given = req[kRequestIdField]; IsValidRequestId(given)) {
+    request_id = std::string(given);
+  } else {
+    request_id = NewRequestId();
+  }
+  Dispatched found;
+  Response res = co_await Dispatch(req, peer, found);
+  res.set(kRequestIdField, request_id);
+  const auto duration = std::chrono::steady_clock::now() - start;
+  Stats& stats = found.method ? *found.method->stats : *unmatched_;
+  const unsigned status = res.result_int();
+  if (status >= 100 && status < 600) stats.by_class[status / 100 - 1].Add();
+  stats.duration.Observe(std::chrono::duration<double>(duration).count());
+  if (access_log_) {
+    AccessRecord record;
+    record.method = req.method_string();
+    record.route = found.route ? std::string_view(found.route->pattern) : "-";
+    record.status = status;
+    record.duration = duration;
+    if (!res.stream) record.bytes = res.body().size();
+    record.request_id = request_id;
+    record.key = found.key;
+    access_log_(record);
+  }
+  co_return res;
+}
+
+boost::asio::awaitable<Response> Router::Dispatch(Request& req, Peer peer, Dispatched& out) const {
   const auto parts = SplitPath(req.target());
   PathParams params;
   std::string allow;
@@ -72,7 +133,11 @@ boost::asio::awaitable<Response> Router::Route(Request& req, Peer peer) const {
         break;
       }
     }
-    if (found) break;
+    if (found) {
+      out.route = &r;
+      out.method = found;
+      break;
+    }
     // Another route may still match with this method; remember what this one allows.
     for (const RouteEntry::Method& m : r.methods) {
       if (!allow.empty()) allow += ", ";
@@ -99,6 +164,7 @@ boost::asio::awaitable<Response> Router::Route(Request& req, Peer peer) const {
       }
     }
     params.principal = &*principal;
+    out.key = principal->name;
   } else if (found && found->access.scope() == Scope::kWorker && !peer.loopback) {
     spdlog::info("refused {} {} from a remote peer: worker routes need an API key",
                  req.method_string(), req.target().substr(0, req.target().find('?')));
@@ -120,6 +186,37 @@ boost::asio::awaitable<Response> Router::Route(Request& req, Peer peer) const {
                          "method " + std::string(req.method_string()) + " is not allowed here");
   res.set(Field::allow, allow);
   co_return res;
+}
+
+void Router::WriteMetrics(metrics::MetricsText& out) const {
+  static constexpr std::string_view kClasses[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+  out.Family("acceptd_http_requests_total", "counter",
+             "HTTP requests answered, by method, route pattern and status class.");
+  auto counters = [&](std::string_view method, std::string_view route, const Stats& s) {
+    for (int c = 0; c < 5; ++c) {
+      out.Sample("acceptd_http_requests_total",
+                 {{"method", method}, {"route", route}, {"status", kClasses[c]}},
+                 s.by_class[c].Value());
+    }
+  };
+  for (const RouteEntry& r : routes_) {
+    for (const RouteEntry::Method& m : r.methods) {
+      counters(beast_http::to_string(m.verb), r.pattern, *m.stats);
+    }
+  }
+  counters("", "unmatched", *unmatched_);
+  out.Family("acceptd_http_request_duration_seconds", "histogram",
+             "Time from routing a request to its response being ready (a long-poll's wait "
+             "included; writing the response not).");
+  for (const RouteEntry& r : routes_) {
+    for (const RouteEntry::Method& m : r.methods) {
+      out.Histogram("acceptd_http_request_duration_seconds",
+                    {{"method", beast_http::to_string(m.verb)}, {"route", r.pattern}},
+                    m.stats->duration.Read());
+    }
+  }
+  out.Histogram("acceptd_http_request_duration_seconds", {{"method", ""}, {"route", "unmatched"}},
+                unmatched_->duration.Read());
 }
 
 void Router::SetUnavailableRetryAfter(Millis retry_after) {

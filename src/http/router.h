@@ -10,18 +10,45 @@
 // routes are served without looking at credentials. The handler then finds
 // the caller in PathParams::principal. Without keys, nothing is checked and
 // `principal` is null.
+//
+// Every routed request gets a request id: the client's X-Request-Id if it
+// is a plausible one (1 to 128 of A-Z a-z 0-9 and -_.:/+=@), else a
+// generated one (16 hex digits); the response echoes it. Route() also counts
+// each request (by method, route pattern and status class) and its duration
+// for GET /metrics (WriteMetrics), and hands it to the access log if one is
+// set. Both name the route's pattern, never the path: a job's id in a path
+// is a capability, and does not belong in logs or metric labels.
 #pragma once
 
+#include <chrono>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "core/clock.h"
+#include "core/metrics.h"
 #include "http/auth.h"
 #include "http/types.h"
 
 namespace acceptd::http {
+
+// One routed request, as the access log sees it.
+struct AccessRecord {
+  std::string_view method;
+  std::string_view route;  // the matched pattern ("/v1/jobs/{id}"), or "-"
+  unsigned status = 0;
+  std::chrono::nanoseconds duration{0};  // from routing to the response (not its writing)
+  std::optional<size_t> bytes;           // the response body; unset for a streamed body
+  std::string_view request_id;
+  std::string_view key;  // the API key's name; empty without keys or on a public route
+};
+using AccessLog = std::function<void(const AccessRecord&)>;
+
+// A request id as the router accepts it from X-Request-Id.
+bool IsValidRequestId(std::string_view id);
 
 // What the router learned about a request: the path's captures, and who sent it.
 struct PathParams {
@@ -53,6 +80,12 @@ class Router {
   // The Retry-After (rounded up to whole seconds, at least 1; default 1 s)
   // of a 503 that a route answers without one. Before serving.
   void SetUnavailableRetryAfter(Millis retry_after);
+  // Called with every routed request once its response is ready (on the
+  // connection's thread; it must be quick). Before serving.
+  void SetAccessLog(AccessLog log) { access_log_ = std::move(log); }
+  // acceptd_http_requests_total and acceptd_http_request_duration_seconds,
+  // per route and method (requests that matched no route: route="unmatched").
+  void WriteMetrics(metrics::MetricsText& out) const;
   // Dispatches a request (the path is the target without its query).
   // Without keys, routes that need the `worker` scope answer only loopback
   // peers (403 otherwise): handing out other people's jobs is not for
@@ -64,20 +97,37 @@ class Router {
   std::vector<RouteInfo> Routes() const;
 
  private:
+  // Requests of one route and method, or of none (unmatched_).
+  struct Stats {
+    Stats() : duration(metrics::RequestDurationBuckets()) {}
+    metrics::Counter by_class[5];  // 1xx .. 5xx
+    metrics::Histogram duration;   // seconds
+  };
   struct RouteEntry {
+    std::string pattern;
     std::vector<std::string> segments;  // "{x}" captures
     struct Method {
       Verb verb;
       Access access;
       RouteHandler handler;
+      std::unique_ptr<Stats> stats;
     };
     std::vector<Method> methods;
   };
+  // What Dispatch found, for the counting and logging in Route.
+  struct Dispatched {
+    const RouteEntry* route = nullptr;
+    const RouteEntry::Method* method = nullptr;
+    std::string key;  // the caller's key name, if authenticated
+  };
+  boost::asio::awaitable<Response> Dispatch(Request& req, Peer peer, Dispatched& out) const;
   static bool Match(const RouteEntry& r, const std::vector<std::string_view>& parts,
                     PathParams* params);
   std::vector<RouteEntry> routes_;
   const Authenticator* auth_ = nullptr;
   std::string unavailable_retry_after_ = "1";
+  AccessLog access_log_;
+  std::unique_ptr<Stats> unmatched_ = std::make_unique<Stats>();
 };
 
 // Splits "/a/b" into {"a", "b"}; the query, if any, is ignored.

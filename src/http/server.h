@@ -80,6 +80,12 @@ class HttpServer {
   void Start();
   // Stops accepting, ends all connections and joins the threads. Idempotent.
   void Stop();
+  // Client connections being served now (for metrics), and over-limit ones
+  // being refused (answered 503 and closed).
+  size_t open_connections() const { return open_connections_.load(std::memory_order_relaxed); }
+  size_t refusing_connections() const {
+    return refusing_connections_.load(std::memory_order_relaxed);
+  }
 
  private:
   struct Loop;

@@ -168,6 +168,14 @@ struct QueueCounts {
   int64_t counts[kJobStateCount] = {};
 };
 
+// Jobs of one queue: counts purged by PurgeExpired, or the run_at of the
+// oldest ready job (OldestReady).
+struct QueueValue {
+  std::string queue;
+  int64_t value = 0;
+  bool operator==(const QueueValue&) const = default;
+};
+
 struct StoredResult {
   JobState state = JobState::kQueued;
   bool has_result = false;
@@ -301,8 +309,10 @@ class WriteTx {
   // Deletes terminal jobs whose expires_at <= now, leaving for each a
   // tombstone until now + tombstone_ttl (none if 0), so that readers can tell
   // "expired" (kGone) from "never existed" (kNotFound); removes tombstones
-  // whose time is over. Returns how many jobs were purged.
-  virtual Result<int64_t> PurgeExpired(UnixMillis now, int limit, Millis tombstone_ttl) = 0;
+  // whose time is over. Returns how many jobs were purged per queue (queues
+  // with none left out, in no particular order).
+  virtual Result<std::vector<QueueValue>> PurgeExpired(UnixMillis now, int limit,
+                                                       Millis tombstone_ttl) = 0;
   // Jobs whose callback delivery is due (next_attempt_at <= now), earliest
   // first. Each is leased by moving its next_attempt_at to `lease_until`, so
   // that no other node delivers it meanwhile; if this node dies mid-delivery
@@ -368,6 +378,11 @@ class JobStore {
   virtual Result<JobPage> List(const ListParams& params) = 0;
   // Counts per state for every queue that has or had jobs.
   virtual Result<std::vector<QueueCounts>> Counts() = 0;
+  // For each queue with a job ready to run (queued, due, not delayed or
+  // backing off: what a claim would take), the earliest run_at among them,
+  // in no particular order. It reads every ready job's index entry: for
+  // metrics scrapes, not for a hot path.
+  virtual Result<std::vector<QueueValue>> OldestReady() = 0;
   // Answers iff the store is usable (for /readyz).
   virtual Status Ping() = 0;
 

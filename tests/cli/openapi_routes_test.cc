@@ -101,7 +101,7 @@ class OpenApiRoutesTest : public ::testing::Test {
         })));
     engine_ = std::make_unique<Engine>(engine_testing::Options(), std::move(store),
                                        std::move(queues), SystemClock::Instance());
-    routes_ = std::make_unique<ServerRoutes>(*engine_, api_options_, api::CompatOptions{});
+    routes_ = std::make_unique<ServerRoutes>(*engine_, router_, api_options_, api::CompatOptions{});
     routes_->Register(router_);
   }
 

@@ -73,6 +73,8 @@ dir = "/var/log/acceptd"
 level = "debug"
 max_size = 1048576
 max_files = 7
+format = "json"
+access = true
 
 [queues.emails]
 handler = "echo"
@@ -111,6 +113,8 @@ handler = "sleep"
   EXPECT_EQ(c.log.level, "debug");
   EXPECT_EQ(c.log.max_size, 1'048'576u);
   EXPECT_EQ(c.log.max_files, 7);
+  EXPECT_EQ(c.log.format, "json");
+  EXPECT_TRUE(c.log.access);
 
   ASSERT_EQ(c.queues.size(), 2u);
   const QueueConfig* emails = nullptr;
@@ -216,6 +220,8 @@ TEST_F(ServerConfigTest, ZeroAndNegativeValuesAreErrorsNamingTheKey) {
   EXPECT_TRUE(FailsNaming("[server]\nlease = inf\n", "server.lease"));
   EXPECT_TRUE(FailsNaming("[log]\nmax_files = 0\n", "log.max_files"));
   EXPECT_TRUE(FailsNaming("[log]\nmax_size = 10\n", "log.max_size"));
+  EXPECT_TRUE(FailsNaming("[log]\nformat = \"xml\"\n", "log.format"));
+  EXPECT_TRUE(FailsNaming("[log]\naccess = \"yes\"\n", "log.access"));
 
   // Zero is fine where it means "none".
   EXPECT_TRUE(IsOk(Load(q + "retention = 0\n[queues.x.backoff]\nbase = 0\nmax = 0\njitter = 0\n")));

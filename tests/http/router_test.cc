@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include <fmt/format.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/json/parse.hpp>
@@ -157,6 +158,74 @@ TEST(SplitPathTest, SplitsSegmentsAndDropsTheQuery) {
   EXPECT_EQ(SplitPath(""), V{});
   EXPECT_EQ(SplitPath("?q"), V{});
   EXPECT_EQ(SplitPath("/a//b/"), (V{"a", "b"}));
+}
+
+// Routes `req` as is (headers included).
+Response RouteRequest(const Router& router, Request& req) {
+  boost::asio::io_context ctx;
+  std::optional<Response> out;
+  boost::asio::co_spawn(ctx, router.Route(req), [&](std::exception_ptr e, Response res) {
+    if (e) std::rethrow_exception(e);
+    out = std::move(res);
+  });
+  ctx.run();
+  return std::move(*out);
+}
+
+TEST_F(RouterTest, EchoesAPlausibleRequestIdAndGeneratesOneOtherwise) {
+  Request req{Verb::get, "/v1/jobs/abc", 11};
+  req.set("X-Request-Id", "trace-42:abc/def");
+  EXPECT_EQ(RouteRequest(router_, req)["X-Request-Id"], "trace-42:abc/def");
+
+  for (const std::string& bad :
+       {std::string("has space"), std::string(129, 'a'), std::string("quote\""), std::string("")}) {
+    Request other{Verb::get, "/v1/jobs/abc", 11};
+    if (!bad.empty()) other.set("X-Request-Id", bad);
+    const std::string id(RouteRequest(router_, other)["X-Request-Id"]);
+    EXPECT_EQ(id.size(), 16u) << "for '" << bad << "'";
+    EXPECT_NE(id, bad);
+  }
+  Request a{Verb::get, "/healthz", 11}, b{Verb::get, "/healthz", 11};
+  EXPECT_NE(RouteRequest(router_, a)["X-Request-Id"], RouteRequest(router_, b)["X-Request-Id"]);
+  EXPECT_FALSE(RouteRequest(router_, a)["X-Request-Id"].empty()) << "404s get one too";
+}
+
+TEST_F(RouterTest, CountsRequestsByRoutePatternNotByPath) {
+  Route(Verb::get, "/v1/jobs/aaaa");
+  Route(Verb::get, "/v1/jobs/bbbb");
+  Route(Verb::get, "/nowhere");
+  Route(Verb::put, "/v1/jobs/aaaa");  // 405: unmatched
+  metrics::MetricsText out;
+  router_.WriteMetrics(out);
+  const std::string& text = out.text();
+  EXPECT_NE(text.find("acceptd_http_requests_total{method=\"GET\",route=\"/v1/jobs/{id}\","
+                      "status=\"2xx\"} 2\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("acceptd_http_requests_total{method=\"\",route=\"unmatched\","
+                      "status=\"4xx\"} 2\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("acceptd_http_request_duration_seconds_count{method=\"GET\","
+                      "route=\"/v1/jobs/{id}\"} 2\n"),
+            std::string::npos);
+  EXPECT_EQ(text.find("aaaa"), std::string::npos) << "a path's id is never a label";
+}
+
+TEST_F(RouterTest, TheAccessLogGetsThePatternStatusBytesAndRequestId) {
+  std::vector<std::string> lines;
+  router_.SetAccessLog([&](const AccessRecord& r) {
+    lines.push_back(fmt::format("{} {} {} {} {} key={}", r.method, r.route, r.status,
+                                r.bytes ? std::to_string(*r.bytes) : "-", r.request_id, r.key));
+  });
+  Request req{Verb::get, "/v1/jobs/0123abcd/result", 11};
+  req.set("X-Request-Id", "r1");
+  RouteRequest(router_, req);
+  Route(Verb::get, "/missing");
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], "GET /v1/jobs/{id}/result 200 " +
+                          std::to_string(std::string("result id=0123abcd").size()) + " r1 key=");
+  EXPECT_TRUE(lines[1].starts_with("GET - 404 ")) << lines[1];
 }
 
 }  // namespace

@@ -33,7 +33,8 @@ std::string RawResponse(uint16_t port, const std::string& method, const std::str
                         const std::string& key, const std::string& body = "") {
   RawConnection c(port);
   std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
-  req += "Authorization: Bearer " + key + "\r\nConnection: close\r\n";
+  // A fixed request id: the server echoes it, so equal answers stay byte-identical.
+  req += "Authorization: Bearer " + key + "\r\nConnection: close\r\nX-Request-Id: probe\r\n";
   if (!body.empty()) req += "Content-Type: application/json\r\n";
   req += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   if (!c.Send(req)) throw std::runtime_error("send failed");

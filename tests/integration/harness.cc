@@ -700,7 +700,7 @@ std::string ServerProcess::BuildConfig() const {
   for (const auto& [k, v] : options_.server) server[k] = v;
   std::string out = "[server]\n";
   for (const auto& [k, v] : server) out += k + " = " + v + "\n";
-  out += "\n[log]\nlevel = \"" + options_.log_level + "\"\n\n";
+  out += "\n[log]\nlevel = \"" + options_.log_level + "\"\n" + options_.log + "\n";
   out += options_.queues;
   out += "\n";
   return out;

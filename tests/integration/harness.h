@@ -284,6 +284,8 @@ struct ServerOptions {
   // empty: no [queues] table, so the built-in default queues.
   std::string queues;
   std::string log_level = "info";
+  // Raw TOML lines appended to [log], e.g. "format = \"json\"\n".
+  std::string log;
   // Extra command-line arguments for `acceptd serve`.
   std::vector<std::string> args;
   // False: no --config at all (built-in defaults for everything).
@@ -299,6 +301,10 @@ struct ServerOptions {
   }
   ServerOptions& WithQueues(std::string toml) {
     queues = std::move(toml);
+    return *this;
+  }
+  ServerOptions& WithLog(std::string toml) {
+    log = std::move(toml);
     return *this;
   }
   ServerOptions& Arg(std::string arg) {

@@ -40,8 +40,8 @@ struct Stmt {
   "progress_percent, progress_message, error_type, error_message, cancel_requested, "           \
   "delete_requested, result IS NOT NULL, lease_owner, lease_token, lease_expires_at, "          \
   "callback_url, callback_attempts, callback_status, callback_error, callback_delivered_at, "   \
-  "callback_next_at, tenant"
-constexpr int kFirstExtraCol = 33;
+  "callback_next_at, tenant, attempt_started_at"
+constexpr int kFirstExtraCol = 34;
 
 #define Q ACCEPTD_SQL_QUEUED
 #define R ACCEPTD_SQL_RUNNING
@@ -82,6 +82,7 @@ Job ReadJob(const Rows& r, int i) {
     c.next_attempt_at = r.OptInt(i, 31);
   }
   j.tenant = r.Bytes(i, 32);
+  j.attempt_started_at = r.OptInt(i, 33);
   return j;
 }
 
@@ -701,18 +702,19 @@ class PostgresStore::Tx final : public WriteTx {
     return queues;
   }
 
-  Result<int64_t> PurgeExpired(UnixMillis now, int limit, Millis tombstone_ttl) override {
+  Result<std::vector<QueueValue>> PurgeExpired(UnixMillis now, int limit,
+                                               Millis tombstone_ttl) override {
     static constexpr Stmt kOldTombstones{"acceptd_purge_tombstones",
                                          "DELETE FROM acceptd.tombstones WHERE expires_at <= $1"};
     static constexpr Stmt kPurge{
         "acceptd_purge",
         "WITH d AS (DELETE FROM acceptd.jobs WHERE seq IN (SELECT seq FROM acceptd.jobs "
         "WHERE expires_at <= $1::bigint AND callback_next_at IS NULL LIMIT $2::bigint "
-        "FOR UPDATE SKIP LOCKED) RETURNING id), "
+        "FOR UPDATE SKIP LOCKED) RETURNING id, queue), "
         "t AS (INSERT INTO acceptd.tombstones (id, expires_at) "
         "SELECT id, $1::bigint + $3::bigint FROM d WHERE $3::bigint > 0 "
         "ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at) "
-        "SELECT count(*) FROM d"};
+        "SELECT queue, count(*) FROM d GROUP BY queue"};
     // Housekeeping of the count rows, by one node at a time (see pg_schema.cc).
     static constexpr Stmt kCompact{"acceptd_compact_counts",
                                    "SELECT acceptd.compact_counts() FROM (SELECT 1) x "
@@ -729,7 +731,9 @@ class PostgresStore::Tx final : public WriteTx {
     Params lock;
     lock.Int(pg::kLockClassMigration);
     if (auto cr = c_.Run(kCompact.name, kCompact.sql, lock); !cr) return std::move(cr).error();
-    return r->Int(0, 0);
+    std::vector<QueueValue> purged;
+    for (int i = 0; i < r->Size(); ++i) purged.push_back(QueueValue{r->Bytes(i, 0), r->Int(i, 1)});
+    return purged;
   }
 
   Result<std::vector<Job>> ClaimCallbacks(UnixMillis now, int limit,
@@ -1115,6 +1119,20 @@ Result<std::vector<QueueCounts>> PostgresStore::Counts() {
         out.back().counts[static_cast<int>(*state)] = r->Int(i, 2);
       }
     }
+    return out;
+  });
+}
+
+Result<std::vector<QueueValue>> PostgresStore::OldestReady() {
+  // The claim index holds exactly the ready jobs: an index-only scan.
+  static constexpr Stmt kOldest{"acceptd_oldest_ready",
+                                "SELECT queue, min(run_at) FROM acceptd.jobs WHERE state = " Q
+                                " AND NOT scheduled GROUP BY queue"};
+  return WithConn([&](Conn& c) -> Result<std::vector<QueueValue>> {
+    auto r = c.Run(kOldest.name, kOldest.sql, Params());
+    if (!r) return std::move(r).error();
+    std::vector<QueueValue> out;
+    for (int i = 0; i < r->Size(); ++i) out.push_back(QueueValue{r->Bytes(i, 0), r->Int(i, 1)});
     return out;
   });
 }

@@ -53,6 +53,7 @@ class PostgresStore final : public JobStore {
   Result<StoredPayload> GetPayload(const JobId& id) override;
   Result<JobPage> List(const ListParams& params) override;
   Result<std::vector<QueueCounts>> Counts() override;
+  Result<std::vector<QueueValue>> OldestReady() override;
   Status Ping() override;
   bool RemoteCalls() const override { return true; }
   std::unique_ptr<ChangeSubscription> Subscribe(ChangeListener listener) override;

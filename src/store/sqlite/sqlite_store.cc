@@ -180,8 +180,8 @@ END;
   "progress_percent, progress_message, error_type, error_message, cancel_requested, "           \
   "delete_requested, result IS NOT NULL, lease_owner, lease_token, lease_expires_at, "          \
   "callback_url, callback_attempts, callback_status, callback_error, callback_delivered_at, "   \
-  "callback_next_at, tenant"
-constexpr int kFirstExtraCol = 33;
+  "callback_next_at, tenant, attempt_started_at"
+constexpr int kFirstExtraCol = 34;
 
 std::optional<int64_t> OptInt(const Stmt& s, int col) {
   if (s.IsNull(col)) return std::nullopt;
@@ -224,6 +224,7 @@ Job ReadJob(const Stmt& s) {
     c.next_attempt_at = OptInt(s, 31);
   }
   j.tenant = s.Text(32);
+  j.attempt_started_at = OptInt(s, 33);
   return j;
 }
 
@@ -654,7 +655,8 @@ class SqliteStore::Tx final : public WriteTx {
     return queues;
   }
 
-  Result<int64_t> PurgeExpired(UnixMillis now, int limit, Millis tombstone_ttl) override {
+  Result<std::vector<QueueValue>> PurgeExpired(UnixMillis now, int limit,
+                                               Millis tombstone_ttl) override {
     {
       auto old = db_.Prepare("DELETE FROM tombstones WHERE expires_at <= ?1");
       old->Bind(1, now);
@@ -663,11 +665,22 @@ class SqliteStore::Tx final : public WriteTx {
     auto s = db_.Prepare(
         "DELETE FROM jobs WHERE seq IN (SELECT seq FROM jobs WHERE expires_at <= ?1 "
         "AND callback_next_at IS NULL LIMIT ?2) "
-        "RETURNING id");
+        "RETURNING id, queue");
     s->Bind(1, now).Bind(2, limit);
     std::vector<std::string> ids;
+    std::vector<QueueValue> purged;
     int rc;
-    while ((rc = s->Step()) == SQLITE_ROW) ids.push_back(s->Blob(0));
+    while ((rc = s->Step()) == SQLITE_ROW) {
+      ids.push_back(s->Blob(0));
+      std::string queue = s->Text(1);
+      auto it = std::find_if(purged.begin(), purged.end(),
+                             [&](const QueueValue& q) { return q.queue == queue; });
+      if (it == purged.end()) {
+        purged.push_back(QueueValue{std::move(queue), 1});
+      } else {
+        ++it->value;
+      }
+    }
     if (rc != SQLITE_DONE) return db_.LastError("purge expired");
     if (tombstone_ttl > 0) {
       for (const std::string& id : ids) {
@@ -676,7 +689,7 @@ class SqliteStore::Tx final : public WriteTx {
         if (t->Step() != SQLITE_DONE) return db_.LastError("tombstone");
       }
     }
-    return static_cast<int64_t>(ids.size());
+    return purged;
   }
 
   Result<std::vector<Job>> ClaimCallbacks(UnixMillis now, int limit,
@@ -918,9 +931,22 @@ int SqliteStore::OnWalCommit(void* arg, sqlite3* db, const char*, int pages) {
     // copied. The background thread has copied nearly everything (see
     // kCheckpointWriterGap), so this pass is short; SQLITE_BUSY (the thread
     // is mid-pass) is fine: a later commit tries again.
-    if (sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) !=
+    const auto start = std::chrono::steady_clock::now();
+    int copied = 0;
+    if (sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, &copied) !=
         SQLITE_OK) {
       OnDbError(store, sqlite3_extended_errcode(db));
+    }
+    // Every commit waits for this pass: say so when it was a long one (the
+    // background checkpoint fell behind: the disk is slower than the writes).
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+    if (ms >= kSlowWriterCheckpointMs) {
+      spdlog::warn(
+          "sqlite: commits waited {} ms for a checkpoint of the WAL ({} pages, {} copied): the "
+          "background checkpoint fell behind the writes",
+          ms, pages, copied);
     }
   } else if (pages - store->checkpoint_requested_at_ >= kCheckpointPages) {
     store->checkpoint_requested_at_ = pages;
@@ -1288,6 +1314,23 @@ Result<std::vector<QueueCounts>> SqliteStore::Counts() {
     }
   }
   if (rc != SQLITE_DONE) return db.LastError("counts");
+  if (auto st = AwaitAllDurable(); !st) return std::move(st).error();
+  return out;
+}
+
+Result<std::vector<QueueValue>> SqliteStore::OldestReady() {
+  auto reader = AcquireReader();
+  if (!reader) return std::move(reader).error();
+  SqliteDb& db = **reader;
+  // The claim index holds exactly the ready jobs (queue, priority, run_at):
+  // a scan of it, not of the table.
+  auto s = db.Prepare(
+      "SELECT queue, MIN(run_at) FROM jobs INDEXED BY jobs_claim WHERE state = " ACCEPTD_SQL_QUEUED
+      " AND scheduled = 0 GROUP BY queue");
+  std::vector<QueueValue> out;
+  int rc;
+  while ((rc = s->Step()) == SQLITE_ROW) out.push_back(QueueValue{s->Text(0), s->Int(1)});
+  if (rc != SQLITE_DONE) return db.LastError("oldest ready");
   if (auto st = AwaitAllDurable(); !st) return std::move(st).error();
   return out;
 }

@@ -64,6 +64,7 @@ class SqliteStore final : public JobStore {
   Result<StoredPayload> GetPayload(const JobId& id) override;
   Result<JobPage> List(const ListParams& params) override;
   Result<std::vector<QueueCounts>> Counts() override;
+  Result<std::vector<QueueValue>> OldestReady() override;
   Status Ping() override;
   void SetTransitionObserver(TransitionObserver observer) override;
   void WhenDurable(CommitToken token, std::function<void(const Error*)> done) override;
@@ -131,6 +132,8 @@ class SqliteStore final : public JobStore {
   static constexpr int kCheckpointWriterGap = 2 * kCheckpointPages;
   static constexpr int kCheckpointForcePages = 8 * kCheckpointHardPages;
   static constexpr std::chrono::seconds kCheckpointInterval{1};
+  // A writer's pass at least this long is logged (a warning).
+  static constexpr int64_t kSlowWriterCheckpointMs = 50;
   Result<ReaderLease> AcquireReader();
   void ReleaseReader(std::unique_ptr<sqlite::SqliteDb> db);
 

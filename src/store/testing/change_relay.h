@@ -185,6 +185,7 @@ class RelayStore final : public JobStore {
   Result<StoredPayload> GetPayload(const JobId& id) override { return inner_->GetPayload(id); }
   Result<JobPage> List(const ListParams& params) override { return inner_->List(params); }
   Result<std::vector<QueueCounts>> Counts() override { return inner_->Counts(); }
+  Result<std::vector<QueueValue>> OldestReady() override { return inner_->OldestReady(); }
   Status Ping() override { return inner_->Ping(); }
   bool RemoteCalls() const override { return inner_->RemoteCalls(); }
   std::unique_ptr<ChangeSubscription> Subscribe(ChangeListener listener) override {
@@ -243,7 +244,7 @@ class RelayStore final : public JobStore {
       if (r) promoted_.insert(promoted_.end(), r->begin(), r->end());
       return r;
     }
-    Result<int64_t> PurgeExpired(UnixMillis now, int limit, Millis ttl) override {
+    Result<std::vector<QueueValue>> PurgeExpired(UnixMillis now, int limit, Millis ttl) override {
       return in_->PurgeExpired(now, limit, ttl);
     }
     Result<std::vector<Job>> ClaimCallbacks(UnixMillis now, int limit,

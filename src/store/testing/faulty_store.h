@@ -56,6 +56,7 @@ class FaultyStore final : public JobStore {
     kGetPayload,
     kList,
     kCounts,
+    kOldestReady,
     kPing,
   };
   static constexpr int kOpCount = static_cast<int>(Op::kPing) + 1;
@@ -72,7 +73,7 @@ class FaultyStore final : public JobStore {
         "ExtendLeases", "RescueExpiredLeases", "ReleaseLeases", "Heartbeat", "ReleaseLease",
         "PromoteDueJobs", "PurgeExpired",
         "ClaimCallbacks", "RecordCallbackAttempt", "Commit", "Get", "GetResult", "GetPayload",
-        "List", "Counts", "Ping"};
+        "List", "Counts", "OldestReady", "Ping"};
     // clang-format on
     return kNames[static_cast<size_t>(op)];
   }
@@ -144,6 +145,9 @@ class FaultyStore final : public JobStore {
   Result<std::vector<QueueCounts>> Counts() override {
     return Call(Op::kCounts, [&] { return inner_->Counts(); });
   }
+  Result<std::vector<QueueValue>> OldestReady() override {
+    return Call(Op::kOldestReady, [&] { return inner_->OldestReady(); });
+  }
   Status Ping() override {
     return Call(Op::kPing, [&] { return inner_->Ping(); });
   }
@@ -196,7 +200,7 @@ class FaultyStore final : public JobStore {
     Result<std::vector<std::string>> PromoteDueJobs(UnixMillis now, int limit) override {
       return s_->Call(Op::kPromoteDueJobs, [&] { return in_->PromoteDueJobs(now, limit); });
     }
-    Result<int64_t> PurgeExpired(UnixMillis now, int limit, Millis ttl) override {
+    Result<std::vector<QueueValue>> PurgeExpired(UnixMillis now, int limit, Millis ttl) override {
       return s_->Call(Op::kPurgeExpired, [&] { return in_->PurgeExpired(now, limit, ttl); });
     }
     Result<std::vector<Job>> ClaimCallbacks(UnixMillis now, int limit,

@@ -79,6 +79,7 @@ class GatedStore final : public JobStore {
   }
   Result<JobPage> List(const ListParams& params) override { return inner_->List(params); }
   Result<std::vector<QueueCounts>> Counts() override { return inner_->Counts(); }
+  Result<std::vector<QueueValue>> OldestReady() override { return inner_->OldestReady(); }
   Status Ping() override { return inner_->Ping(); }
 
  private:

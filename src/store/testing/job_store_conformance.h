@@ -276,7 +276,19 @@ class JobStoreConformanceTest : public ::testing::Test {
                 "RecordCallbackAttempt");
   }
   int64_t Purge(UnixMillis now, int limit = 100) {
-    return Must(Write([&](WriteTx& tx) { return tx.PurgeExpired(now, limit, 0); }), "PurgeExpired");
+    return Total(
+        Must(Write([&](WriteTx& tx) { return tx.PurgeExpired(now, limit, 0); }), "PurgeExpired"));
+  }
+  static int64_t Total(const std::vector<QueueValue>& per_queue) {
+    int64_t n = 0;
+    for (const QueueValue& q : per_queue) n += q.value;
+    return n;
+  }
+  // Sorted by queue, for comparisons.
+  static std::vector<QueueValue> Sorted(std::vector<QueueValue> v) {
+    std::sort(v.begin(), v.end(),
+              [](const QueueValue& a, const QueueValue& b) { return a.queue < b.queue; });
+    return v;
   }
 
   Job Get(const JobId& id) { return Must(store().Get(id), "Get"); }
@@ -1508,7 +1520,7 @@ TYPED_TEST_P(JobStoreConformanceTest, PurgedJobsLeaveATombstoneForAWhile) {
   const UnixMillis after = kT0 + 1 + kRetention;
   auto purged = Must(t.Write([&](WriteTx& tx) { return tx.PurgeExpired(after, 100, 1'000); }),
                      "PurgeExpired");
-  EXPECT_EQ(purged, 1);
+  EXPECT_EQ(t.Total(purged), 1);
   EXPECT_TRUE(IsError(t.store().Get(j.id), ErrorCode::kGone));
   EXPECT_TRUE(IsError(t.store().GetResult(j.id), ErrorCode::kGone));
   EXPECT_TRUE(IsError(t.store().Get(JobId::Random()), ErrorCode::kNotFound));
@@ -1587,6 +1599,48 @@ TYPED_TEST_P(JobStoreConformanceTest, PurgeExpiredRespectsLimit) {
   EXPECT_EQ(t.Purge(later, 2), 1);
   EXPECT_EQ(t.Purge(later, 2), 0);
   EXPECT_TRUE(t.ListAll().empty());
+}
+
+TYPED_TEST_P(JobStoreConformanceTest, PurgeExpiredCountsPerQueue) {
+  auto& t = *this;
+  for (const char* queue : {"a", "b", "a", "a"}) {
+    Job q = t.Submit(queue, kT0);
+    ASSERT_TRUE(IsOk(t.Cancel(q.id, kT0 + 1)));
+  }
+  t.Submit("c", kT0);  // queued: never purged
+  auto purged =
+      Must(t.Write([&](WriteTx& tx) { return tx.PurgeExpired(kT0 + 1 + kRetention, 100, 0); }),
+           "PurgeExpired");
+  EXPECT_EQ(t.Sorted(purged), (std::vector<QueueValue>{{"a", 3}, {"b", 1}}));
+}
+
+TYPED_TEST_P(JobStoreConformanceTest, ClaimsRecordTheLatestAttemptsStart) {
+  auto& t = *this;
+  Job first = t.Running("q", kT0 + 1);
+  EXPECT_EQ(first.started_at, kT0 + 1);
+  EXPECT_EQ(first.attempt_started_at, kT0 + 1);
+  t.MustFinish(AttemptOutcome::Retry(first.id, first.lease_token, kT0 + 2, kT0 + 2,
+                                     JobError{"handler_error", "x"}));
+  Job second = t.ClaimOne("q", kT0 + 50);
+  ASSERT_EQ(second.id, first.id);
+  EXPECT_EQ(second.started_at, kT0 + 1);
+  EXPECT_EQ(second.attempt_started_at, kT0 + 50);
+  EXPECT_EQ(t.Get(first.id).attempt_started_at, kT0 + 50);
+}
+
+TYPED_TEST_P(JobStoreConformanceTest, OldestReadyIsTheEarliestDueQueuedJobPerQueue) {
+  auto& t = *this;
+  EXPECT_TRUE(Must(t.store().OldestReady(), "OldestReady").empty());
+  t.Submit("a", kT0 + 5);
+  t.Submit("a", kT0 + 2);
+  t.Submit("b", kT0 + 7);
+  NewJob delayed = t.MakeJob("b", kT0);
+  delayed.run_at = kT0 + 1'000'000;  // not due: not ready
+  t.Insert(delayed);
+  Job running = t.Running("c", kT0 + 1);  // claimed: not ready
+  (void)running;
+  EXPECT_EQ(t.Sorted(Must(t.store().OldestReady(), "OldestReady")),
+            (std::vector<QueueValue>{{"a", kT0 + 2}, {"b", kT0 + 7}}));
 }
 
 // ---------------------------------------------------------------------------
@@ -2165,8 +2219,10 @@ REGISTER_TYPED_TEST_SUITE_P(
     RescueRequeuesExpiredLeaseWhenAttemptsRemain, RescueFailsExpiredLeaseWhenNoAttemptsLeft,
     RescueCancelsExpiredLeaseWhenCancelWasRequested, RescueIgnoresLiveLeasesAndRespectsLimit,
     ReleaseLeasesRequeuesWithoutSpendingTheAttempt, PurgeExpiredDeletesOnlyExpiredTerminalJobs,
-    PurgeExpiredRespectsLimit, PurgedJobsLeaveATombstoneForAWhile, GetManyAnswersEachIdAsGetWould,
-    GetManyOfManyJobs, ListIsNewestFirstWithQueueAndStateFilters, ListPaginatesWithTheCursor,
+    PurgeExpiredRespectsLimit, PurgeExpiredCountsPerQueue,
+    OldestReadyIsTheEarliestDueQueuedJobPerQueue, ClaimsRecordTheLatestAttemptsStart,
+    PurgedJobsLeaveATombstoneForAWhile, GetManyAnswersEachIdAsGetWould, GetManyOfManyJobs,
+    ListIsNewestFirstWithQueueAndStateFilters, ListPaginatesWithTheCursor,
     CountsStayConsistentThroughEveryTransition, CountsKeepQueuesThatHadJobs,
     PromoteDueJobsReportsQueuesThatGotWork, PromoteDueJobsRespectsLimit, PingAnswersOk,
     WriteTxDestroyedWithoutCommitRollsBack, ReadsDoNotSeeUncommittedWrites,
