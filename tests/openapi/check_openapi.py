@@ -16,7 +16,7 @@ end every operation must have been exercised. Exit status 0 if all held, 1
 otherwise (each failure printed), 2 on a usage or start-up error.
 
 Needs only the standard library and Debian's python3-jsonschema (4.10 or later).
-Run by ctest (tests/CMakeLists.txt, label `openapi`); about 5 s.
+Run by ctest (tests/CMakeLists.txt, label `openapi`); about 3 s.
 """
 
 import hashlib
