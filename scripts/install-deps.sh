@@ -20,6 +20,7 @@ LEAN_PACKAGES=(
   postgresql-15 postgresql-client-15  # scripts/pg-cluster.sh: the tests' throw-away clusters
   nginx-light        # examples/load-balancer and its test; bench/run.sh's ceiling
   prometheus         # promtool: tests/integration/metrics_test.cc checks GET /metrics
+  tzdata             # /usr/share/zoneinfo: schedules' time zones (src/cli/time_zone_files.h) and their tests
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

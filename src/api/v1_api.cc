@@ -118,6 +118,9 @@ void V1Api::Register(http::Router& r) {
   r.Add(Verb::post, "/v1/jobs/{id}/cancel", Access::Need(Scope::kCancel), bind(&V1Api::Cancel));
   r.Add(Verb::get, "/v1/jobs", Access::Need(Scope::kRead), bind(&V1Api::List));
   r.Add(Verb::get, "/v1/queues", Access::Need(Scope::kRead), bind(&V1Api::Queues));
+  // Operator actions: the admin scope (without keys: open, as every route).
+  r.Add(Verb::post, "/v1/queues/{queue}/pause", Access::Need(Scope::kAdmin), bind(&V1Api::Pause));
+  r.Add(Verb::post, "/v1/queues/{queue}/resume", Access::Need(Scope::kAdmin), bind(&V1Api::Resume));
   // Liveness stays open to probes; readiness says whether the store answers,
   // which is the operator's business: any valid key.
   r.Add(Verb::get, "/healthz", Access::Public(), bind(&V1Api::Health));
@@ -436,9 +439,45 @@ awaitable<Response> V1Api::Queues(Request&, const http::PathParams&) {
         {"retention", SecondsValue(c.retention)},
         {"depth", q.counts[0] + q.counts[1]},
         {"counts", std::move(counts)},
+        {"paused", q.paused},
     });
   }
   co_return JsonResponse(http::Status::ok, json::object{{"queues", std::move(out)}});
+}
+
+awaitable<Response> V1Api::Pause(Request&, const http::PathParams& p) {
+  std::string queue(p.Get("queue"));  // named: no temporaries in co_await (GCC 12)
+  auto res = co_await SetPaused(std::move(queue), true, p.principal);
+  co_return res;
+}
+
+awaitable<Response> V1Api::Resume(Request&, const http::PathParams& p) {
+  std::string queue(p.Get("queue"));
+  auto res = co_await SetPaused(std::move(queue), false, p.principal);
+  co_return res;
+}
+
+awaitable<Response> V1Api::SetPaused(std::string queue, bool paused,
+                                     const http::Principal* caller) {
+  // A queue is every tenant's: pausing it is not for a tenant's key.
+  if (caller && !caller->tenant.empty()) {
+    co_return http::Problem(http::Status::forbidden,
+                            "a key with a tenant may not pause or resume a queue: queues are "
+                            "shared by every tenant; use an admin key without a tenant");
+  }
+  if (!engine_.FindQueue(queue)) {
+    co_return http::Problem(http::Status::not_found, fmt::format("no queue named '{}'", queue));
+  }
+  Engine& engine = engine_;
+  // A named awaitable: the lambda owns a string, and GCC 12 mishandles owning
+  // temporaries in co_await expressions (see await_engine.h).
+  auto set = AwaitEngine<bool>([&engine, queue, paused](Engine::Callback<bool> cb) {
+    engine.SetPaused(queue, paused, std::move(cb));
+  });
+  auto was = co_await std::move(set);
+  if (!was) co_return http::Problem(was.error());
+  co_return JsonResponse(http::Status::ok,
+                         json::object{{"name", queue}, {"paused", paused}, {"was_paused", *was}});
 }
 
 awaitable<Response> V1Api::Health(Request&, const http::PathParams&) {

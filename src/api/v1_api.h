@@ -66,6 +66,10 @@ class V1Api {
   boost::asio::awaitable<http::Response> Delete(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> List(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Queues(http::Request& req, const http::PathParams& p);
+  boost::asio::awaitable<http::Response> Pause(http::Request& req, const http::PathParams& p);
+  boost::asio::awaitable<http::Response> Resume(http::Request& req, const http::PathParams& p);
+  boost::asio::awaitable<http::Response> SetPaused(std::string queue, bool paused,
+                                                   const http::Principal* caller);
   boost::asio::awaitable<http::Response> Health(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Ready(http::Request& req, const http::PathParams& p);
   // GET /v1/jobs/{id}/events: Server-Sent Events (see api/events.h).

@@ -462,6 +462,29 @@ void Engine::Cancel(const JobId& id, Callback<CancelOutcome> done) {
                        JobLock(id));
 }
 
+void Engine::SetPaused(const std::string& queue, bool paused, Callback<bool> done) {
+  QueueState* q = FindQueueState(queue);
+  if (!q) {
+    done(Error::NotFound(fmt::format("no queue named '{}'", queue)));
+    return;
+  }
+  Write<bool>(
+      [this, queue, paused](WriteTx& tx) { return tx.SetQueuePaused(queue, paused, clock_.Now()); },
+      Callback<bool>([this, q, paused, done](Result<bool> r) {
+        if (r) {
+          spdlog::info("queue={} {}", q->spec.config.name, paused ? "paused" : "resumed");
+          if (!paused) {
+            // Its due jobs may be claimed again: look now rather than at the
+            // promoter's next turn.
+            q->may_have_work = true;
+            if (!q->spec.handler) WakeWaiters(q);
+            committer_->Kick();
+          }
+        }
+        done(std::move(r));
+      }));
+}
+
 void Engine::Delete(const JobId& id, Callback<CancelOutcome> done) {
   Write<CancelOutcome>([this, id](WriteTx& tx) { return tx.Delete(id, clock_.Now()); },
                        Callback<CancelOutcome>([this, done](Result<CancelOutcome> r) {
@@ -635,6 +658,8 @@ void Engine::QueueGauges(Callback<std::vector<QueueGauge>> done) {
     if (!counts) return done(std::move(counts).error());
     auto oldest = store_->OldestReady();
     if (!oldest) return done(std::move(oldest).error());
+    auto paused = store_->PausedQueues();
+    if (!paused) return done(std::move(paused).error());
     std::vector<QueueGauge> out;
     for (const auto& q : queues_) {
       QueueGauge g;
@@ -645,6 +670,7 @@ void Engine::QueueGauges(Callback<std::vector<QueueGauge>> done) {
       for (const QueueValue& o : *oldest) {
         if (o.queue == g.queue) g.oldest_ready_run_at = o.value;
       }
+      g.paused = std::find(paused->begin(), paused->end(), g.queue) != paused->end();
       out.push_back(std::move(g));
     }
     done(std::move(out));
@@ -654,6 +680,8 @@ void Engine::QueueGauges(Callback<std::vector<QueueGauge>> done) {
 Result<std::vector<QueueStatus>> Engine::Queues() {
   auto counts = store_->Counts();
   if (!counts) return std::move(counts).error();
+  auto paused = store_->PausedQueues();
+  if (!paused) return std::move(paused).error();
   std::vector<QueueStatus> out;
   for (auto& q : queues_) {
     QueueStatus s;
@@ -661,6 +689,7 @@ Result<std::vector<QueueStatus>> Engine::Queues() {
     for (const QueueCounts& c : *counts) {
       if (c.queue == s.config.name) std::copy(std::begin(c.counts), std::end(c.counts), s.counts);
     }
+    s.paused = std::find(paused->begin(), paused->end(), s.config.name) != paused->end();
     out.push_back(std::move(s));
   }
   return out;

@@ -96,6 +96,7 @@ struct WorkerFailure {
 struct QueueStatus {
   QueueConfig config;
   int64_t counts[kJobStateCount] = {};
+  bool paused = false;  // SetPaused
 };
 
 class Engine {
@@ -136,6 +137,13 @@ class Engine {
   // the same key is still being committed by this process.
   void Submit(SubmitRequest request, Callback<Job> done);
   void Cancel(const JobId& id, Callback<CancelOutcome> done);
+  // Pauses (`paused`) or resumes `queue` on every node sharing the store:
+  // claims skip a paused queue (waiting leases keep waiting), while submits
+  // are still accepted and running attempts finish. Completes with whether
+  // it was paused before. kNotFound: no such queue here. Another node
+  // resumes claiming within promote_interval (or at once through the change
+  // feed's next wake-up).
+  void SetPaused(const std::string& queue, bool paused, Callback<bool> done);
   void Delete(const JobId& id, Callback<CancelOutcome> done);
 
   // Reads. A job past its expires_at is kGone from that instant on (and is

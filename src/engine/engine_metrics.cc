@@ -159,6 +159,10 @@ void WriteQueueGauges(const std::vector<QueueGauge>& queues, UnixMillis now, Met
     const double age = q.oldest_ready_run_at ? Seconds(now - *q.oldest_ready_run_at) : 0.0;
     out.Sample("acceptd_queue_oldest_ready_job_age_seconds", {{"queue", q.queue}}, age);
   }
+  out.Family("acceptd_queue_paused", "gauge", "1 while the queue is paused (no claims), else 0.");
+  for (const QueueGauge& q : queues) {
+    out.Sample("acceptd_queue_paused", {{"queue", q.queue}}, static_cast<uint64_t>(q.paused));
+  }
 }
 
 }  // namespace acceptd

@@ -83,6 +83,7 @@ struct QueueGauge {
   std::string queue;
   int64_t counts[kJobStateCount] = {};
   std::optional<UnixMillis> oldest_ready_run_at;
+  bool paused = false;
 };
 void WriteQueueGauges(const std::vector<QueueGauge>& queues, UnixMillis now,
                       metrics::MetricsText& out);

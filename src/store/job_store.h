@@ -313,6 +313,11 @@ class WriteTx {
   // with none left out, in no particular order).
   virtual Result<std::vector<QueueValue>> PurgeExpired(UnixMillis now, int limit,
                                                        Millis tombstone_ttl) = 0;
+  // Pauses (`paused`) or resumes `queue` for every node on this store: while
+  // it is paused, Claim hands out none of its jobs (submits are still
+  // accepted, running attempts finish, callbacks are delivered). Idempotent;
+  // returns whether the queue was paused before.
+  virtual Result<bool> SetQueuePaused(const std::string& queue, bool paused, UnixMillis now) = 0;
   // Jobs whose callback delivery is due (next_attempt_at <= now), earliest
   // first. Each is leased by moving its next_attempt_at to `lease_until`, so
   // that no other node delivers it meanwhile; if this node dies mid-delivery
@@ -383,6 +388,8 @@ class JobStore {
   // in no particular order. It reads every ready job's index entry: for
   // metrics scrapes, not for a hot path.
   virtual Result<std::vector<QueueValue>> OldestReady() = 0;
+  // The paused queues (WriteTx::SetQueuePaused), in no particular order.
+  virtual Result<std::vector<std::string>> PausedQueues() = 0;
   // Answers iff the store is usable (for /readyz).
   virtual Status Ping() = 0;
 

@@ -100,6 +100,8 @@ std::vector<FaultCase> AllWriteFaults() {
   for (Op op : FaultyStore::WriteOps()) {
     // Only external workers call these: tests/engine/lease_test.cc.
     if (op == Op::kHeartbeat || op == Op::kReleaseLease) continue;
+    // Only an operator pauses a queue: tests/integration/pause_test.cc.
+    if (op == Op::kSetQueuePaused) continue;
     for (ErrorCode code : {ErrorCode::kUnavailable, ErrorCode::kInternal}) {
       cases.push_back({op, code, false});
     }

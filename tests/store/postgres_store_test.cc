@@ -338,7 +338,7 @@ TEST_F(PostgresStoreTest, SeveralNodesStartingAtOnceMigrateOnce) {
   EXPECT_EQ(ok.load(), kNodes) << (errors.empty() ? "" : errors.front());
   auto c = Connect(db_->url());
   auto v = Must(c->Exec("SELECT version FROM acceptd.schema_version"), "version");
-  EXPECT_EQ(v.Bytes(0, 0), "1");
+  EXPECT_EQ(v.Bytes(0, 0), std::to_string(pg::kSchemaVersion));
   auto store = OpenStore();
   EXPECT_TRUE(IsOk(InsertOne(*store, MakeJob())));
 }

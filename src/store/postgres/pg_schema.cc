@@ -276,8 +276,16 @@ BEGIN
 END $$;
 )sql";
 
+// Version 2: queues paused by an operator; claims skip them.
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE acceptd.paused_queues (
+  queue text PRIMARY KEY,
+  paused_at bigint NOT NULL
+);
+)sql";
+
 // Each step brings the schema from version i to i + 1 (kSteps[i]).
-constexpr const char* kSteps[] = {kSchemaV1};
+constexpr const char* kSteps[] = {kSchemaV1, kSchemaV2};
 static_assert(std::size(kSteps) == kSchemaVersion);
 
 }  // namespace

@@ -400,7 +400,8 @@ class PostgresStore::Tx final : public WriteTx {
     static constexpr Stmt kClaim{
         "acceptd_claim",
         "WITH c AS (SELECT seq AS claim_seq FROM acceptd.jobs WHERE queue = $4::text AND state = " Q
-        " AND NOT scheduled ORDER BY priority DESC, run_at, seq LIMIT $5::bigint "
+        " AND NOT scheduled AND NOT EXISTS (SELECT 1 FROM acceptd.paused_queues pq WHERE "
+        "pq.queue = $4::text) ORDER BY priority DESC, run_at, seq LIMIT $5::bigint "
         "FOR UPDATE SKIP LOCKED) "
         "UPDATE acceptd.jobs SET state = " R
         ", attempts = attempts + 1, lease_token = lease_token + 1, "
@@ -734,6 +735,23 @@ class PostgresStore::Tx final : public WriteTx {
     std::vector<QueueValue> purged;
     for (int i = 0; i < r->Size(); ++i) purged.push_back(QueueValue{r->Bytes(i, 0), r->Int(i, 1)});
     return purged;
+  }
+
+  Result<bool> SetQueuePaused(const std::string& queue, bool paused, UnixMillis now) override {
+    // The row is the pause: its insert or delete is the one conditional
+    // write, so two nodes pausing at once both succeed and agree.
+    static constexpr Stmt kPause{
+        "acceptd_pause_queue",
+        "WITH prev AS (SELECT 1 FROM acceptd.paused_queues WHERE queue = $1::text), "
+        "ins AS (INSERT INTO acceptd.paused_queues (queue, paused_at) "
+        "SELECT $1::text, $2::bigint WHERE $3::boolean ON CONFLICT (queue) DO NOTHING), "
+        "del AS (DELETE FROM acceptd.paused_queues WHERE queue = $1::text AND NOT $3::boolean) "
+        "SELECT EXISTS (SELECT 1 FROM prev)"};
+    Params p;
+    p.Text(queue).Int(now).Bool(paused);
+    auto r = c_.Run(kPause.name, kPause.sql, p);
+    if (!r) return std::move(r).error();
+    return r->Bool(0, 0);
   }
 
   Result<std::vector<Job>> ClaimCallbacks(UnixMillis now, int limit,
@@ -1133,6 +1151,17 @@ Result<std::vector<QueueValue>> PostgresStore::OldestReady() {
     if (!r) return std::move(r).error();
     std::vector<QueueValue> out;
     for (int i = 0; i < r->Size(); ++i) out.push_back(QueueValue{r->Bytes(i, 0), r->Int(i, 1)});
+    return out;
+  });
+}
+
+Result<std::vector<std::string>> PostgresStore::PausedQueues() {
+  static constexpr Stmt kPaused{"acceptd_paused_queues", "SELECT queue FROM acceptd.paused_queues"};
+  return WithConn([&](Conn& c) -> Result<std::vector<std::string>> {
+    auto r = c.Run(kPaused.name, kPaused.sql, Params());
+    if (!r) return std::move(r).error();
+    std::vector<std::string> out;
+    for (int i = 0; i < r->Size(); ++i) out.push_back(r->Bytes(i, 0));
     return out;
   });
 }

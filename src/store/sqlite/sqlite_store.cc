@@ -112,7 +112,12 @@ WHEN new.state IN )sql" ACCEPTD_SQL_TERMINAL R"sql( AND old.state NOT IN )sql" A
 END;
 CREATE INDEX IF NOT EXISTS jobs_callbacks ON jobs(callback_next_at)
   WHERE callback_next_at IS NOT NULL;
-PRAGMA user_version = 5;
+-- Queues paused by an operator (schema 6): claims skip them.
+CREATE TABLE IF NOT EXISTS paused_queues (
+  queue TEXT PRIMARY KEY,
+  paused_at INTEGER NOT NULL
+) WITHOUT ROWID;
+PRAGMA user_version = 6;
 )sql";
 
 // Each migration is one transaction that also bumps user_version, so a crash
@@ -371,7 +376,7 @@ class SqliteStore::Tx final : public WriteTx {
         "progress_percent = NULL, progress_message = NULL, "
         "updated_at = ?3 "
         "WHERE seq IN (SELECT seq FROM jobs WHERE queue = ?4 AND state = " ACCEPTD_SQL_QUEUED
-        " AND scheduled = 0 "
+        " AND scheduled = 0 AND NOT EXISTS (SELECT 1 FROM paused_queues WHERE queue = ?4) "
         "ORDER BY priority DESC, run_at, seq LIMIT ?5) "
         "RETURNING " JOB_COLUMNS ", payload");
     s->Bind(1, p.owner).Bind(2, p.lease_expires_at).Bind(3, p.now).Bind(4, p.queue);
@@ -690,6 +695,24 @@ class SqliteStore::Tx final : public WriteTx {
       }
     }
     return purged;
+  }
+
+  Result<bool> SetQueuePaused(const std::string& queue, bool paused, UnixMillis now) override {
+    bool was = false;
+    {
+      auto s = db_.Prepare("SELECT 1 FROM paused_queues WHERE queue = ?1");
+      s->Bind(1, queue);
+      const int rc = s->Step();
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_.LastError("paused queue");
+      was = rc == SQLITE_ROW;
+    }
+    if (was == paused) return was;
+    auto s = db_.Prepare(paused ? "INSERT INTO paused_queues (queue, paused_at) VALUES (?1, ?2)"
+                                : "DELETE FROM paused_queues WHERE queue = ?1");
+    s->Bind(1, queue);
+    if (paused) s->Bind(2, now);
+    if (s->Step() != SQLITE_DONE) return db_.LastError(paused ? "pause queue" : "resume queue");
+    return was;
   }
 
   Result<std::vector<Job>> ClaimCallbacks(UnixMillis now, int limit,
@@ -1331,6 +1354,19 @@ Result<std::vector<QueueValue>> SqliteStore::OldestReady() {
   int rc;
   while ((rc = s->Step()) == SQLITE_ROW) out.push_back(QueueValue{s->Text(0), s->Int(1)});
   if (rc != SQLITE_DONE) return db.LastError("oldest ready");
+  if (auto st = AwaitAllDurable(); !st) return std::move(st).error();
+  return out;
+}
+
+Result<std::vector<std::string>> SqliteStore::PausedQueues() {
+  auto reader = AcquireReader();
+  if (!reader) return std::move(reader).error();
+  SqliteDb& db = **reader;
+  auto s = db.Prepare("SELECT queue FROM paused_queues");
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = s->Step()) == SQLITE_ROW) out.push_back(s->Text(0));
+  if (rc != SQLITE_DONE) return db.LastError("paused queues");
   if (auto st = AwaitAllDurable(); !st) return std::move(st).error();
   return out;
 }

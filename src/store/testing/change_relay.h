@@ -186,6 +186,7 @@ class RelayStore final : public JobStore {
   Result<JobPage> List(const ListParams& params) override { return inner_->List(params); }
   Result<std::vector<QueueCounts>> Counts() override { return inner_->Counts(); }
   Result<std::vector<QueueValue>> OldestReady() override { return inner_->OldestReady(); }
+  Result<std::vector<std::string>> PausedQueues() override { return inner_->PausedQueues(); }
   Status Ping() override { return inner_->Ping(); }
   bool RemoteCalls() const override { return inner_->RemoteCalls(); }
   std::unique_ptr<ChangeSubscription> Subscribe(ChangeListener listener) override {
@@ -246,6 +247,9 @@ class RelayStore final : public JobStore {
     }
     Result<std::vector<QueueValue>> PurgeExpired(UnixMillis now, int limit, Millis ttl) override {
       return in_->PurgeExpired(now, limit, ttl);
+    }
+    Result<bool> SetQueuePaused(const std::string& queue, bool paused, UnixMillis now) override {
+      return in_->SetQueuePaused(queue, paused, now);
     }
     Result<std::vector<Job>> ClaimCallbacks(UnixMillis now, int limit,
                                             UnixMillis lease_until) override {

@@ -48,6 +48,7 @@ class FaultyStore final : public JobStore {
     kReleaseLease,
     kPromoteDueJobs,
     kPurgeExpired,
+    kSetQueuePaused,
     kClaimCallbacks,
     kRecordCallbackAttempt,
     kCommit,
@@ -57,6 +58,7 @@ class FaultyStore final : public JobStore {
     kList,
     kCounts,
     kOldestReady,
+    kPausedQueues,
     kPing,
   };
   static constexpr int kOpCount = static_cast<int>(Op::kPing) + 1;
@@ -71,9 +73,9 @@ class FaultyStore final : public JobStore {
     static constexpr std::array<std::string_view, kOpCount> kNames = {
         "BeginWrite", "Insert", "Claim", "Finish", "Cancel", "Delete", "SetProgress",
         "ExtendLeases", "RescueExpiredLeases", "ReleaseLeases", "Heartbeat", "ReleaseLease",
-        "PromoteDueJobs", "PurgeExpired",
+        "PromoteDueJobs", "PurgeExpired", "SetQueuePaused",
         "ClaimCallbacks", "RecordCallbackAttempt", "Commit", "Get", "GetResult", "GetPayload",
-        "List", "Counts", "OldestReady", "Ping"};
+        "List", "Counts", "OldestReady", "PausedQueues", "Ping"};
     // clang-format on
     return kNames[static_cast<size_t>(op)];
   }
@@ -148,6 +150,9 @@ class FaultyStore final : public JobStore {
   Result<std::vector<QueueValue>> OldestReady() override {
     return Call(Op::kOldestReady, [&] { return inner_->OldestReady(); });
   }
+  Result<std::vector<std::string>> PausedQueues() override {
+    return Call(Op::kPausedQueues, [&] { return inner_->PausedQueues(); });
+  }
   Status Ping() override {
     return Call(Op::kPing, [&] { return inner_->Ping(); });
   }
@@ -202,6 +207,9 @@ class FaultyStore final : public JobStore {
     }
     Result<std::vector<QueueValue>> PurgeExpired(UnixMillis now, int limit, Millis ttl) override {
       return s_->Call(Op::kPurgeExpired, [&] { return in_->PurgeExpired(now, limit, ttl); });
+    }
+    Result<bool> SetQueuePaused(const std::string& queue, bool paused, UnixMillis now) override {
+      return s_->Call(Op::kSetQueuePaused, [&] { return in_->SetQueuePaused(queue, paused, now); });
     }
     Result<std::vector<Job>> ClaimCallbacks(UnixMillis now, int limit,
                                             UnixMillis lease_until) override {

@@ -80,6 +80,7 @@ class GatedStore final : public JobStore {
   Result<JobPage> List(const ListParams& params) override { return inner_->List(params); }
   Result<std::vector<QueueCounts>> Counts() override { return inner_->Counts(); }
   Result<std::vector<QueueValue>> OldestReady() override { return inner_->OldestReady(); }
+  Result<std::vector<std::string>> PausedQueues() override { return inner_->PausedQueues(); }
   Status Ping() override { return inner_->Ping(); }
 
  private:

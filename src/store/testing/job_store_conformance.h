@@ -1614,6 +1614,28 @@ TYPED_TEST_P(JobStoreConformanceTest, PurgeExpiredCountsPerQueue) {
   EXPECT_EQ(t.Sorted(purged), (std::vector<QueueValue>{{"a", 3}, {"b", 1}}));
 }
 
+TYPED_TEST_P(JobStoreConformanceTest, APausedQueueIsNotClaimedUntilResumed) {
+  auto& t = *this;
+  t.Submit("a", kT0);
+  t.Submit("a", kT0);
+  t.Submit("b", kT0);
+  auto pause = [&](const std::string& queue, bool paused) {
+    return Must(t.Write([&](WriteTx& tx) { return tx.SetQueuePaused(queue, paused, kT0 + 1); }),
+                "SetQueuePaused");
+  };
+  EXPECT_FALSE(pause("a", true)) << "was not paused";
+  EXPECT_TRUE(pause("a", true)) << "pausing twice is fine";
+  EXPECT_EQ(Must(t.store().PausedQueues(), "PausedQueues"), std::vector<std::string>{"a"});
+  EXPECT_TRUE(t.Claim("a", 10, kT0 + 2).empty());
+  EXPECT_EQ(t.Claim("b", 10, kT0 + 2).size(), 1u) << "other queues are not paused";
+  t.Submit("a", kT0 + 3);  // submits are still accepted
+  EXPECT_EQ(t.CountsByQueue()["a"][static_cast<size_t>(JobState::kQueued)], 3);
+  EXPECT_TRUE(pause("a", false));
+  EXPECT_FALSE(pause("a", false)) << "resuming twice is fine";
+  EXPECT_TRUE(Must(t.store().PausedQueues(), "PausedQueues").empty());
+  EXPECT_EQ(t.Claim("a", 10, kT0 + 4).size(), 3u);
+}
+
 TYPED_TEST_P(JobStoreConformanceTest, ClaimsRecordTheLatestAttemptsStart) {
   auto& t = *this;
   Job first = t.Running("q", kT0 + 1);
@@ -2221,12 +2243,12 @@ REGISTER_TYPED_TEST_SUITE_P(
     ReleaseLeasesRequeuesWithoutSpendingTheAttempt, PurgeExpiredDeletesOnlyExpiredTerminalJobs,
     PurgeExpiredRespectsLimit, PurgeExpiredCountsPerQueue,
     OldestReadyIsTheEarliestDueQueuedJobPerQueue, ClaimsRecordTheLatestAttemptsStart,
-    PurgedJobsLeaveATombstoneForAWhile, GetManyAnswersEachIdAsGetWould, GetManyOfManyJobs,
-    ListIsNewestFirstWithQueueAndStateFilters, ListPaginatesWithTheCursor,
-    CountsStayConsistentThroughEveryTransition, CountsKeepQueuesThatHadJobs,
-    PromoteDueJobsReportsQueuesThatGotWork, PromoteDueJobsRespectsLimit, PingAnswersOk,
-    WriteTxDestroyedWithoutCommitRollsBack, ReadsDoNotSeeUncommittedWrites,
-    ConcurrentReadsWhileWriting, DataSurvivesReopen,
+    APausedQueueIsNotClaimedUntilResumed, PurgedJobsLeaveATombstoneForAWhile,
+    GetManyAnswersEachIdAsGetWould, GetManyOfManyJobs, ListIsNewestFirstWithQueueAndStateFilters,
+    ListPaginatesWithTheCursor, CountsStayConsistentThroughEveryTransition,
+    CountsKeepQueuesThatHadJobs, PromoteDueJobsReportsQueuesThatGotWork,
+    PromoteDueJobsRespectsLimit, PingAnswersOk, WriteTxDestroyedWithoutCommitRollsBack,
+    ReadsDoNotSeeUncommittedWrites, ConcurrentReadsWhileWriting, DataSurvivesReopen,
     CallbackIsDueOnceTheJobIsTerminalWhateverEndedIt, ClaimedCallbacksAreLeasedUntilTheGivenTime,
     RecordCallbackAttemptKeepsTheDeliveryHistory, PendingCallbackSurvivesReopen,
     GetPayloadReturnsTheInputAsSubmitted, ALateCallbackAttemptCannotOverwriteANewerOne,
