@@ -546,6 +546,17 @@ def exercise(server, c, K, doc_bytes):
     c.check("GET", "/metrics", req("GET", "/metrics", key=K["tenant"]), 403)
     c.check("GET", "/metrics", req("GET", "/metrics"), 401)
 
+    # Pause and resume a queue: admin, no tenant.
+    for action in ("pause", "pause", "resume"):
+        c.check("POST", f"/v1/queues/{{queue}}/{action}",
+                req("POST", f"/v1/queues/ext/{action}", key=admin), 200)
+        c.check("GET", "/v1/queues", req("GET", "/v1/queues", key=admin), 200)
+    for key, expect in ((K["reader"], 403), (K["tenant"], 403), (None, 401)):
+        c.check("POST", "/v1/queues/{queue}/pause", req("POST", "/v1/queues/ext/pause", key=key),
+                expect)
+    c.check("POST", "/v1/queues/{queue}/resume", req("POST", "/v1/queues/nope/resume", key=admin),
+            404)
+
     # Answers of any path: 405 with Allow listing the document's methods, 404 for no route.
     for template, item in c.doc["paths"].items():
         methods = {m.upper() for m in item if m != "parameters"}
