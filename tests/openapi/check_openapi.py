@@ -35,7 +35,6 @@ import time
 import urllib.parse
 from datetime import datetime
 
-import jsonschema
 from jsonschema import Draft202012Validator, FormatChecker, RefResolver
 
 DEADLINE_S = 10  # for the server to start, and for any one wait below
@@ -43,7 +42,6 @@ DEADLINE_S = 10  # for the server to start, and for any one wait below
 # they must be documented for it.
 API_HEADERS = {"location", "retry-after", "www-authenticate", "allow", "idempotent-replayed",
                "preference-applied", "x-request-id", "cache-control", "x-accel-buffering"}
-JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 class Checker:
