@@ -116,6 +116,7 @@ void V1Api::Register(http::Router& r) {
   r.Add(Verb::get, "/v1/jobs/{id}/result", Access::Need(Scope::kRead), bind(&V1Api::Result));
   r.Add(Verb::get, "/v1/jobs/{id}/events", Access::Need(Scope::kRead), bind(&V1Api::Events));
   r.Add(Verb::post, "/v1/jobs/{id}/cancel", Access::Need(Scope::kCancel), bind(&V1Api::Cancel));
+  r.Add(Verb::post, "/v1/jobs/{id}/retry", Access::Need(Scope::kAdmin), bind(&V1Api::Retry));
   r.Add(Verb::get, "/v1/jobs", Access::Need(Scope::kRead), bind(&V1Api::List));
   r.Add(Verb::get, "/v1/queues", Access::Need(Scope::kRead), bind(&V1Api::Queues));
   // Operator actions: the admin scope (without keys: open, as every route).
@@ -357,6 +358,29 @@ awaitable<Response> V1Api::Cancel(Request&, const http::PathParams& p) {
   const bool immediate = outcome->kind == CancelOutcome::Kind::kCanceled;
   co_return JsonResponse(immediate ? http::Status::ok : http::Status::accepted,
                          JobDocument(outcome->job));
+}
+
+awaitable<Response> V1Api::Retry(Request&, const http::PathParams& p) {
+  auto id = JobId::Parse(p.Get("id"));
+  if (!id) co_return http::Problem(NoSuchJob());
+  if (!TenantOf(p.principal).empty()) {
+    auto job = co_await ReadVisibleJob(engine_, *id, p.principal);
+    if (!job) co_return http::Problem(job.error());
+  }
+  auto retried = co_await AwaitEngine<Job>(
+      [&](Engine::Callback<Job> cb) { engine_.Retry(*id, std::move(cb)); });
+  if (!retried) {
+    json::object extra;
+    if (retried.error().code == ErrorCode::kConflict) {
+      if (auto job = co_await ReadJob(engine_, *id)) extra["state"] = ToString(job->state);
+    }
+    co_return http::Problem(VisibleError(retried.error(), p.principal), std::move(extra));
+  }
+  // Pending again: answered like a submit, with the monitor to poll.
+  Response res = JsonResponse(http::Status::accepted, JobDocument(*retried));
+  res.set(Field::location, StatusUrl(retried->id));
+  res.set(Field::retry_after, std::to_string(RetryAfterSeconds(*retried)));
+  co_return res;
 }
 
 awaitable<Response> V1Api::Delete(Request&, const http::PathParams& p) {

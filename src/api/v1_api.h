@@ -67,6 +67,7 @@ class V1Api {
   boost::asio::awaitable<http::Response> List(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Queues(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Pause(http::Request& req, const http::PathParams& p);
+  boost::asio::awaitable<http::Response> Retry(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Resume(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> SetPaused(std::string queue, bool paused,
                                                    const http::Principal* caller);

@@ -7,8 +7,10 @@
 //   running -> failed     the handler failed for good (or attempts exhausted)
 //   running -> queued     retry with backoff, lease expired, lease released
 //   running -> canceled   the handler stopped after a cancel request
+//   failed   -> queued    an operator retried it (RetryJob: a new attempt)
+//   canceled -> queued    an operator retried it
 //
-// Terminal states (succeeded, failed, canceled) have no way out.
+// Terminal states have no other way out, and succeeded none at all.
 #include "core/job.h"
 
 namespace acceptd {
@@ -19,8 +21,8 @@ constexpr bool kLegal[kJobStateCount][kJobStateCount] = {
     /* queued  */ {false, true, false, false, true},
     /* running */ {true, false, true, true, true},
     /* succeeded*/ {false, false, false, false, false},
-    /* failed  */ {false, false, false, false, false},
-    /* canceled*/ {false, false, false, false, false},
+    /* failed  */ {true, false, false, false, false},
+    /* canceled*/ {true, false, false, false, false},
 };
 
 constexpr std::string_view kNames[kJobStateCount] = {"queued", "running", "succeeded", "failed",

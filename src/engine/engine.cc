@@ -462,6 +462,21 @@ void Engine::Cancel(const JobId& id, Callback<CancelOutcome> done) {
                        JobLock(id));
 }
 
+void Engine::Retry(const JobId& id, Callback<Job> done) {
+  Write<Job>([this, id](WriteTx& tx) { return tx.RetryJob(id, clock_.Now()); },
+             Callback<Job>([this, done](Result<Job> r) {
+               if (r) {
+                 spdlog::info("job={} queue={} retried by request (attempt {} next)", r->id.ToHex(),
+                              r->queue, r->attempts + 1);
+                 if (QueueState* q = FindQueueState(r->queue)) q->may_have_work = true;
+                 Notify(*r);  // queued again: counted, and a waiting lease may take it
+                 committer_->Kick();
+               }
+               done(std::move(r));
+             }),
+             JobLock(id));
+}
+
 void Engine::SetPaused(const std::string& queue, bool paused, Callback<bool> done) {
   QueueState* q = FindQueueState(queue);
   if (!q) {

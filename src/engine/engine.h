@@ -144,6 +144,11 @@ class Engine {
   // resumes claiming within promote_interval (or at once through the change
   // feed's next wake-up).
   void SetPaused(const std::string& queue, bool paused, Callback<bool> done);
+  // An operator's retry of a failed or canceled job (JobStore::RetryJob):
+  // the same job, queued again and due now. kConflict: not failed or
+  // canceled; kNotFound. Not counted as a retry in the metrics (those are
+  // the engine's own), nor as a submit.
+  void Retry(const JobId& id, Callback<Job> done);
   void Delete(const JobId& id, Callback<CancelOutcome> done);
 
   // Reads. A job past its expires_at is kGone from that instant on (and is

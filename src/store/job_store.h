@@ -318,6 +318,13 @@ class WriteTx {
   // accepted, running attempts finish, callbacks are delivered). Idempotent;
   // returns whether the queue was paused before.
   virtual Result<bool> SetQueuePaused(const std::string& queue, bool paused, UnixMillis now) = 0;
+  // An operator's retry of a failed or canceled job: the same job queued
+  // again, due at `now`, for a new attempt. Its attempts so far count (if
+  // they were all spent, max_attempts becomes attempts + 1: one more), its
+  // last error stays until the next outcome, its callback (if any) is
+  // delivered afresh for the next outcome. kConflict (nothing changed) if
+  // the job is queued, running or succeeded; kNotFound if absent.
+  virtual Result<Job> RetryJob(const JobId& id, UnixMillis now) = 0;
   // Jobs whose callback delivery is due (next_attempt_at <= now), earliest
   // first. Each is leased by moving its next_attempt_at to `lease_until`, so
   // that no other node delivers it meanwhile; if this node dies mid-delivery

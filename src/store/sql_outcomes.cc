@@ -10,6 +10,11 @@ Error TerminalConflict(JobState state) {
   return Error::Conflict(fmt::format("the job is already {}", ToString(state)));
 }
 
+Error NotRetryable(JobState state) {
+  return Error::Conflict(
+      fmt::format("the job is {}: only a failed or canceled job can be retried", ToString(state)));
+}
+
 Error StaleLease(const Job& current, int64_t token) {
   return Error::StaleLease(fmt::format("job {} is {} with lease token {}, not {}",
                                        current.id.ToHex(), ToString(current.state),

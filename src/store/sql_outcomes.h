@@ -13,6 +13,8 @@ namespace acceptd::sql {
 
 // Cancel of a job that is already terminal.
 Error TerminalConflict(JobState state);
+// RetryJob of a job that is not failed or canceled.
+Error NotRetryable(JobState state);
 
 // FinishAttempt whose fenced update matched no row: `current` is the job as
 // it is now, `token` the lease token the caller held.

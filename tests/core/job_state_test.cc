@@ -16,6 +16,7 @@ TEST(JobStateTest, TransitionTableIsExactlyTheDocumentedOne) {
       {JobState::kQueued, JobState::kRunning},    {JobState::kQueued, JobState::kCanceled},
       {JobState::kRunning, JobState::kSucceeded}, {JobState::kRunning, JobState::kFailed},
       {JobState::kRunning, JobState::kQueued},    {JobState::kRunning, JobState::kCanceled},
+      {JobState::kFailed, JobState::kQueued},     {JobState::kCanceled, JobState::kQueued},
   };
   for (JobState from : kAll) {
     for (JobState to : kAll) {
@@ -25,10 +26,13 @@ TEST(JobStateTest, TransitionTableIsExactlyTheDocumentedOne) {
   }
 }
 
-TEST(JobStateTest, TerminalStatesHaveNoWayOut) {
+TEST(JobStateTest, TerminalStatesLeadOnlyBackToQueuedByAnOperatorsRetry) {
   for (JobState from : kAll) {
     if (!IsTerminal(from)) continue;
-    for (JobState to : kAll) EXPECT_FALSE(IsLegalTransition(from, to));
+    for (JobState to : kAll) {
+      const bool retry = to == JobState::kQueued && from != JobState::kSucceeded;
+      EXPECT_EQ(IsLegalTransition(from, to), retry) << ToString(from) << " -> " << ToString(to);
+    }
   }
   EXPECT_FALSE(IsTerminal(JobState::kQueued));
   EXPECT_FALSE(IsTerminal(JobState::kRunning));

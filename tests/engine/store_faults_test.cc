@@ -100,8 +100,9 @@ std::vector<FaultCase> AllWriteFaults() {
   for (Op op : FaultyStore::WriteOps()) {
     // Only external workers call these: tests/engine/lease_test.cc.
     if (op == Op::kHeartbeat || op == Op::kReleaseLease) continue;
-    // Only an operator pauses a queue: tests/integration/pause_test.cc.
-    if (op == Op::kSetQueuePaused) continue;
+    // Only an operator pauses a queue or retries a job: tests/integration/
+    // pause_test.cc and retry_job_test.cc.
+    if (op == Op::kSetQueuePaused || op == Op::kRetryJob) continue;
     for (ErrorCode code : {ErrorCode::kUnavailable, ErrorCode::kInternal}) {
       cases.push_back({op, code, false});
     }

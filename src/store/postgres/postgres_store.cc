@@ -737,6 +737,28 @@ class PostgresStore::Tx final : public WriteTx {
     return purged;
   }
 
+  Result<Job> RetryJob(const JobId& id, UnixMillis now) override {
+    static constexpr Stmt kRetryJob{
+        "acceptd_retry_job",
+        "UPDATE acceptd.jobs SET state = " Q
+        ", scheduled = false, run_at = $2::bigint, updated_at = $2::bigint, finished_at = NULL, "
+        "expires_at = NULL, cancel_requested = false, delete_requested = false, "
+        "max_attempts = GREATEST(max_attempts, attempts + 1), progress_percent = NULL, "
+        "progress_message = NULL, lease_owner = NULL, lease_expires_at = NULL, "
+        "callback_attempts = 0, callback_status = NULL, callback_error = NULL, "
+        "callback_delivered_at = NULL, callback_next_at = NULL "
+        "WHERE id = $1::uuid AND state IN (" ACCEPTD_SQL_FAILED ", " ACCEPTD_SQL_CANCELED
+        ") RETURNING " JOB_COLUMNS};
+    Params p;
+    p.Uuid(id).Int(now);
+    auto job = OneJob(c_, kRetryJob, p);
+    if (!job) return std::move(job).error();
+    if (*job) return std::move(**job);
+    auto current = GetJob(c_, id);
+    if (!current) return std::move(current).error();
+    return sql::NotRetryable(current->state);
+  }
+
   Result<bool> SetQueuePaused(const std::string& queue, bool paused, UnixMillis now) override {
     // The row is the pause: its insert or delete is the one conditional
     // write, so two nodes pausing at once both succeed and agree.

@@ -697,6 +697,26 @@ class SqliteStore::Tx final : public WriteTx {
     return purged;
   }
 
+  Result<Job> RetryJob(const JobId& id, UnixMillis now) override {
+    auto s = db_.Prepare(
+        "UPDATE jobs SET state = " ACCEPTD_SQL_QUEUED
+        ", scheduled = 0, run_at = ?2, updated_at = ?2, finished_at = NULL, expires_at = NULL, "
+        "cancel_requested = 0, delete_requested = 0, max_attempts = MAX(max_attempts, attempts + "
+        "1), progress_percent = NULL, progress_message = NULL, lease_owner = NULL, "
+        "lease_expires_at = NULL, callback_attempts = 0, callback_status = NULL, "
+        "callback_error = NULL, callback_delivered_at = NULL, callback_next_at = NULL "
+        "WHERE id = ?1 AND state IN (" ACCEPTD_SQL_FAILED ", " ACCEPTD_SQL_CANCELED
+        ") RETURNING " JOB_COLUMNS);
+    BindId(*s, 1, id);
+    s->Bind(2, now);
+    auto job = OneJob(db_, *s, "retry job");
+    if (!job) return std::move(job).error();
+    if (*job) return std::move(**job);
+    auto current = GetJob(db_, id);
+    if (!current) return std::move(current).error();
+    return sql::NotRetryable(current->state);
+  }
+
   Result<bool> SetQueuePaused(const std::string& queue, bool paused, UnixMillis now) override {
     bool was = false;
     {

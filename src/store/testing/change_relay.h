@@ -251,6 +251,9 @@ class RelayStore final : public JobStore {
     Result<bool> SetQueuePaused(const std::string& queue, bool paused, UnixMillis now) override {
       return in_->SetQueuePaused(queue, paused, now);
     }
+    Result<Job> RetryJob(const JobId& id, UnixMillis now) override {
+      return Touch(in_->RetryJob(id, now));
+    }
     Result<std::vector<Job>> ClaimCallbacks(UnixMillis now, int limit,
                                             UnixMillis lease_until) override {
       return in_->ClaimCallbacks(now, limit, lease_until);

@@ -49,6 +49,7 @@ class FaultyStore final : public JobStore {
     kPromoteDueJobs,
     kPurgeExpired,
     kSetQueuePaused,
+    kRetryJob,
     kClaimCallbacks,
     kRecordCallbackAttempt,
     kCommit,
@@ -73,7 +74,7 @@ class FaultyStore final : public JobStore {
     static constexpr std::array<std::string_view, kOpCount> kNames = {
         "BeginWrite", "Insert", "Claim", "Finish", "Cancel", "Delete", "SetProgress",
         "ExtendLeases", "RescueExpiredLeases", "ReleaseLeases", "Heartbeat", "ReleaseLease",
-        "PromoteDueJobs", "PurgeExpired", "SetQueuePaused",
+        "PromoteDueJobs", "PurgeExpired", "SetQueuePaused", "RetryJob",
         "ClaimCallbacks", "RecordCallbackAttempt", "Commit", "Get", "GetResult", "GetPayload",
         "List", "Counts", "OldestReady", "PausedQueues", "Ping"};
     // clang-format on
@@ -210,6 +211,9 @@ class FaultyStore final : public JobStore {
     }
     Result<bool> SetQueuePaused(const std::string& queue, bool paused, UnixMillis now) override {
       return s_->Call(Op::kSetQueuePaused, [&] { return in_->SetQueuePaused(queue, paused, now); });
+    }
+    Result<Job> RetryJob(const JobId& id, UnixMillis now) override {
+      return s_->Call(Op::kRetryJob, [&] { return in_->RetryJob(id, now); });
     }
     Result<std::vector<Job>> ClaimCallbacks(UnixMillis now, int limit,
                                             UnixMillis lease_until) override {

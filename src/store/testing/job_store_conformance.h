@@ -1636,6 +1636,43 @@ TYPED_TEST_P(JobStoreConformanceTest, APausedQueueIsNotClaimedUntilResumed) {
   EXPECT_EQ(t.Claim("a", 10, kT0 + 4).size(), 3u);
 }
 
+TYPED_TEST_P(JobStoreConformanceTest, RetryJobQueuesAFailedOrCanceledJobAgain) {
+  auto& t = *this;
+  Job failed = t.Running("q", kT0, "node-a", /*max_attempts=*/1);
+  t.MustFinish(AttemptOutcome::Failed(failed.id, failed.lease_token, kT0 + 1,
+                                      JobError{"handler_error", "boom"}));
+  auto retry = [&](const JobId& id, UnixMillis now) {
+    return t.Write([&](WriteTx& tx) { return tx.RetryJob(id, now); });
+  };
+  Job again = Must(retry(failed.id, kT0 + 10), "RetryJob failed");
+  EXPECT_EQ(again.state, JobState::kQueued);
+  EXPECT_EQ(again.attempts, 1);
+  EXPECT_EQ(again.max_attempts, 2) << "one more attempt";
+  EXPECT_EQ(again.run_at, kT0 + 10);
+  EXPECT_FALSE(again.finished_at);
+  EXPECT_FALSE(again.expires_at);
+  ASSERT_TRUE(again.error);
+  EXPECT_EQ(again.error->message, "boom") << "the last error stays until the next outcome";
+  EXPECT_EQ(t.CountsOf("q"), Tally({{JobState::kQueued, 1}}));
+  Job claimed = t.ClaimOne("q", kT0 + 11);
+  EXPECT_EQ(claimed.id, failed.id);
+  EXPECT_EQ(claimed.attempts, 2);
+
+  Job queued = t.Submit("c", kT0);
+  ASSERT_TRUE(IsOk(t.Cancel(queued.id, kT0 + 1)));
+  Job uncanceled = Must(retry(queued.id, kT0 + 2), "RetryJob canceled");
+  EXPECT_EQ(uncanceled.state, JobState::kQueued);
+  EXPECT_FALSE(uncanceled.cancel_requested);
+  EXPECT_EQ(uncanceled.max_attempts, queued.max_attempts) << "attempts were not spent";
+
+  Job done = t.Running("d", kT0);
+  t.MustFinish(AttemptOutcome::Succeeded(done.id, done.lease_token, kT0 + 1, "r", "text/plain"));
+  EXPECT_TRUE(IsError(retry(done.id, kT0 + 2), ErrorCode::kConflict));
+  EXPECT_EQ(t.Get(done.id).state, JobState::kSucceeded);
+  EXPECT_TRUE(IsError(retry(claimed.id, kT0 + 12), ErrorCode::kConflict)) << "running";
+  EXPECT_TRUE(IsError(retry(JobId::Random(), kT0 + 2), ErrorCode::kNotFound));
+}
+
 TYPED_TEST_P(JobStoreConformanceTest, ClaimsRecordTheLatestAttemptsStart) {
   auto& t = *this;
   Job first = t.Running("q", kT0 + 1);
@@ -2243,12 +2280,13 @@ REGISTER_TYPED_TEST_SUITE_P(
     ReleaseLeasesRequeuesWithoutSpendingTheAttempt, PurgeExpiredDeletesOnlyExpiredTerminalJobs,
     PurgeExpiredRespectsLimit, PurgeExpiredCountsPerQueue,
     OldestReadyIsTheEarliestDueQueuedJobPerQueue, ClaimsRecordTheLatestAttemptsStart,
-    APausedQueueIsNotClaimedUntilResumed, PurgedJobsLeaveATombstoneForAWhile,
-    GetManyAnswersEachIdAsGetWould, GetManyOfManyJobs, ListIsNewestFirstWithQueueAndStateFilters,
-    ListPaginatesWithTheCursor, CountsStayConsistentThroughEveryTransition,
-    CountsKeepQueuesThatHadJobs, PromoteDueJobsReportsQueuesThatGotWork,
-    PromoteDueJobsRespectsLimit, PingAnswersOk, WriteTxDestroyedWithoutCommitRollsBack,
-    ReadsDoNotSeeUncommittedWrites, ConcurrentReadsWhileWriting, DataSurvivesReopen,
+    APausedQueueIsNotClaimedUntilResumed, RetryJobQueuesAFailedOrCanceledJobAgain,
+    PurgedJobsLeaveATombstoneForAWhile, GetManyAnswersEachIdAsGetWould, GetManyOfManyJobs,
+    ListIsNewestFirstWithQueueAndStateFilters, ListPaginatesWithTheCursor,
+    CountsStayConsistentThroughEveryTransition, CountsKeepQueuesThatHadJobs,
+    PromoteDueJobsReportsQueuesThatGotWork, PromoteDueJobsRespectsLimit, PingAnswersOk,
+    WriteTxDestroyedWithoutCommitRollsBack, ReadsDoNotSeeUncommittedWrites,
+    ConcurrentReadsWhileWriting, DataSurvivesReopen,
     CallbackIsDueOnceTheJobIsTerminalWhateverEndedIt, ClaimedCallbacksAreLeasedUntilTheGivenTime,
     RecordCallbackAttemptKeepsTheDeliveryHistory, PendingCallbackSurvivesReopen,
     GetPayloadReturnsTheInputAsSubmitted, ALateCallbackAttemptCannotOverwriteANewerOne,
