@@ -450,6 +450,16 @@ def exercise(server, c, K, doc_bytes):
     c.check("POST", "/v1/jobs/{id}/cancel", req("POST", f"/v1/jobs/{brief_id}/cancel", key=admin),
             410)
 
+    # Retry (admin): a canceled job runs again (202), a pending or succeeded one cannot (409).
+    again = job_of(submit("echo", target="/v1/queues/echo/jobs?delay=60"))
+    c.check("POST", "/v1/jobs/{id}/cancel", req("POST", f"/v1/jobs/{again}/cancel", key=admin), 200)
+    retry = "/v1/jobs/{id}/retry"
+    c.check("POST", retry, req("POST", f"/v1/jobs/{again}/retry", key=admin), 202)
+    c.check("POST", retry, req("POST", f"/v1/jobs/{again}/retry", key=admin), 409)
+    c.check("POST", retry, req("POST", f"/v1/jobs/{again}/retry", key=K["reader"]), 403)
+    c.check("POST", retry, req("POST", "/v1/jobs/" + "0" * 32 + "/retry", key=admin), 404)
+    c.check("POST", retry, req("POST", f"/v1/jobs/{brief_id}/retry", key=admin), 410)
+
     # Delete: 204 (terminal), 202 (queued, and running), 404.
     c.check("DELETE", "/v1/jobs/{id}", req("DELETE", f"/v1/jobs/{failed_id}", key=admin), 204)
     delayed = job_of(submit("echo", target="/v1/queues/echo/jobs?delay=60"))
