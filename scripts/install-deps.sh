@@ -15,6 +15,7 @@ PACKAGES=(
 # Installed without their recommends (ImageMagick's pull in ghostscript and fonts).
 LEAN_PACKAGES=(
   python3            # examples/workers/python_worker.py, examples/http-forward/slow_service.py
+  python3-jsonschema # tests/openapi/check_openapi.py: live answers against docs/openapi.json
   imagemagick-6.q16  # examples/thumbnail: ImageMagick's convert
   postgresql-15 postgresql-client-15  # scripts/pg-cluster.sh: the tests' throw-away clusters
   nginx-light        # examples/load-balancer and its test; bench/run.sh's ceiling

@@ -18,12 +18,10 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/signal_set.hpp>
 
-#include "api/compat_api.h"
 #include "api/job_document.h"
-#include "api/lease_api.h"
-#include "api/metrics_api.h"
 #include "api/v1_api.h"
 #include "cli/logging.h"
+#include "cli/server_routes.h"
 #include "engine/engine.h"
 #include "http/auth.h"
 #include "http/router.h"
@@ -157,7 +155,7 @@ int RunServe(const ServerConfig& config) {
   const http::Authenticator auth(config.api_keys);
   router.SetAuthenticator(&auth);
   if (auth.enabled()) {
-    spdlog::info("API keys: {} configured; every route but /healthz needs one",
+    spdlog::info("API keys: {} configured; every route but /healthz and /openapi.json needs one",
                  config.api_keys.size());
   } else if (!IsLoopback(listen->first)) {
     spdlog::warn(
@@ -166,16 +164,10 @@ int RunServe(const ServerConfig& config) {
         "gateway that authenticates (docs/operations.md)",
         listen->first);
   }
-  api::V1Api api(engine, api_options);
-  api.Register(router);
   api::CompatOptions compat = config.compat;
   compat.redirect_timeout = config.engine.callbacks.timeout;
-  api::CompatApi compat_api(engine, api_options, compat);
-  compat_api.Register(router);
-  api::LeaseApi lease_api(engine);
-  lease_api.Register(router);
-  api::MetricsApi metrics_api(engine, router);
-  metrics_api.Register(router);
+  ServerRoutes routes(engine, router, api_options, compat);
+  routes.Register(router);
   router.SetAccessLog(MakeAccessLog(config.log));
   const int threads =
       config.threads > 0 ? config.threads : static_cast<int>(std::thread::hardware_concurrency());
@@ -185,7 +177,7 @@ int RunServe(const ServerConfig& config) {
       limits,
       [&router](http::Request& req, const http::Peer& peer) { return router.Route(req, peer); },
       threads);
-  metrics_api.SetExtra([&server](metrics::MetricsText& out) {
+  routes.metrics().SetExtra([&server](metrics::MetricsText& out) {
     out.Family("acceptd_http_connections", "gauge", "Client connections being served.");
     out.Sample("acceptd_http_connections", {}, static_cast<uint64_t>(server.open_connections()));
   });

@@ -223,4 +223,15 @@ void Router::SetUnavailableRetryAfter(Millis retry_after) {
   unavailable_retry_after_ = std::to_string(std::max<Millis>(1, (retry_after + 999) / 1000));
 }
 
+std::vector<RouteInfo> Router::Routes() const {
+  std::vector<RouteInfo> out;
+  for (const RouteEntry& r : routes_) {
+    std::string pattern;
+    for (const std::string& segment : r.segments) pattern += "/" + segment;
+    if (pattern.empty()) pattern = "/";
+    for (const RouteEntry::Method& m : r.methods) out.push_back({m.verb, pattern, m.access});
+  }
+  return out;
+}
+
 }  // namespace acceptd::http

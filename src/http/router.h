@@ -61,6 +61,13 @@ struct PathParams {
 
 using RouteHandler = std::function<boost::asio::awaitable<Response>(Request&, const PathParams&)>;
 
+// One route of a router's table (Router::Routes()).
+struct RouteInfo {
+  Verb method;
+  std::string pattern;  // as added: "/v1/jobs/{id}"
+  Access access;
+};
+
 class Router {
  public:
   void Add(Verb method, std::string_view pattern, Access access, RouteHandler handler);
@@ -84,6 +91,10 @@ class Router {
   // peers (403 otherwise): handing out other people's jobs is not for
   // whoever can reach the port.
   boost::asio::awaitable<Response> Route(Request& req, Peer peer = {}) const;
+  // Every route added: one entry per method of each pattern, patterns in
+  // the order first added (for the test that compares the route table with
+  // docs/openapi.json).
+  std::vector<RouteInfo> Routes() const;
 
  private:
   // Requests of one route and method, or of none (unmatched_).
