@@ -321,8 +321,8 @@ class WriteTx {
   // An operator's retry of a failed or canceled job: the same job queued
   // again, due at `now`, for a new attempt. Its attempts so far count (if
   // they were all spent, max_attempts becomes attempts + 1: one more), its
-  // last error stays until the next outcome, its callback (if any) is
-  // delivered afresh for the next outcome. kConflict (nothing changed) if
+  // last error is kept (not shown while it is pending), its callback (if
+  // any) is delivered afresh for the next outcome. kConflict (nothing changed) if
   // the job is queued, running or succeeded; kNotFound if absent.
   virtual Result<Job> RetryJob(const JobId& id, UnixMillis now) = 0;
   // An operator's purge: deletes up to `limit` finished jobs of `queue`

@@ -565,6 +565,19 @@ def exercise(server, c, K, doc_bytes):
     c.check("POST", "/v1/queues/{queue}/resume", req("POST", "/v1/queues/nope/resume", key=admin),
             404)
 
+    # Purge a queue's finished jobs: admin, no tenant.
+    c.check("POST", "/v1/queues/{queue}/purge",
+            req("POST", "/v1/queues/fail/purge?state=failed", key=admin), 200)
+    c.check("POST", "/v1/queues/{queue}/purge", req("POST", "/v1/queues/greeting/purge", key=admin),
+            200)
+    c.check("POST", "/v1/queues/{queue}/purge",
+            req("POST", "/v1/queues/fail/purge?state=queued", key=admin), 400)
+    for key, expect in ((K["reader"], 403), (K["tenant"], 403), (None, 401)):
+        c.check("POST", "/v1/queues/{queue}/purge", req("POST", "/v1/queues/fail/purge", key=key),
+                expect)
+    c.check("POST", "/v1/queues/{queue}/purge", req("POST", "/v1/queues/nope/purge", key=admin),
+            404)
+
     # Answers of any path: 405 with Allow listing the document's methods, 404 for no route.
     for template, item in c.doc["paths"].items():
         methods = {m.upper() for m in item if m != "parameters"}
