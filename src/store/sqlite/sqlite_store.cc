@@ -1068,8 +1068,17 @@ void SqliteStore::RunSyncer() {
     const CommitToken target = finished_;
     const int64_t committed = committed_;
     lock.unlock();
+    const auto sync_start = std::chrono::steady_clock::now();
     const int rc = wal_file_->pMethods->xSync(wal_file_, SQLITE_SYNC_NORMAL);
     syncs_.fetch_add(1);
+    // Every commit after `target` waits for this one: say so when the disk
+    // took long (the tail of every submit and outcome).
+    if (const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - sync_start)
+                            .count();
+        ms >= kSlowSyncMs) {
+      spdlog::warn("sqlite: a WAL sync took {} ms (commits wait for it)", ms);
+    }
     if (rc != SQLITE_OK) OnDbError(this, rc == SQLITE_IOERR_FSYNC ? rc : SQLITE_IOERR_FSYNC);
     std::vector<std::pair<CommitToken, std::function<void(const Error*)>>> ready;
     lock.lock();

@@ -135,6 +135,8 @@ class SqliteStore final : public JobStore {
   static constexpr std::chrono::seconds kCheckpointInterval{1};
   // A writer's pass at least this long is logged (a warning).
   static constexpr int64_t kSlowWriterCheckpointMs = 50;
+  // A WAL sync at least this long is logged (a warning).
+  static constexpr int64_t kSlowSyncMs = 50;
   Result<ReaderLease> AcquireReader();
   void ReleaseReader(std::unique_ptr<sqlite::SqliteDb> db);
 
