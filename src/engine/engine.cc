@@ -483,35 +483,29 @@ void Engine::PurgeQueue(const std::string& queue, std::optional<JobState> state,
     done(Error::NotFound(fmt::format("no queue named '{}'", queue)));
     return;
   }
+  PurgeBatch(queue, state, 0, std::move(done));
+}
+
+void Engine::PurgeBatch(const std::string& queue, std::optional<JobState> state, int64_t purged,
+                        Callback<int64_t> done) {
   // One batch per transaction, so that a large purge does not hold up the
   // submits and outcomes committed between its batches.
-  auto total = std::make_shared<int64_t>(0);
-  auto step = std::make_shared<std::function<void()>>();
-  *step = [this, queue, state, done, total, step] {
-    Write<std::vector<JobId>>(
-        [queue, state](WriteTx& tx) { return tx.DeleteFinished(queue, state, kPurgeBatch); },
-        Callback<std::vector<JobId>>(
-            [this, queue, done, total, step](Result<std::vector<JobId>> r) {
-              if (!r) {
-                *step = nullptr;  // breaks the cycle
-                done(std::move(r).error());
-                return;
-              }
-              for (const JobId& id : *r) {
-                status_cache_.Invalidate(id);
-                watchers_.OnState(id, JobState::kCanceled, /*removed=*/true);
-              }
-              *total += static_cast<int64_t>(r->size());
-              if (static_cast<int>(r->size()) == kPurgeBatch) {
-                (*step)();
-                return;
-              }
-              spdlog::info("queue={} purged {} finished jobs by request", queue, *total);
-              *step = nullptr;  // breaks the cycle
-              done(*total);
-            }));
-  };
-  (*step)();
+  Write<std::vector<JobId>>(
+      [queue, state](WriteTx& tx) { return tx.DeleteFinished(queue, state, kPurgeBatch); },
+      Callback<std::vector<JobId>>(
+          [this, queue, state, purged, done](Result<std::vector<JobId>> r) {
+            if (!r) return done(std::move(r).error());
+            for (const JobId& id : *r) {
+              status_cache_.Invalidate(id);
+              watchers_.OnState(id, JobState::kCanceled, /*removed=*/true);
+            }
+            const int64_t total = purged + static_cast<int64_t>(r->size());
+            if (static_cast<int>(r->size()) == kPurgeBatch) {
+              return PurgeBatch(queue, state, total, done);
+            }
+            spdlog::info("queue={} purged {} finished jobs by request", queue, total);
+            done(total);
+          }));
 }
 
 void Engine::SetPaused(const std::string& queue, bool paused, Callback<bool> done) {

@@ -269,6 +269,10 @@ class Engine {
   void FailWaiters(const Error& error);
   // Records a worker's outcome and reports the change.
   void RecordWorkerOutcome(AttemptOutcome outcome, Callback<Job> done);
+  // One batch of PurgeQueue; the next one from its callback until a batch
+  // comes back short. `purged`: the batches before.
+  void PurgeBatch(const std::string& queue, std::optional<JobState> state, int64_t purged,
+                  Callback<int64_t> done);
   // Claims due callback deliveries (up to the free concurrency) and sends them.
   void DispatchCallbacks();
   // `job` as claimed: this was attempt job.callback->attempts + 1.
