@@ -199,7 +199,7 @@ Engine::Engine(EngineOptions options, std::unique_ptr<JobStore> store,
     : options_(std::move(options)),
       store_(std::move(store)),
       clock_(clock),
-      metrics_(QueueNames(queues)),
+      metrics_(acceptd::QueueNames(queues)),
       reads_inline_(!store_->RemoteCalls()),
       other_writers_(store_->RemoteCalls() || options_.watch_poll_interval.value_or(0) > 0),
       status_cache_(options_.status_cache_size) {
@@ -372,6 +372,12 @@ Millis Engine::RetryAfter(const Job& job) const {
     in.avg_run = q->run_time.Get();
   }
   return EstimateRetryAfter(in);
+}
+
+std::vector<std::string> Engine::QueueNames() const {
+  std::vector<std::string> names;
+  for (auto& q : queues_) names.push_back(q->spec.config.name);
+  return names;
 }
 
 const QueueConfig* Engine::FindQueue(std::string_view name) const {
@@ -620,6 +626,12 @@ Result<JobPage> Engine::List(const ListParams& params) {
 }
 Status Engine::Ready() { return store_->Ping(); }
 
+Result<AttemptHistory> Engine::GetAttempts(const JobId& id) {
+  auto history = store_->GetAttempts(id);
+  if (history && Expired(history->job.expires_at, clock_.Now())) return JobExpired();
+  return history;
+}
+
 void Engine::Get(const JobId& id, Callback<Job> done) {
   if (reads_inline_) {
     done(Get(id));
@@ -686,6 +698,22 @@ void Engine::GetPayload(const JobId& id, Callback<StoredPayload> done) {
 
 void Engine::List(ListParams params, Callback<JobPage> done) {
   Read([this, params = std::move(params), done = std::move(done)] { done(List(params)); });
+}
+
+void Engine::GetAttempts(const JobId& id, Callback<AttemptHistory> done) {
+  Read([this, id, done = std::move(done)] { done(GetAttempts(id)); });
+}
+
+void Engine::Search(ListParams params, Callback<JobPage> done) {
+  ReadInBackground(
+      [this, params = std::move(params), done = std::move(done)] { done(List(params)); });
+}
+
+void Engine::Throughput(UnixMillis since, Millis step, int buckets,
+                        Callback<std::vector<QueueThroughput>> done) {
+  ReadInBackground([this, since, step, buckets, done = std::move(done)] {
+    done(store_->Throughput(since, step, buckets));
+  });
 }
 
 void Engine::Queues(Callback<std::vector<QueueStatus>> done) {

@@ -164,6 +164,9 @@ class Engine {
   Result<StoredResult> GetResult(const JobId& id);
   Result<StoredPayload> GetPayload(const JobId& id);
   Result<JobPage> List(const ListParams& params);
+  // The job with its attempt history (JobStore::GetAttempts); kGone once
+  // the job expired, as Get.
+  Result<AttemptHistory> GetAttempts(const JobId& id);
   Result<std::vector<QueueStatus>> Queues();
   Status Ready();
   //
@@ -186,7 +189,15 @@ class Engine {
   void GetResult(const JobId& id, Callback<StoredResult> done);
   void GetPayload(const JobId& id, Callback<StoredPayload> done);
   void List(ListParams params, Callback<JobPage> done);
+  void GetAttempts(const JobId& id, Callback<AttemptHistory> done);
   void Queues(Callback<std::vector<QueueStatus>> done);
+  // Reads that may examine thousands of rows: always on a read thread, even
+  // for an embedded store (never on the caller's event loop), so `done` is
+  // never called before the method returns. Search is List for a search
+  // (ListParams::IsSearch); Throughput is JobStore::Throughput.
+  void Search(ListParams params, Callback<JobPage> done);
+  void Throughput(UnixMillis since, Millis step, int buckets,
+                  Callback<std::vector<QueueThroughput>> done);
   void Ready(Callback<void> done);
   // True when the store answers reads from local files (!RemoteCalls()).
   bool ReadsInline() const { return reads_inline_; }
@@ -224,6 +235,8 @@ class Engine {
   Millis LeaseDuration(const QueueConfig& queue) const;
 
   const QueueConfig* FindQueue(std::string_view name) const;
+  // The configured queues' names, in configuration order.
+  std::vector<std::string> QueueNames() const;
   // When a client should look at pending `job` again (see retry_after.h).
   Millis RetryAfter(const Job& job) const;
   const EngineOptions& options() const { return options_; }

@@ -61,6 +61,8 @@ class FaultyStore final : public JobStore {
     kCounts,
     kOldestReady,
     kPausedQueues,
+    kGetAttempts,
+    kThroughput,
     kPing,
   };
   static constexpr int kOpCount = static_cast<int>(Op::kPing) + 1;
@@ -77,7 +79,7 @@ class FaultyStore final : public JobStore {
         "ExtendLeases", "RescueExpiredLeases", "ReleaseLeases", "Heartbeat", "ReleaseLease",
         "PromoteDueJobs", "PurgeExpired", "SetQueuePaused", "RetryJob", "DeleteFinished",
         "ClaimCallbacks", "RecordCallbackAttempt", "Commit", "Get", "GetResult", "GetPayload",
-        "List", "Counts", "OldestReady", "PausedQueues", "Ping"};
+        "List", "Counts", "OldestReady", "PausedQueues", "GetAttempts", "Throughput", "Ping"};
     // clang-format on
     return kNames[static_cast<size_t>(op)];
   }
@@ -145,6 +147,13 @@ class FaultyStore final : public JobStore {
   }
   Result<JobPage> List(const ListParams& params) override {
     return Call(Op::kList, [&] { return inner_->List(params); });
+  }
+  Result<AttemptHistory> GetAttempts(const JobId& id) override {
+    return Call(Op::kGetAttempts, [&] { return inner_->GetAttempts(id); });
+  }
+  Result<std::vector<QueueThroughput>> Throughput(UnixMillis since, Millis step,
+                                                  int buckets) override {
+    return Call(Op::kThroughput, [&] { return inner_->Throughput(since, step, buckets); });
   }
   Result<std::vector<QueueCounts>> Counts() override {
     return Call(Op::kCounts, [&] { return inner_->Counts(); });
