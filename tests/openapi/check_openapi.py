@@ -435,6 +435,23 @@ def exercise(server, c, K, doc_bytes):
     c.check("GET", "/v1/jobs", req("GET", "/v1/jobs?x=1", key=admin), 400)
     c.check("GET", "/v1/queues", req("GET", "/v1/queues", key=K["reader"]), 200)
 
+    # Searches (GET /v1/jobs with filters), attempts and stats.
+    c.check("GET", "/v1/jobs",
+            req("GET", "/v1/jobs?q=a&field=name&value=x&order=oldest&created_after=0&created_before="
+                "2100-01-01T00:00:00Z&id=0", key=admin), 200)
+    c.check("GET", "/v1/jobs", req("GET", "/v1/jobs?field=name", key=admin), 400)
+    attempts = "/v1/jobs/{id}/attempts"
+    c.check("GET", attempts, req("GET", f"/v1/jobs/{failed_id}/attempts", key=K["reader"]), 200)
+    c.check("GET", attempts, req("GET", f"/v1/jobs/{echo_done}/attempts", key=admin), 200)
+    c.check("GET", attempts, req("GET", f"/v1/jobs/{echo_done}/attempts", key=K["submitter"]), 403)
+    c.check("GET", attempts, req("GET", f"/v1/jobs/{echo_done}/attempts", key=K["tenant"]), 404)
+    c.check("GET", attempts, req("GET", "/v1/jobs/" + "0" * 32 + "/attempts", key=admin), 404)
+    c.check("GET", attempts, req("GET", f"/v1/jobs/{brief_id}/attempts", key=admin), 410)
+    c.check("GET", "/v1/stats", req("GET", "/v1/stats?window=120", key=K["reader"]), 200)
+    c.check("GET", "/v1/stats", req("GET", "/v1/stats", key=admin), 200)
+    c.check("GET", "/v1/stats", req("GET", "/v1/stats?window=5", key=admin), 400)
+    c.check("GET", "/v1/stats", req("GET", "/v1/stats", key=K["submitter"]), 403)
+
     # Cancel: 202 (running), 200 (queued), 409 (terminal), 404, 403.
     c.check("POST", "/v1/jobs/{id}/cancel", req("POST", f"/v1/jobs/{sleep_id}/cancel", key=admin),
             202)
