@@ -75,6 +75,7 @@ class V1Api {
   boost::asio::awaitable<http::Response> Attempts(http::Request& req, const http::PathParams& p);
   // GET /v1/stats?window=: finished jobs per queue and minute.
   boost::asio::awaitable<http::Response> Stats(http::Request& req, const http::PathParams& p);
+  boost::asio::awaitable<http::Response> Nodes(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Pause(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Retry(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Purge(http::Request& req, const http::PathParams& p);

@@ -206,7 +206,7 @@ TEST(SqliteStoreTest, AVersion3StoreIsMigratedAndItsJobsBelongToNoTenant) {
   Must(tx->Commit(), "Commit");
 }
 
-TEST(SqliteStoreTest, AVersion6StoreIsMigratedAndItsJobsHaveAnEmptyAttemptHistory) {
+TEST(SqliteStoreTest, AVersion7StoreIsMigratedAndItsJobsHaveAnEmptyAttemptHistory) {
   TempDir dir;
   const std::string path = dir.path() + "/old.db";
   NewJob n;
@@ -223,12 +223,12 @@ TEST(SqliteStoreTest, AVersion6StoreIsMigratedAndItsJobsHaveAnEmptyAttemptHistor
     Must(tx->Commit(), "Commit");
   }
   {
-    // Turn it into what acceptd with schema version 6 left on disk.
+    // Turn it into what acceptd with schema version 7 left on disk.
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
     const char* downgrade =
         "DROP INDEX jobs_finished; ALTER TABLE jobs DROP COLUMN attempt_log; "
-        "ALTER TABLE jobs DROP COLUMN attempt_log_total; PRAGMA user_version = 6;";
+        "ALTER TABLE jobs DROP COLUMN attempt_log_total; PRAGMA user_version = 7;";
     char* err = nullptr;
     ASSERT_EQ(sqlite3_exec(db, downgrade, nullptr, nullptr, &err), SQLITE_OK) << err;
     sqlite3_close(db);

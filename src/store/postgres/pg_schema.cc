@@ -284,7 +284,17 @@ CREATE TABLE acceptd.paused_queues (
 );
 )sql";
 
-// Version 3: each job's attempt history (store/sql_reads.h; jobs finished
+// Version 3: the nodes sharing the store, each recording itself every
+// node_heartbeat_interval (WriteTx::TouchNode).
+constexpr const char* kSchemaV3 = R"sql(
+CREATE TABLE acceptd.nodes (
+  name text PRIMARY KEY,
+  started_at bigint NOT NULL,
+  seen_at bigint NOT NULL
+);
+)sql";
+
+// Version 4: each job's attempt history (store/sql_reads.h; jobs finished
 // before keep none), throughput per queue and minute, and payload search.
 //
 // jobs_finished: only finished jobs have an entry, so inserts and claims pay
@@ -298,7 +308,7 @@ CREATE TABLE acceptd.paused_queues (
 // error (pg_input_is_valid is 16), and an error would end the whole
 // search: the cast is caught (a data_exception: not JSON, not UTF-8) and the
 // payload does not match. Object members only, like SQLite's $."a"."b".
-constexpr const char* kSchemaV3 = R"sql(
+constexpr const char* kSchemaV4 = R"sql(
 ALTER TABLE acceptd.jobs ADD COLUMN attempt_log text,
   ADD COLUMN attempt_log_total integer NOT NULL DEFAULT 0;
 CREATE INDEX jobs_finished ON acceptd.jobs (finished_at) INCLUDE (queue, state)
@@ -329,7 +339,7 @@ END $$;
 )sql";
 
 // Each step brings the schema from version i to i + 1 (kSteps[i]).
-constexpr const char* kSteps[] = {kSchemaV1, kSchemaV2, kSchemaV3};
+constexpr const char* kSteps[] = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4};
 static_assert(std::size(kSteps) == kSchemaVersion);
 
 }  // namespace
