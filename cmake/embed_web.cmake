@@ -46,9 +46,13 @@ foreach(name IN LISTS files)
   string(SUBSTRING "${sha}" 0 16 etag)
   string(LENGTH "${hex}" hex_length)
   math(EXPR size "${hex_length} / 2")
-  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
-  string(REGEX REPLACE "((0x[0-9a-f][0-9a-f],){24})" "\\1\n    " bytes "${bytes}")
-  string(APPEND defs "constexpr char kFile${index}[${size} + 1] = {\n    ${bytes}0x00};\n")
+  # As string literals of \xNN escapes (a brace list of 0xNN would narrow
+  # bytes above 0x7f into char), 32 bytes a line.
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "\\\\x\\1" bytes "${hex}")
+  # (CMake's regular expressions have no {n}: the pattern spells out 32 bytes.)
+  string(REPEAT ".x[0-9a-f][0-9a-f]" 32 line_of_bytes)
+  string(REGEX REPLACE "(${line_of_bytes})" "\\1\"\n    \"" bytes "${bytes}")
+  string(APPEND defs "constexpr char kFile${index}[] =\n    \"${bytes}\";\n")
   string(APPEND table
          "    {\"${name}\", \"${type}\", \"\\\"${etag}\\\"\", std::string_view(kFile${index}, ${size})},\n")
   math(EXPR index "${index} + 1")
