@@ -86,6 +86,7 @@ writeFileSync(join(dir, 'acceptd.toml'), `
 [server]
 listen = "127.0.0.1:${port}"
 store = "sqlite:${join(dir, 'acceptd.db')}"
+shutdown_grace = 0  # the test ends with a sleep job running: do not wait for it
 
 [queues.echo]
 handler = "echo"
