@@ -434,6 +434,8 @@ def exercise(server, c, K, doc_bytes):
     c.check("GET", "/v1/jobs", req("GET", "/v1/jobs?limit=0", key=admin), 400)
     c.check("GET", "/v1/jobs", req("GET", "/v1/jobs?x=1", key=admin), 400)
     c.check("GET", "/v1/queues", req("GET", "/v1/queues", key=K["reader"]), 200)
+    c.check("GET", "/v1/nodes", req("GET", "/v1/nodes", key=K["reader"]), 200)
+    c.check("GET", "/v1/nodes", req("GET", "/v1/nodes"), 401)
 
     # Cancel: 202 (running), 200 (queued), 409 (terminal), 404, 403.
     c.check("POST", "/v1/jobs/{id}/cancel", req("POST", f"/v1/jobs/{sleep_id}/cancel", key=admin),

@@ -284,8 +284,18 @@ CREATE TABLE acceptd.paused_queues (
 );
 )sql";
 
+// Version 3: the nodes sharing the store, each recording itself every
+// node_heartbeat_interval (WriteTx::TouchNode).
+constexpr const char* kSchemaV3 = R"sql(
+CREATE TABLE acceptd.nodes (
+  name text PRIMARY KEY,
+  started_at bigint NOT NULL,
+  seen_at bigint NOT NULL
+);
+)sql";
+
 // Each step brings the schema from version i to i + 1 (kSteps[i]).
-constexpr const char* kSteps[] = {kSchemaV1, kSchemaV2};
+constexpr const char* kSteps[] = {kSchemaV1, kSchemaV2, kSchemaV3};
 static_assert(std::size(kSteps) == kSchemaVersion);
 
 }  // namespace

@@ -187,6 +187,7 @@ class RelayStore final : public JobStore {
   Result<std::vector<QueueCounts>> Counts() override { return inner_->Counts(); }
   Result<std::vector<QueueValue>> OldestReady() override { return inner_->OldestReady(); }
   Result<std::vector<std::string>> PausedQueues() override { return inner_->PausedQueues(); }
+  Result<NodeList> Nodes() override { return inner_->Nodes(); }
   Status Ping() override { return inner_->Ping(); }
   bool RemoteCalls() const override { return inner_->RemoteCalls(); }
   std::unique_ptr<ChangeSubscription> Subscribe(ChangeListener listener) override {
@@ -250,6 +251,10 @@ class RelayStore final : public JobStore {
     }
     Result<bool> SetQueuePaused(const std::string& queue, bool paused, UnixMillis now) override {
       return in_->SetQueuePaused(queue, paused, now);
+    }
+    Status TouchNode(const std::string& name, UnixMillis started_at, UnixMillis now,
+                     UnixMillis forget_before) override {
+      return in_->TouchNode(name, started_at, now, forget_before);
     }
     Result<Job> RetryJob(const JobId& id, UnixMillis now) override {
       return Touch(in_->RetryJob(id, now));

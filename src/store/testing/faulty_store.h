@@ -49,6 +49,7 @@ class FaultyStore final : public JobStore {
     kPromoteDueJobs,
     kPurgeExpired,
     kSetQueuePaused,
+    kTouchNode,
     kRetryJob,
     kDeleteFinished,
     kClaimCallbacks,
@@ -61,6 +62,7 @@ class FaultyStore final : public JobStore {
     kCounts,
     kOldestReady,
     kPausedQueues,
+    kNodes,
     kPing,
   };
   static constexpr int kOpCount = static_cast<int>(Op::kPing) + 1;
@@ -75,9 +77,9 @@ class FaultyStore final : public JobStore {
     static constexpr std::array<std::string_view, kOpCount> kNames = {
         "BeginWrite", "Insert", "Claim", "Finish", "Cancel", "Delete", "SetProgress",
         "ExtendLeases", "RescueExpiredLeases", "ReleaseLeases", "Heartbeat", "ReleaseLease",
-        "PromoteDueJobs", "PurgeExpired", "SetQueuePaused", "RetryJob", "DeleteFinished",
-        "ClaimCallbacks", "RecordCallbackAttempt", "Commit", "Get", "GetResult", "GetPayload",
-        "List", "Counts", "OldestReady", "PausedQueues", "Ping"};
+        "PromoteDueJobs", "PurgeExpired", "SetQueuePaused", "TouchNode", "RetryJob",
+        "DeleteFinished", "ClaimCallbacks", "RecordCallbackAttempt", "Commit", "Get", "GetResult",
+        "GetPayload", "List", "Counts", "OldestReady", "PausedQueues", "Nodes", "Ping"};
     // clang-format on
     return kNames[static_cast<size_t>(op)];
   }
@@ -155,6 +157,9 @@ class FaultyStore final : public JobStore {
   Result<std::vector<std::string>> PausedQueues() override {
     return Call(Op::kPausedQueues, [&] { return inner_->PausedQueues(); });
   }
+  Result<NodeList> Nodes() override {
+    return Call(Op::kNodes, [&] { return inner_->Nodes(); });
+  }
   Status Ping() override {
     return Call(Op::kPing, [&] { return inner_->Ping(); });
   }
@@ -212,6 +217,11 @@ class FaultyStore final : public JobStore {
     }
     Result<bool> SetQueuePaused(const std::string& queue, bool paused, UnixMillis now) override {
       return s_->Call(Op::kSetQueuePaused, [&] { return in_->SetQueuePaused(queue, paused, now); });
+    }
+    Status TouchNode(const std::string& name, UnixMillis started_at, UnixMillis now,
+                     UnixMillis forget_before) override {
+      return s_->Call(Op::kTouchNode,
+                      [&] { return in_->TouchNode(name, started_at, now, forget_before); });
     }
     Result<Job> RetryJob(const JobId& id, UnixMillis now) override {
       return s_->Call(Op::kRetryJob, [&] { return in_->RetryJob(id, now); });
