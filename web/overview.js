@@ -1,18 +1,21 @@
 // Overview: every queue with its counts by state, the last hour's
 // throughput, the oldest queued job, pause/resume/purge.
-import { fill, api, el, panel, fmtNumber, fmtDuration, toast, confirmDialog, errorText, throttle, STATES, emptyState } from './lib.js';
+import { fill, api, el, panel, fmtNumber, fmtDuration, timeCell, toast, confirmDialog, errorText, throttle, STATES, emptyState } from './lib.js';
 import { throughputChart, sparkline, legend, totals } from './chart.js';
 import { onLive } from './app.js';
 
 export function renderOverview(main) {
-  const state = { queues: null, stats: null, statsMissing: false, oldest: {}, orderMissing: false, error: null };
+  const state = { queues: null, stats: null, statsMissing: false, oldest: {}, orderMissing: false, error: null, nodes: null, nodesMissing: false };
   const summary = el('div', { class: 'tiles' });
   const chartBox = el('div', { class: 'chart-box' });
   const chartPanel = panel('Finished jobs per minute, last hour', chartBox);
   chartPanel.append(legend());
   const tableBox = el('div', { class: 'table-wrap' });
   const queuesPanel = panel('Queues', tableBox);
-  main.append(el('div', { class: 'page-head' }, el('h1', {}, 'Overview')), summary, chartPanel, queuesPanel);
+  const nodesBox = el('div', { class: 'table-wrap' });
+  const nodesPanel = panel('Nodes and workers', nodesBox);
+  nodesPanel.hidden = true;
+  main.append(el('div', { class: 'page-head' }, el('h1', {}, 'Overview')), summary, chartPanel, queuesPanel, nodesPanel);
   let stopped = false;
 
   async function loadQueues() {
@@ -34,6 +37,36 @@ export function renderOverview(main) {
       if (e.status === 404) state.statsMissing = true;  // an acceptd without /v1/stats
     }
     if (!stopped) draw();
+  }
+
+  async function loadNodes() {
+    if (state.nodesMissing) return;
+    try {
+      state.nodes = await api('v1/nodes');
+    } catch (e) {
+      if (e.status === 404) state.nodesMissing = true;  // an acceptd without /v1/nodes
+    }
+    if (!stopped) drawNodes();
+  }
+
+  function drawNodes() {
+    nodesPanel.hidden = state.nodesMissing || !state.nodes;
+    if (nodesPanel.hidden) return;
+    const n = state.nodes;
+    const rows = n.nodes.map((x) => el('tr', { class: x.alive ? null : 'dead' },
+      el('td', {}, el('span', { class: 'mono' }, x.name), x.this_node ? el('span', { class: 'badge this-node' }, 'this node') : null),
+      el('td', {}, x.alive ? el('span', { class: 'badge active' }, 'alive') : el('span', { class: 'badge state-failed' }, 'not seen')),
+      el('td', { class: 'num' }, fmtNumber(x.running)),
+      el('td', {}, timeCell(x.started_at)),
+      el('td', {}, timeCell(x.seen_at))));
+    const workers = n.workers.map((w) => el('tr', {},
+      el('td', {}, el('span', { class: 'mono' }, w.owner), el('span', { class: 'sub' }, ' external worker')),
+      el('td', {}, el('span', { class: 'badge state-running' }, 'leasing')),
+      el('td', { class: 'num' }, fmtNumber(w.running)), el('td', {}, '–'), el('td', {}, '–')));
+    fill(nodesBox, el('table', { class: 'grid-table nodes' },
+      el('thead', {}, el('tr', {}, el('th', {}, 'Node'), el('th', {}, 'Status'), el('th', { class: 'num' }, 'Running'),
+        el('th', {}, 'Started'), el('th', {}, 'Last seen'))),
+      el('tbody', {}, rows, workers)));
   }
 
   // The oldest queued job of each queue with queued jobs (one small list
@@ -155,12 +188,14 @@ export function renderOverview(main) {
 
   const refresh = throttle(() => loadQueues().then(loadOldest), 1000);
   const refreshStats = throttle(loadStats, 5000);
-  const off = onLive(() => { refresh(); refreshStats(); });
+  const refreshNodes = throttle(loadNodes, 5000);
+  const off = onLive(() => { refresh(); refreshStats(); refreshNodes(); });
   // A safety net for what events do not report (other nodes without a change feed).
-  const timer = setInterval(() => { refresh(); refreshStats(); }, 15000);
+  const timer = setInterval(() => { refresh(); refreshStats(); refreshNodes(); }, 15000);
   const ageTimer = setInterval(() => { if (!state.orderMissing) loadOldest(); }, 5000);
   draw();
   loadQueues().then(loadOldest);
   loadStats();
+  loadNodes();
   return () => { stopped = true; off(); clearInterval(timer); clearInterval(ageTimer); };
 }

@@ -6,6 +6,7 @@
 //   - a search by a JSON payload field finds one job; opening it shows its payload;
 //   - a running job is canceled from its page and its state changes there;
 //   - a queue is paused from the Overview (and the API agrees);
+//   - with API keys, the page asks for one and then works with it (a second server);
 //   - a screenshot of each page is saved under build/browser-screenshots/.
 //
 // Run by ctest (label `browser`) with ACCEPTD_BINARY and SCREENSHOT_DIR set;
@@ -13,6 +14,7 @@
 // Exit codes: 0 passed, 1 failed, 77 skipped (no Chromium or no
 // playwright-core here; with CI=true that is a failure instead).
 import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -99,10 +101,16 @@ concurrency = 2
 handler = "fail"
 max_attempts = 1
 `);
-const server = spawn(BINARY, ['serve', '--config', join(dir, 'acceptd.toml')], { stdio: ['ignore', 'pipe', 'pipe'] });
 let serverLog = '';
-server.stdout.on('data', (d) => { serverLog += d; });
-server.stderr.on('data', (d) => { serverLog += d; });
+const servers = [];
+function startServer(config) {
+  const proc = spawn(BINARY, ['serve', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.stdout.on('data', (d) => { serverLog += d; });
+  proc.stderr.on('data', (d) => { serverLog += d; });
+  servers.push(proc);
+  return proc;
+}
+startServer(join(dir, 'acceptd.toml'));
 let browser;
 let failed = false;
 
@@ -223,7 +231,37 @@ try {
   await page.locator('main .panel table, main .panel .empty').first().waitFor({ timeout: 10000 });
   await page.screenshot({ path: join(SHOTS, 'schedules.png') });
 
-  check(consoleErrors.filter((e) => !/status of 40[04]/.test(e)).length === 0, `no errors in the page: ${consoleErrors.join(' | ')}`);
+  // With API keys: the page asks for one (kept in sessionStorage), then works.
+  const keyPort = await freePort();
+  const key = 'acd_' + randomBytes(24).toString('base64url');
+  writeFileSync(join(dir, 'keys.toml'), `
+[server]
+listen = "127.0.0.1:${keyPort}"
+store = "sqlite:${join(dir, 'keys.db')}"
+
+[[api_keys]]
+name = "ops"
+sha256 = "${createHash('sha256').update(key).digest('hex')}"
+scopes = ["admin"]
+`);
+  startServer(join(dir, 'keys.toml'));
+  const keyBase = `http://127.0.0.1:${keyPort}`;
+  await waitFor('the keyed acceptd to answer /healthz', async () => (await fetch(keyBase + '/healthz')).ok, 15000);
+  const keyed = await browser.newPage();
+  await keyed.goto(`${keyBase}/ui/`);
+  await keyed.locator('#key-dialog[open]').waitFor({ timeout: 10000 });
+  await keyed.screenshot({ path: join(SHOTS, 'key.png') });
+  await keyed.fill('#key-input', 'acd_wrong');
+  await keyed.click('#key-form button');
+  await keyed.locator('#key-error', { hasText: 'refused' }).waitFor({ timeout: 10000 });
+  await keyed.fill('#key-input', key);
+  await keyed.click('#key-form button');
+  await keyed.locator('table.queues tbody tr').first().waitFor({ timeout: 10000 });
+  await keyed.locator('#live.on').waitFor({ timeout: 10000 });
+  check(await keyed.evaluate(() => sessionStorage.getItem('acceptd.apiKey')) === key, 'the key is kept in sessionStorage');
+  step('with API keys: the page asked for one, refused a wrong one, then worked (live too)');
+
+  check(consoleErrors.filter((e) => !/status of 40[0134]/.test(e)).length === 0, `no errors in the page: ${consoleErrors.join(' | ')}`);
   step(`passed; screenshots in ${SHOTS}`);
 } catch (e) {
   failed = true;
@@ -231,8 +269,10 @@ try {
   console.error('--- acceptd log ---\n' + serverLog.slice(-4000));
 } finally {
   if (browser) await browser.close().catch(() => {});
-  server.kill('SIGTERM');
-  await new Promise((r) => { if (server.exitCode !== null) r(); else server.once('exit', r); });
+  for (const proc of servers) {
+    proc.kill('SIGTERM');
+    await new Promise((r) => { if (proc.exitCode !== null) r(); else proc.once('exit', r); });
+  }
   rmSync(dir, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);
