@@ -126,6 +126,7 @@ function askForKey(message) {
       updateSignout();
       connectLive();
       route();
+      probeOptionalRoutes();
       resolve();
     }, { once: true });
   });
@@ -190,10 +191,12 @@ export function showBanner(text) {
 
 async function probeOptionalRoutes() {
   // The schedules link only where the server has schedules.
+  const link = document.getElementById('nav-schedules');
   try {
     await api('v1/schedules');
+    link.hidden = false;
   } catch (e) {
-    if (e.status === 404) document.getElementById('nav-schedules').hidden = true;
+    if (e.status === 404) link.hidden = true;
   }
 }
 

@@ -88,13 +88,11 @@ export function renderOverview(main) {
   }
 
   function draw() {
-    fill(summary, ...tiles());
-    if (state.statsMissing) {
-      chartPanel.hidden = true;
-    } else if (state.stats) {
-      chartPanel.hidden = false;
-      fill(chartBox, throughputChart(state.stats));
-    }
+    // No numbers before the first answer: a 0 that means "not loaded" misleads.
+    summary.hidden = !state.queues;
+    if (state.queues) fill(summary, tiles());
+    chartPanel.hidden = state.statsMissing || !state.stats;
+    if (state.stats) fill(chartBox, throughputChart(state.stats));
     if (state.error && !state.queues) {
       fill(tableBox, emptyState('Could not load the queues.', errorText(state.error)));
       return;
@@ -114,11 +112,11 @@ export function renderOverview(main) {
       const s = t.succeeded.reduce((a, b) => a + b, 0);
       const f = t.failed.reduce((a, b) => a + b, 0);
       out.push(tile('Succeeded (1 h)', fmtNumber(s), 'succeeded', '#/jobs?state=succeeded'));
-      out.push(tile('Failed (1 h)', fmtNumber(f), 'failed', '#/jobs?state=failed'));
+      out.push(tile('Failed (1 h)', fmtNumber(f), f ? 'failed' : 'failed zero', '#/jobs?state=failed'));
       out.push(tile('Failure rate (1 h)', s + f ? `${((100 * f) / (s + f)).toFixed(1)} %` : '–', f ? 'failed' : 'neutral'));
     } else {
       out.push(tile('Succeeded (retained)', fmtNumber(sum('succeeded')), 'succeeded', '#/jobs?state=succeeded'));
-      out.push(tile('Failed (retained)', fmtNumber(sum('failed')), 'failed', '#/jobs?state=failed'));
+      out.push(tile('Failed (retained)', fmtNumber(sum('failed')), sum('failed') ? 'failed' : 'failed zero', '#/jobs?state=failed'));
     }
     const paused = (state.queues || []).filter((q) => q.paused).length;
     out.push(tile('Paused queues', String(paused), paused ? 'paused' : 'neutral'));
