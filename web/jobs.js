@@ -120,7 +120,9 @@ export function renderJobs(main, params) {
       return;
     }
     if (!st.jobs.length) {
-      fill(tableBox, emptyState('No jobs match.', 'Change the filters, or submit jobs with POST /v1/queues/{queue}/jobs.'));
+      fill(tableBox, st.next
+        ? emptyState('No match among the jobs searched so far.', 'A search reads a bounded part of the history per page: Next → searches further back.')
+        : emptyState('No jobs match.', 'Change the filters, or submit jobs with POST /v1/queues/{queue}/jobs.'));
     } else {
       const all = el('input', { type: 'checkbox', 'aria-label': 'Select all', checked: st.jobs.every((j) => st.selected.has(j.id)) });
       all.addEventListener('change', () => {
