@@ -6,6 +6,7 @@
 //   - a search by a JSON payload field finds one job; opening it shows its payload;
 //   - a running job is canceled from its page and its state changes there;
 //   - a queue is paused from the Overview (and the API agrees);
+//   - the failed jobs are selected and retried together (bulk);
 //   - with API keys, the page asks for one and then works with it (a second server);
 //   - a screenshot of each page is saved under build/browser-screenshots/.
 //
@@ -225,6 +226,17 @@ try {
   await page.selectOption('select[name="state"]', 'failed');
   await page.locator('tr[data-state="failed"]').first().waitFor();
   await page.screenshot({ path: join(SHOTS, 'jobs-failed.png') });
+  // Bulk: select every failed job, retry them (they fail again: max_attempts = 1).
+  await page.check('table.jobs thead input[type="checkbox"]');
+  await page.locator('.bulk', { hasText: '3 selected' }).waitFor();
+  await page.screenshot({ path: join(SHOTS, 'jobs-bulk.png') });
+  await page.locator('.bulk').getByRole('button', { name: 'Retry' }).click();
+  await page.click('#confirm-ok');
+  await page.locator('.toast', { hasText: 'Retry: 3 jobs done' }).waitFor({ timeout: 10000 });
+  const retried = await call('GET', '/v1/jobs?queue=fail');
+  check(retried.json.jobs.every((j) => j.attempts === 2 || j.state === 'queued' || j.state === 'running'),
+    `every failed job was retried: ${JSON.stringify(retried.json.jobs.map((j) => [j.state, j.attempts]))}`);
+  step('bulk retry of the failed jobs');
 
   await page.goto(`${base}/ui/#/schedules`);
   await page.locator('main .panel').waitFor();
