@@ -17,10 +17,11 @@ export function totals(stats, queue) {
 }
 
 // A stacked bar chart with axes: width follows the container (viewBox).
-export function throughputChart(stats, { height = 150 } = {}) {
+// `width`: the container's width in CSS pixels, so that the labels keep their size.
+export function throughputChart(stats, { height = 140, width = 1200 } = {}) {
   const t = totals(stats);
   const n = t.succeeded.length;
-  const W = 720;
+  const W = Math.max(400, Math.round(width));
   const H = height;
   const pad = { l: 34, r: 8, t: 10, b: 22 };
   const max = Math.max(1, ...t.succeeded.map((v, i) => v + t.failed[i] + t.canceled[i]));

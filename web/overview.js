@@ -92,7 +92,7 @@ export function renderOverview(main) {
     summary.hidden = !state.queues;
     if (state.queues) fill(summary, tiles());
     chartPanel.hidden = state.statsMissing || !state.stats;
-    if (state.stats) fill(chartBox, throughputChart(state.stats));
+    if (state.stats) fill(chartBox, throughputChart(state.stats, { width: chartBox.clientWidth || 1200 }));
     if (state.error && !state.queues) {
       fill(tableBox, emptyState('Could not load the queues.', errorText(state.error)));
       return;
