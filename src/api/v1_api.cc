@@ -115,6 +115,7 @@ void V1Api::Register(http::Router& r) {
   r.Add(Verb::get, "/v1/jobs/{id}", Access::Need(Scope::kRead), bind(&V1Api::Status));
   r.Add(Verb::delete_, "/v1/jobs/{id}", Access::Need(Scope::kCancel), bind(&V1Api::Delete));
   r.Add(Verb::get, "/v1/jobs/{id}/result", Access::Need(Scope::kRead), bind(&V1Api::Result));
+  r.Add(Verb::get, "/v1/jobs/{id}/payload", Access::Need(Scope::kRead), bind(&V1Api::Payload));
   r.Add(Verb::get, "/v1/jobs/{id}/events", Access::Need(Scope::kRead), bind(&V1Api::Events));
   r.Add(Verb::post, "/v1/jobs/{id}/cancel", Access::Need(Scope::kCancel), bind(&V1Api::Cancel));
   r.Add(Verb::post, "/v1/jobs/{id}/retry", Access::Need(Scope::kAdmin), bind(&V1Api::Retry));
@@ -305,6 +306,26 @@ awaitable<Response> V1Api::Result(Request&, const http::PathParams& p) {
   res.set(Field::content_type,
           result->content_type.empty() ? "application/octet-stream" : result->content_type);
   res.body() = std::move(result->body);
+  co_return res;
+}
+
+awaitable<Response> V1Api::Payload(Request&, const http::PathParams& p) {
+  auto id = JobId::Parse(p.Get("id"));
+  if (!id) co_return http::Problem(NoSuchJob());
+  if (!TenantOf(p.principal).empty()) {
+    // The payload carries no tenant: check the job first.
+    auto job = co_await ReadVisibleJob(engine_, *id, p.principal);
+    if (!job) co_return http::Problem(job.error());
+  }
+  auto payload = co_await ReadPayload(engine_, *id);
+  if (!payload) co_return http::Problem(VisibleError(payload.error(), p.principal));
+  Response res{http::Status::ok, 11};
+  res.set(Field::content_type,
+          payload->content_type.empty() ? "application/octet-stream" : payload->content_type);
+  // The client's bytes, whatever they claim to be: never rendered as a page here.
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("Content-Security-Policy", "sandbox");
+  res.body() = std::move(payload->body);
   co_return res;
 }
 

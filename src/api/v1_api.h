@@ -42,6 +42,12 @@ struct ApiOptions {
   bool callbacks_enabled = false;
   webhooks::AddressPolicy callback_policy;
   Millis resolve_timeout = kDefaultResolveTimeout;  // the DNS lookup of a callback's host
+  // [ui]: the dashboard under /ui/ (api/ui_api.h). `ui_open`: without API
+  // keys, serve it to every client, not only loopback ones.
+  bool ui_enabled = true;
+  bool ui_open = false;
+  // API keys are configured (the router authenticates): set by serve.cc.
+  bool keys_enabled = false;
 };
 
 // The error of a job the caller may not see: an unknown id, or (for a
@@ -67,6 +73,8 @@ class V1Api {
   boost::asio::awaitable<http::Response> Submit(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Status(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Result(http::Request& req, const http::PathParams& p);
+  // GET /v1/jobs/{id}/payload: the submitted body, with its Content-Type.
+  boost::asio::awaitable<http::Response> Payload(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Cancel(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Delete(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> List(http::Request& req, const http::PathParams& p);

@@ -12,6 +12,7 @@
 #include "api/lease_api.h"
 #include "api/metrics_api.h"
 #include "api/openapi_api.h"
+#include "api/ui_api.h"
 #include "api/v1_api.h"
 #include "engine/engine.h"
 #include "http/router.h"
@@ -21,7 +22,8 @@ namespace acceptd {
 class ServerRoutes {
  public:
   // `engine`, `router` and `api` must outlive this object (the APIs keep
-  // references; GET /metrics reports the router's counts).
+  // references; GET /metrics reports the router's counts). Before
+  // engine.Start() (the dashboard's event hub observes the engine).
   ServerRoutes(Engine& engine, const http::Router& router, const api::ApiOptions& api,
                api::CompatOptions compat);
   // Adds every route to `router`. Once, before serving; this object must
@@ -36,6 +38,7 @@ class ServerRoutes {
   api::LeaseApi lease_;
   api::MetricsApi metrics_;
   api::OpenApiApi openapi_;
+  api::UiApi ui_;  // the dashboard and GET /v1/events
 };
 
 }  // namespace acceptd

@@ -226,6 +226,14 @@ Engine::~Engine() {
 
 void Engine::AddObserver(Observer observer) { observers_.push_back(std::move(observer)); }
 
+void Engine::AddChangeObserver(ChangeObserver observer) {
+  change_observers_.push_back(std::move(observer));
+}
+
+void Engine::ReportChange(const JobChange& change) {
+  for (const ChangeObserver& observer : change_observers_) observer(change);
+}
+
 void Engine::SetCallbackSender(std::unique_ptr<CallbackSender> sender) {
   callback_sender_ = std::move(sender);
 }
@@ -442,11 +450,19 @@ void Engine::Submit(SubmitRequest req, Callback<Job> done) {
         // Read by ClaimDue in this same batch. Delayed jobs wait for the promoter.
         if (r && r->id == new_id && due) q->may_have_work = true;
       },
-      [this, q, new_id, done = std::move(done)](Result<Job> r) {
+      [this, q, new_id, due, done = std::move(done)](Result<Job> r) {
         // Committed: counted before the caller's Retry-After (a replay is not new).
         if (r && r->id == new_id) {
           q->AddQueued(1);
           if (QueueMetrics* m = metrics_.Queue(r->queue)) m->submitted.Add();
+          if (!change_observers_.empty()) {
+            JobChange change;
+            change.id = r->id;
+            change.queue = r->queue;
+            change.state = r->state;
+            change.due = due;
+            ReportChange(change);
+          }
         }
         done(std::move(r));
       },
@@ -505,6 +521,15 @@ void Engine::PurgeBatch(const std::string& queue, std::optional<JobState> state,
             for (const JobId& id : *r) {
               status_cache_.Invalidate(id);
               watchers_.OnState(id, JobState::kCanceled, /*removed=*/true);
+              if (!change_observers_.empty()) {
+                // The purged job's last state is not known here; `removed` says it all.
+                JobChange change;
+                change.id = id;
+                change.queue = queue;
+                change.state = state.value_or(JobState::kSucceeded);
+                change.removed = true;
+                ReportChange(change);
+              }
             }
             const int64_t total = purged + static_cast<int64_t>(r->size());
             if (static_cast<int>(r->size()) == kPurgeBatch) {
@@ -1137,6 +1162,15 @@ void Engine::Notify(const Job& job, bool removed) {
   }
   watchers_.OnChange(job, removed);
   for (const Observer& observer : observers_) observer(job);
+  if (!change_observers_.empty()) {
+    JobChange change;
+    change.id = job.id;
+    change.queue = job.queue;
+    change.state = job.state;
+    change.cancel_requested = job.cancel_requested;
+    change.removed = removed;
+    ReportChange(change);
+  }
   // Just turned terminal with a callback: its delivery became due in this commit.
   if (!removed && job.callback && job.callback->attempts == 0 && IsTerminal(job.state)) {
     DispatchCallbacks();
@@ -1441,6 +1475,7 @@ void Engine::OnRemoteChanges(const std::vector<JobChange>& changes) {
     }
     // Watchers re-read the job themselves: the change is only a wake-up.
     watchers_.OnState(c.id, c.state, c.removed);
+    ReportChange(c);
   }
   if (kick && accepting_.load()) committer_->Kick();
 }

@@ -108,6 +108,12 @@ class Engine {
   // and tests); the lease release at shutdown is not reported, nor are
   // changes committed by other nodes (see watchers() for those wake-ups).
   using Observer = std::function<void(const Job&)>;
+  // Called on the engine thread for every change of any job that this node
+  // hears of: its own commits (as Observer, plus new jobs, and deleted and
+  // purged ones with `removed`) and, through the store's change feed, other nodes'.
+  // Without a live feed, other nodes' changes are not reported. A report is
+  // a hint for displays (GET /v1/events), not a record: re-read for the truth.
+  using ChangeObserver = std::function<void(const JobChange&)>;
 
   Engine(EngineOptions options, std::unique_ptr<JobStore> store, std::vector<QueueSpec> queues,
          const Clock& clock);
@@ -118,6 +124,9 @@ class Engine {
   // Adds a subscriber to every change (Observer); each is called in the
   // order added. Before Start().
   void AddObserver(Observer observer);
+  // Adds a subscriber to every change this node hears of (ChangeObserver).
+  // Before Start().
+  void AddChangeObserver(ChangeObserver observer);
   // Who delivers completion callbacks; without one, callbacks stay pending
   // in the store. Before Start().
   void SetCallbackSender(std::unique_ptr<CallbackSender> sender);
@@ -338,6 +347,9 @@ class Engine {
   std::mutex idempotency_mu_;
   std::set<std::string> idempotency_in_flight_;  // "tenant\0queue\0key", guarded by the mutex
   std::vector<Observer> observers_;
+  std::vector<ChangeObserver> change_observers_;
+  // Reports `change` to change_observers_ (engine thread).
+  void ReportChange(const JobChange& change);
   EngineMetrics metrics_;
   JobWatchers watchers_;
   std::unique_ptr<CallbackSender> callback_sender_;
