@@ -563,6 +563,14 @@ void Engine::SetPaused(const std::string& queue, bool paused, Callback<bool> don
       }));
 }
 
+namespace {
+// A finished job's document says when it expires: from that instant on it is
+// gone, even while the retention purger has not removed it yet.
+bool Expired(const std::optional<UnixMillis>& expires_at, UnixMillis now) {
+  return expires_at && *expires_at <= now;
+}
+}  // namespace
+
 void Engine::Delete(const JobId& id, Callback<CancelOutcome> done) {
   Write<CancelOutcome>([this, id](WriteTx& tx) { return tx.Delete(id, clock_.Now()); },
                        Callback<CancelOutcome>([this, done](Result<CancelOutcome> r) {
@@ -574,19 +582,17 @@ void Engine::Delete(const JobId& id, Callback<CancelOutcome> done) {
                              metrics_.CountOutcome(r->job, /*attempt_ended=*/false);
                            }
                            Notify(r->job, /*removed=*/!signalled);
+                           // Removed, but it had expired already: gone, as
+                           // Get says, whether the purger had come or not.
+                           if (r->kind == CancelOutcome::Kind::kDeleted &&
+                               Expired(r->job.expires_at, clock_.Now())) {
+                             return done(JobExpired());
+                           }
                          }
                          done(std::move(r));
                        }),
                        JobLock(id));
 }
-
-namespace {
-// A finished job's document says when it expires: from that instant on it is
-// gone, even while the retention purger has not removed it yet.
-bool Expired(const std::optional<UnixMillis>& expires_at, UnixMillis now) {
-  return expires_at && *expires_at <= now;
-}
-}  // namespace
 
 std::optional<Job> Engine::GetCached(const JobId& id) {
   StatusCache::Ticket ticket;

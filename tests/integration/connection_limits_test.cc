@@ -100,14 +100,19 @@ TEST(ConnectionLimitsTest, EventStreamOutlastsTheHeaderAndIdleDeadlines) {
 TEST(ConnectionLimitsTest, ConnectionsBeyondMaxConnectionsGet503WithRetryAfter) {
   ServerProcess s(ServerOptions().Set("max_connections", "2"));
   // Two connections served (each proves it by a response), both kept open.
+  // The harness's readiness probe may hold a slot a moment longer: its
+  // session ends only when the server reads its close, on another thread.
   std::vector<std::unique_ptr<RawConnection>> held;
-  for (int i = 0; i < 2; ++i) {
-    held.push_back(std::make_unique<RawConnection>(s.port()));
-    held.back()->Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
-    auto r = held.back()->ReadResponse();
-    ASSERT_TRUE(r.has_value());
-    ASSERT_EQ(r->status, 200);
-  }
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto c = std::make_unique<RawConnection>(s.port());
+        c->Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        auto r = c->ReadResponse();
+        if (!r || r->status != 200) return false;
+        held.push_back(std::move(c));
+        return held.size() == 2;
+      },
+      10s));
   RawConnection third(s.port());
   third.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
   auto r = third.ReadResponse();
