@@ -7,7 +7,8 @@ ServerRoutes::ServerRoutes(Engine& engine, const http::Router& router, const api
     : v1_(engine, api),
       compat_(engine, api, std::move(compat)),
       lease_(engine),
-      metrics_(engine, router) {}
+      metrics_(engine, router),
+      schedules_(engine) {}
 
 void ServerRoutes::Register(http::Router& router) {
   v1_.Register(router);
@@ -15,6 +16,7 @@ void ServerRoutes::Register(http::Router& router) {
   lease_.Register(router);
   metrics_.Register(router);
   openapi_.Register(router);
+  schedules_.Register(router);
 }
 
 }  // namespace acceptd

@@ -12,6 +12,7 @@
 #include "api/lease_api.h"
 #include "api/metrics_api.h"
 #include "api/openapi_api.h"
+#include "api/schedules_api.h"
 #include "api/v1_api.h"
 #include "engine/engine.h"
 #include "http/router.h"
@@ -36,6 +37,7 @@ class ServerRoutes {
   api::LeaseApi lease_;
   api::MetricsApi metrics_;
   api::OpenApiApi openapi_;
+  api::SchedulesApi schedules_;
 };
 
 }  // namespace acceptd

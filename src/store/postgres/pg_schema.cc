@@ -284,8 +284,30 @@ CREATE TABLE acceptd.paused_queues (
 );
 )sql";
 
+// Version 3: reserved for the search helper's migration (issue 12), which
+// is merged before this one; a no-op until then.
+constexpr const char* kSchemaV3 = R"sql(
+SELECT 1;
+)sql";
+
+// Version 4: schedules. The ticks fired (one job each, whichever node fires
+// it: the primary key decides) and each schedule's last fire.
+constexpr const char* kSchemaV4 = R"sql(
+CREATE TABLE acceptd.schedule_fires (
+  schedule text NOT NULL,
+  fire_at bigint NOT NULL,
+  job_id uuid NOT NULL,
+  PRIMARY KEY (schedule, fire_at)
+);
+CREATE TABLE acceptd.schedules (
+  name text PRIMARY KEY,
+  last_fire_at bigint NOT NULL,
+  last_job_id uuid NOT NULL
+);
+)sql";
+
 // Each step brings the schema from version i to i + 1 (kSteps[i]).
-constexpr const char* kSteps[] = {kSchemaV1, kSchemaV2};
+constexpr const char* kSteps[] = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4};
 static_assert(std::size(kSteps) == kSchemaVersion);
 
 }  // namespace

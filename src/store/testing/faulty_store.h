@@ -51,6 +51,7 @@ class FaultyStore final : public JobStore {
     kSetQueuePaused,
     kRetryJob,
     kDeleteFinished,
+    kFireSchedule,
     kClaimCallbacks,
     kRecordCallbackAttempt,
     kCommit,
@@ -61,6 +62,7 @@ class FaultyStore final : public JobStore {
     kCounts,
     kOldestReady,
     kPausedQueues,
+    kScheduleStates,
     kPing,
   };
   static constexpr int kOpCount = static_cast<int>(Op::kPing) + 1;
@@ -76,8 +78,8 @@ class FaultyStore final : public JobStore {
         "BeginWrite", "Insert", "Claim", "Finish", "Cancel", "Delete", "SetProgress",
         "ExtendLeases", "RescueExpiredLeases", "ReleaseLeases", "Heartbeat", "ReleaseLease",
         "PromoteDueJobs", "PurgeExpired", "SetQueuePaused", "RetryJob", "DeleteFinished",
-        "ClaimCallbacks", "RecordCallbackAttempt", "Commit", "Get", "GetResult", "GetPayload",
-        "List", "Counts", "OldestReady", "PausedQueues", "Ping"};
+        "FireSchedule", "ClaimCallbacks", "RecordCallbackAttempt", "Commit", "Get", "GetResult", "GetPayload",
+        "List", "Counts", "OldestReady", "PausedQueues", "ScheduleStates", "Ping"};
     // clang-format on
     return kNames[static_cast<size_t>(op)];
   }
@@ -155,6 +157,9 @@ class FaultyStore final : public JobStore {
   Result<std::vector<std::string>> PausedQueues() override {
     return Call(Op::kPausedQueues, [&] { return inner_->PausedQueues(); });
   }
+  Result<std::vector<ScheduleState>> ScheduleStates() override {
+    return Call(Op::kScheduleStates, [&] { return inner_->ScheduleStates(); });
+  }
   Status Ping() override {
     return Call(Op::kPing, [&] { return inner_->Ping(); });
   }
@@ -212,6 +217,9 @@ class FaultyStore final : public JobStore {
     }
     Result<bool> SetQueuePaused(const std::string& queue, bool paused, UnixMillis now) override {
       return s_->Call(Op::kSetQueuePaused, [&] { return in_->SetQueuePaused(queue, paused, now); });
+    }
+    Result<Job> FireSchedule(const ScheduleFire& fire) override {
+      return s_->Call(Op::kFireSchedule, [&] { return in_->FireSchedule(fire); });
     }
     Result<Job> RetryJob(const JobId& id, UnixMillis now) override {
       return s_->Call(Op::kRetryJob, [&] { return in_->RetryJob(id, now); });
