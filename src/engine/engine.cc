@@ -1417,12 +1417,14 @@ void Engine::OnScheduleStates(Result<std::vector<ScheduleState>> states) {
   }
   ApplyScheduleStep(step);
   housekeeping_.SetNextRun(kSchedulerTask, schedule_runner_->NextWake().value_or(kNever));
+  schedules_started_ = true;
 }
 
 void Engine::ApplyScheduleStep(const ScheduleRunner::Step& step) {
   for (const ScheduleRunner::Missed& m : step.missed) {
     const ScheduleConfig& s = schedules_[m.schedule];
-    if (ScheduleMetrics* sm = metrics_.Schedule(s.name)) sm->missed.Add(static_cast<uint64_t>(m.ticks));
+    if (ScheduleMetrics* sm = metrics_.Schedule(s.name))
+      sm->missed.Add(static_cast<uint64_t>(m.ticks));
     spdlog::warn("schedule={} missed {} tick(s) (on_missed={})", s.name, m.ticks,
                  ToString(s.on_missed));
   }
@@ -1458,32 +1460,30 @@ void Engine::FireTick(const ScheduleRunner::Fire& fire) {
   // Ordered after the queue's inserts (see FireSchedule): the job's insert
   // takes the queue's lock, then the fire record's.
   std::string order = QueueLock(c.name) + '\x01' + s.name;
-  Write<Job>([f = std::move(f)](WriteTx& tx) { return tx.FireSchedule(f); },
-             Callback<Job>([this, q, sm, name = s.name, tick = fire.tick,
-                            catch_up = fire.catch_up](Result<Job> r) {
-               if (r) {
-                 if (sm) sm->fires.Add();
-                 q->AddQueued(1);
-                 q->may_have_work = true;
-                 if (!q->spec.handler) WakeWaiters(q);
-                 committer_->Kick();
-                 spdlog::info("schedule={} fired tick {}{}: job={} queue={}", name,
-                              FormatRfc3339(tick), catch_up ? " (missed while down: run_once)" : "",
-                              r->id.ToHex(), r->queue);
-                 return;
-               }
-               if (r.error().code == ErrorCode::kConflict) {
-                 spdlog::debug("schedule={} tick {}: {}", name, FormatRfc3339(tick),
-                               r.error().message);
-                 return;
-               }
-               if (sm) sm->missed.Add();
-               spdlog::log(r.error().code == ErrorCode::kQueueFull ? spdlog::level::warn
-                                                                   : spdlog::level::err,
-                           "schedule={} tick {} made no job: {}", name, FormatRfc3339(tick),
-                           r.error().message);
-             }),
-             std::move(order));
+  Write<Job>(
+      [f = std::move(f)](WriteTx& tx) { return tx.FireSchedule(f); },
+      Callback<Job>([this, q, sm, name = s.name, tick = fire.tick,
+                     catch_up = fire.catch_up](Result<Job> r) {
+        if (r) {
+          if (sm) sm->fires.Add();
+          q->AddQueued(1);
+          q->may_have_work = true;
+          if (!q->spec.handler) WakeWaiters(q);
+          committer_->Kick();
+          spdlog::info("schedule={} fired tick {}{}: job={} queue={}", name, FormatRfc3339(tick),
+                       catch_up ? " (missed while down: run_once)" : "", r->id.ToHex(), r->queue);
+          return;
+        }
+        if (r.error().code == ErrorCode::kConflict) {
+          spdlog::debug("schedule={} tick {}: {}", name, FormatRfc3339(tick), r.error().message);
+          return;
+        }
+        if (sm) sm->missed.Add();
+        spdlog::log(
+            r.error().code == ErrorCode::kQueueFull ? spdlog::level::warn : spdlog::level::err,
+            "schedule={} tick {} made no job: {}", name, FormatRfc3339(tick), r.error().message);
+      }),
+      std::move(order));
 }
 
 Millis Engine::WatchPollInterval() const {

@@ -128,6 +128,9 @@ class Engine {
   // does not is logged and counted as missed). Before Start().
   void SetSchedules(std::vector<ScheduleConfig> schedules);
   const std::vector<ScheduleConfig>& schedules() const { return schedules_; }
+  // The scheduler has read where each schedule stopped and applied the
+  // missed-tick policy (a test signal; metrics() counts its fires).
+  bool schedules_started() const { return schedules_started_.load(); }
   // Starts the engine thread, the workers and housekeeping.
   void Start();
   // Refuses new submits (kUnavailable) and stops claiming jobs.
@@ -403,6 +406,7 @@ class Engine {
   std::vector<ScheduleConfig> schedules_;
   std::optional<ScheduleRunner> schedule_runner_;  // engine thread, once started
   bool schedule_states_pending_ = false;           // engine thread: the read is under way
+  std::atomic<bool> schedules_started_{false};
   PeriodicExecutor housekeeping_;
   std::optional<boost::asio::steady_timer> housekeeping_timer_;
 };

@@ -789,7 +789,8 @@ class PostgresStore::Tx final : public WriteTx {
     static constexpr Stmt kLook{
         "acceptd_schedule_look",
         "SELECT EXISTS (SELECT 1 FROM acceptd.schedule_fires WHERE schedule = $1::text AND "
-        "fire_at = $2::bigint), (SELECT last_fire_at FROM acceptd.schedules WHERE name = $1::text)"};
+        "fire_at = $2::bigint), (SELECT last_fire_at FROM acceptd.schedules WHERE name = "
+        "$1::text)"};
     Params look;
     look.Text(f.schedule).Int(f.tick);
     auto seen = c_.Run(kLook.name, kLook.sql, look);
@@ -833,8 +834,8 @@ class PostgresStore::Tx final : public WriteTx {
     Params undo;
     undo.Uuid(job->id);
     if (auto r = c_.Run(kUndo.name, kUndo.sql, undo); !r) return std::move(r).error();
-    return Error::Conflict(fmt::format("schedule '{}': tick {} was fired already", f.schedule,
-                                       FormatRfc3339(f.tick)));
+    return Error::Conflict(
+        fmt::format("schedule '{}': tick {} was fired already", f.schedule, FormatRfc3339(f.tick)));
   }
 
   Result<bool> SetQueuePaused(const std::string& queue, bool paused, UnixMillis now) override {

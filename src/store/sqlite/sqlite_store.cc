@@ -761,16 +761,16 @@ class SqliteStore::Tx final : public WriteTx {
                                            FormatRfc3339(f.tick)));
       }
       if (!s->IsNull(1) && f.tick <= s->Int(1) - kScheduleFireRetention) {
-        return Error::Conflict(fmt::format("schedule '{}': tick {} is too old to fire",
-                                           f.schedule, FormatRfc3339(f.tick)));
+        return Error::Conflict(fmt::format("schedule '{}': tick {} is too old to fire", f.schedule,
+                                           FormatRfc3339(f.tick)));
       }
     }
     auto job = Insert(f.job);
     if (!job) return job;
     if (job->id != f.job.id) return Error::Internal("sqlite: a schedule's job was a replay");
     {
-      auto s = db_.Prepare(
-          "INSERT INTO schedule_fires (schedule, fire_at, job_id) VALUES (?1, ?2, ?3)");
+      auto s =
+          db_.Prepare("INSERT INTO schedule_fires (schedule, fire_at, job_id) VALUES (?1, ?2, ?3)");
       s->Bind(1, f.schedule).Bind(2, f.tick);
       BindId(*s, 3, job->id);
       if (s->Step() != SQLITE_DONE) return db_.LastError("schedule fire record");

@@ -1647,8 +1647,9 @@ TYPED_TEST_P(JobStoreConformanceTest, FireScheduleMakesOneJobPerTick) {
   EXPECT_EQ(job.queue, "q");
   EXPECT_EQ(job.state, JobState::kQueued);
   EXPECT_EQ(t.Get(job.id).content_type, "application/json");
-  EXPECT_EQ(t.States(), (std::map<std::string, ScheduleState>{
-                            {"nightly", ScheduleState{"nightly", t1, job.id}}}));
+  EXPECT_EQ(
+      t.States(),
+      (std::map<std::string, ScheduleState>{{"nightly", ScheduleState{"nightly", t1, job.id}}}));
   // The same tick again (another job id, as another node would make): refused.
   ScheduleFire again = t.MakeFire("nightly", t1);
   EXPECT_TRUE(IsError(t.Fire(again), ErrorCode::kConflict));
@@ -1662,7 +1663,8 @@ TYPED_TEST_P(JobStoreConformanceTest, FireScheduleMakesOneJobPerTick) {
                             {"hourly", ScheduleState{"hourly", t1, other.id}}}));
   // A refusal inside a transaction leaves it usable.
   auto both = t.Write([&](WriteTx& tx) -> Result<Job> {
-    if (auto r = tx.FireSchedule(t.MakeFire("nightly", t2)); r || r.error().code != ErrorCode::kConflict) {
+    if (auto r = tx.FireSchedule(t.MakeFire("nightly", t2));
+        r || r.error().code != ErrorCode::kConflict) {
       return Error::Internal("expected kConflict");
     }
     return tx.Insert(t.MakeJob());
@@ -2442,13 +2444,14 @@ REGISTER_TYPED_TEST_SUITE_P(
     OldestReadyIsTheEarliestDueQueuedJobPerQueue, ClaimsRecordTheLatestAttemptsStart,
     APausedQueueIsNotClaimedUntilResumed, FireScheduleMakesOneJobPerTick,
     AnEarlierTickFiresButDoesNotMoveTheLastFire, FiringIntoAFullQueueRecordsNoFire,
-    TwoStoreObjectsFiringTheSameTicksMakeOneJobEach, ScheduleStateSurvivesReopen, RetryJobQueuesAFailedOrCanceledJobAgain,
-    DeleteFinishedRemovesOnlyAQueuesFinishedJobs, PurgedJobsLeaveATombstoneForAWhile,
-    GetManyAnswersEachIdAsGetWould, GetManyOfManyJobs, ListIsNewestFirstWithQueueAndStateFilters,
-    ListPaginatesWithTheCursor, CountsStayConsistentThroughEveryTransition,
-    CountsKeepQueuesThatHadJobs, PromoteDueJobsReportsQueuesThatGotWork,
-    PromoteDueJobsRespectsLimit, PingAnswersOk, WriteTxDestroyedWithoutCommitRollsBack,
-    ReadsDoNotSeeUncommittedWrites, ConcurrentReadsWhileWriting, DataSurvivesReopen,
+    TwoStoreObjectsFiringTheSameTicksMakeOneJobEach, ScheduleStateSurvivesReopen,
+    RetryJobQueuesAFailedOrCanceledJobAgain, DeleteFinishedRemovesOnlyAQueuesFinishedJobs,
+    PurgedJobsLeaveATombstoneForAWhile, GetManyAnswersEachIdAsGetWould, GetManyOfManyJobs,
+    ListIsNewestFirstWithQueueAndStateFilters, ListPaginatesWithTheCursor,
+    CountsStayConsistentThroughEveryTransition, CountsKeepQueuesThatHadJobs,
+    PromoteDueJobsReportsQueuesThatGotWork, PromoteDueJobsRespectsLimit, PingAnswersOk,
+    WriteTxDestroyedWithoutCommitRollsBack, ReadsDoNotSeeUncommittedWrites,
+    ConcurrentReadsWhileWriting, DataSurvivesReopen,
     CallbackIsDueOnceTheJobIsTerminalWhateverEndedIt, ClaimedCallbacksAreLeasedUntilTheGivenTime,
     RecordCallbackAttemptKeepsTheDeliveryHistory, PendingCallbackSurvivesReopen,
     GetPayloadReturnsTheInputAsSubmitted, ALateCallbackAttemptCannotOverwriteANewerOne,
