@@ -13,11 +13,13 @@
 #include "engine/engine.h"
 #include "engine_test_util.h"
 #include "store/sqlite/sqlite_store.h"
+#include "store/testing/faulty_store.h"
 #include "store/testing/store_test_util.h"
 
 namespace acceptd::engine_testing {
 namespace {
 
+using store_testing::FaultyStore;
 using store_testing::Must;
 using store_testing::TempDir;
 
@@ -47,17 +49,28 @@ bool WaitUntil(const std::function<bool()>& pred, std::chrono::milliseconds time
 
 class ScheduleEngineTest : public ::testing::Test {
  protected:
-  std::unique_ptr<Engine> Node(std::vector<ScheduleConfig> schedules, std::string node_id) {
+  // `faulty`: set to the store's fault injector (the engine then runs on one).
+  // `arm`: arms faults before the engine starts (and then the test waits
+  // for nothing).
+  std::unique_ptr<Engine> Node(std::vector<ScheduleConfig> schedules, std::string node_id,
+                               FaultyStore** faulty = nullptr,
+                               std::function<void(FaultyStore&)> arm = nullptr) {
     EngineOptions o = Options();
     o.node_id = std::move(node_id);
     QueueSpec q = Queue("q", nullptr);  // external: the jobs stay queued, countable
     q.config.handler = "external";
-    auto engine = std::make_unique<Engine>(o, Must(SqliteStore::Open(path_), "open store"),
-                                           std::vector<QueueSpec>{q}, clock_);
+    std::unique_ptr<JobStore> store = Must(SqliteStore::Open(path_), "open store");
+    if (faulty) {
+      auto wrapped = std::make_unique<FaultyStore>(std::shared_ptr<JobStore>(std::move(store)));
+      *faulty = wrapped.get();
+      if (arm) arm(*wrapped);
+      store = std::move(wrapped);
+    }
+    auto engine = std::make_unique<Engine>(o, std::move(store), std::vector<QueueSpec>{q}, clock_);
     const bool any = !schedules.empty();
     engine->SetSchedules(std::move(schedules));
     engine->Start();
-    if (any) {
+    if (any && !arm) {
       EXPECT_TRUE(WaitUntil([&] { return engine->schedules_started(); }))
           << "the scheduler never read the schedules' states";
     }
@@ -176,6 +189,31 @@ TEST_F(ScheduleEngineTest, ATickOfAFullQueueIsCountedAsMissed) {
   clock_.Advance(1'000);
   ASSERT_TRUE(WaitUntil([&] { return Missed(*engine) == 1; })) << "the queue is full";
   EXPECT_EQ(Fires(*engine), 1u);
+  EXPECT_EQ(Queued(*engine), 1);
+}
+
+TEST_F(ScheduleEngineTest, AFailedReadOfTheStatesIsRetriedASecondLater) {
+  FaultyStore* faulty = nullptr;
+  auto engine = Node({EverySecond("s")}, "node-a", &faulty, [](FaultyStore& f) {
+    f.FailNext(FaultyStore::Op::kScheduleStates, ErrorCode::kUnavailable);
+  });
+  ASSERT_TRUE(WaitUntil([&] { return faulty->calls(FaultyStore::Op::kScheduleStates) == 1; }));
+  EXPECT_FALSE(engine->schedules_started());
+  clock_.Advance(1'000);  // the retry, by the engine's clock
+  ASSERT_TRUE(WaitUntil([&] { return engine->schedules_started(); }));
+  EXPECT_EQ(faulty->calls(FaultyStore::Op::kScheduleStates), 2);
+}
+
+TEST_F(ScheduleEngineTest, AStoreFaultOnAFireIsCountedAsMissedAndTheNextTickFires) {
+  FaultyStore* faulty = nullptr;
+  auto engine = Node({EverySecond("s")}, "node-a", &faulty);
+  faulty->FailNext(FaultyStore::Op::kFireSchedule, ErrorCode::kUnavailable);
+  clock_.Advance(500);
+  ASSERT_TRUE(WaitUntil([&] { return Missed(*engine) == 1; }));
+  EXPECT_EQ(Fires(*engine), 0u);
+  EXPECT_FALSE(State(*engine)) << "nothing recorded";
+  clock_.Advance(1'000);
+  ASSERT_TRUE(WaitUntil([&] { return Fires(*engine) == 1; }));
   EXPECT_EQ(Queued(*engine), 1);
 }
 

@@ -103,6 +103,8 @@ std::vector<FaultCase> AllWriteFaults() {
     // Only an operator pauses a queue, retries a job or purges a queue:
     // tests/integration/pause_test.cc and retry_job_test.cc.
     if (op == Op::kSetQueuePaused || op == Op::kRetryJob || op == Op::kDeleteFinished) continue;
+    // Only schedules fire ticks: tests/engine/schedule_engine_test.cc.
+    if (op == Op::kFireSchedule) continue;
     for (ErrorCode code : {ErrorCode::kUnavailable, ErrorCode::kInternal}) {
       cases.push_back({op, code, false});
     }
