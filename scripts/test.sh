@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds acceptd twice (optimized with warnings as errors, and ASan+UBSan) and
-# runs every test in both builds; then fuzzes (scripts/fuzz.sh) for ~2 minutes.
+# runs every test in both builds; then fuzzes (scripts/fuzz.sh) for ~75 s.
 #
 # The tests that need PostgreSQL (the store conformance suite's PostgreSQL run,
 # every integration test a second time as pg.<name>, several nodes on one
@@ -40,7 +40,7 @@ run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DACCEPTD_WERROR=ON \
 echo "== sanitizer build (ASan+UBSan) =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DACCEPTD_SANITIZE=ON -DACCEPTD_BENCH=OFF
-echo "== fuzzing (libFuzzer + ASan + UBSan, clang; 25 s per target) =="
-scripts/fuzz.sh 25
+echo "== fuzzing (libFuzzer + ASan + UBSan, clang; 15 s per target) =="
+scripts/fuzz.sh 15
 passed=$((passed + 5))  # the five fuzz targets
 echo "summary: $passed passed, 0 failed"

@@ -84,6 +84,10 @@ inline boost::asio::awaitable<Result<std::vector<QueueStatus>>> ReadQueues(Engin
       engine,
       [&engine](Engine::Callback<std::vector<QueueStatus>> cb) { engine.Queues(std::move(cb)); });
 }
+inline boost::asio::awaitable<Result<NodeList>> ReadNodes(Engine& engine) {
+  return AwaitRead<NodeList>(
+      engine, [&engine](Engine::Callback<NodeList> cb) { engine.Nodes(std::move(cb)); });
+}
 inline boost::asio::awaitable<Status> ReadReady(Engine& engine) {
   return AwaitRead<void>(engine,
                          [&engine](Engine::Callback<void> cb) { engine.Ready(std::move(cb)); });

@@ -1,6 +1,7 @@
 #include "api/v1_api.h"
 
 #include <cmath>
+#include <map>
 
 #include <fmt/format.h>
 #include <openssl/evp.h>
@@ -32,6 +33,8 @@ namespace {
 
 constexpr int kDefaultListLimit = 50;
 constexpr int kMaxListLimit = 1000;
+// A node unseen for this many heartbeat intervals is shown as not alive.
+constexpr int kNodeMissedBeats = 3;
 
 // Whole seconds as an integer, fractions as a number ("30", not "3E1").
 json::value SecondsValue(Millis ms) {
@@ -119,6 +122,7 @@ void V1Api::Register(http::Router& r) {
   r.Add(Verb::post, "/v1/jobs/{id}/retry", Access::Need(Scope::kAdmin), bind(&V1Api::Retry));
   r.Add(Verb::get, "/v1/jobs", Access::Need(Scope::kRead), bind(&V1Api::List));
   r.Add(Verb::get, "/v1/queues", Access::Need(Scope::kRead), bind(&V1Api::Queues));
+  r.Add(Verb::get, "/v1/nodes", Access::Need(Scope::kRead), bind(&V1Api::Nodes));
   // Operator actions: the admin scope (without keys: open, as every route).
   r.Add(Verb::post, "/v1/queues/{queue}/pause", Access::Need(Scope::kAdmin), bind(&V1Api::Pause));
   r.Add(Verb::post, "/v1/queues/{queue}/resume", Access::Need(Scope::kAdmin), bind(&V1Api::Resume));
@@ -442,6 +446,37 @@ awaitable<Response> V1Api::List(Request& req, const http::PathParams& p) {
   body += page->next_cursor ? "\"" + std::to_string(*page->next_cursor) + "\"" : "null";
   body += '}';
   co_return JsonResponse(http::Status::ok, std::move(body));
+}
+
+awaitable<Response> V1Api::Nodes(Request&, const http::PathParams&) {
+  auto list = co_await ReadNodes(engine_);
+  if (!list) co_return http::Problem(list.error());
+  const UnixMillis now = engine_.clock().Now();
+  const Millis beat = engine_.options().node_heartbeat_interval;
+  // Running jobs per lease owner: a node's own, or an external worker's.
+  std::map<std::string, int64_t, std::less<>> running;
+  for (const OwnerCount& o : list->owners) running[o.owner] = o.running;
+  json::array nodes;
+  for (const NodeInfo& n : list->nodes) {
+    auto it = running.find(n.name);
+    nodes.push_back(json::object{
+        {"name", n.name},
+        {"started_at", FormatRfc3339(n.started_at)},
+        {"seen_at", FormatRfc3339(n.seen_at)},
+        {"alive", now - n.seen_at <= kNodeMissedBeats * beat},
+        {"this_node", n.name == engine_.options().node_id},
+        {"running", it == running.end() ? 0 : it->second},
+    });
+    if (it != running.end()) running.erase(it);
+  }
+  json::array workers;  // owners that are not nodes: external workers' leases
+  for (const auto& [owner, count] : running) {
+    workers.push_back(json::object{{"owner", owner}, {"running", count}});
+  }
+  co_return JsonResponse(http::Status::ok, json::object{{"node", engine_.options().node_id},
+                                                        {"heartbeat_seconds", SecondsValue(beat)},
+                                                        {"nodes", std::move(nodes)},
+                                                        {"workers", std::move(workers)}});
 }
 
 awaitable<Response> V1Api::Queues(Request&, const http::PathParams&) {

@@ -66,6 +66,7 @@ class V1Api {
   boost::asio::awaitable<http::Response> Delete(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> List(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Queues(http::Request& req, const http::PathParams& p);
+  boost::asio::awaitable<http::Response> Nodes(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Pause(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Retry(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Purge(http::Request& req, const http::PathParams& p);

@@ -241,6 +241,7 @@ void Engine::SetSchedules(std::vector<ScheduleConfig> schedules) {
 }
 
 void Engine::Start() {
+  started_at_ = clock_.Now();
   if (started_.exchange(true)) return;
   size_t slots = 0;
   for (auto& q : queues_) {
@@ -735,6 +736,10 @@ void Engine::QueueGauges(Callback<std::vector<QueueGauge>> done) {
     }
     done(std::move(out));
   });
+}
+
+void Engine::Nodes(Callback<NodeList> done) {
+  Read([this, done = std::move(done)] { done(store_->Nodes()); });
 }
 
 Result<std::vector<QueueStatus>> Engine::Queues() {
@@ -1296,6 +1301,23 @@ void Engine::AddHousekeepingTasks() {
             }));
         return std::string();
       });
+
+  // This node in the store's node list (GET /v1/nodes): a heartbeat, which
+  // also forgets nodes gone for a day. A failed beat is logged; the next
+  // one tries again.
+  housekeeping_.Add("node_heartbeat", options_.node_heartbeat_interval, now, [this](UnixMillis t) {
+    Write<bool>(
+        [this, t](WriteTx& tx) -> Result<bool> {
+          if (auto st = tx.TouchNode(options_.node_id, started_at_, t, t - kNodeForgetAfter); !st) {
+            return st.error();
+          }
+          return true;
+        },
+        Callback<bool>([](Result<bool> r) {
+          if (!r) spdlog::warn("node heartbeat failed: {}", r.error().message);
+        }));
+    return std::string();
+  });
 
   // Delayed and backed-off jobs become due with no event to announce it, and
   // other nodes' submits are invisible here: make due jobs claimable, and let

@@ -248,6 +248,11 @@ class Engine {
   // The store's job counts by queue and state and each queue's oldest ready
   // job, for GET /metrics; called as the read methods above say.
   void QueueGauges(Callback<std::vector<QueueGauge>> done);
+  // The nodes sharing the store and the running jobs per lease owner, for
+  // GET /v1/nodes; called as the read methods above say.
+  void Nodes(Callback<NodeList> done);
+  // When Start() ran, as this node records itself in the store.
+  UnixMillis started_at() const { return started_at_; }
   // Wake-ups for long-polls (terminal state) and event streams (any change)
   // of jobs changed by this process, or by other nodes (see above).
   JobWatchers& watchers() { return watchers_; }
@@ -333,6 +338,7 @@ class Engine {
   void Write(F op, Callback<T> done, std::string order = {});
 
   EngineOptions options_;
+  UnixMillis started_at_ = 0;  // set by Start()
   std::unique_ptr<JobStore> store_;
   const Clock& clock_;
   std::vector<std::unique_ptr<QueueState>> queues_;

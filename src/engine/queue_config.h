@@ -75,6 +75,9 @@ struct CallbackPolicy {
   Millis poll_interval = kDefaultCallbackPollInterval;
 };
 
+inline constexpr Millis kDefaultNodeHeartbeatInterval = 10'000;
+inline constexpr Millis kNodeForgetAfter = 24 * 3600'000;
+
 struct EngineOptions {
   std::string node_id;  // lease owner name; must be unique among live nodes
   Millis lease_duration = kDefaultLeaseDuration;
@@ -103,6 +106,10 @@ struct EngineOptions {
   // each). 0: every poll reads the store. Used with a single node's store
   // (embedded, watch_poll_interval 0) or while the change feed is live.
   size_t status_cache_size = kDefaultStatusCacheSize;
+  // How often this node records itself in the store (WriteTx::TouchNode) for
+  // GET /v1/nodes; a node unseen for 3 intervals is shown as not alive, one
+  // unseen for kNodeForgetAfter is forgotten.
+  Millis node_heartbeat_interval = kDefaultNodeHeartbeatInterval;
 };
 
 }  // namespace acceptd

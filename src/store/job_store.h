@@ -197,6 +197,27 @@ struct QueueValue {
   bool operator==(const QueueValue&) const = default;
 };
 
+// A node sharing this store (WriteTx::TouchNode), as JobStore::Nodes reads it.
+struct NodeInfo {
+  std::string name;           // EngineOptions::node_id
+  UnixMillis started_at = 0;  // when it started
+  UnixMillis seen_at = 0;     // its latest TouchNode
+  bool operator==(const NodeInfo&) const = default;
+};
+
+// Running jobs per lease owner: a node's name for its own handlers,
+// "worker:<key name>" for external workers' leases.
+struct OwnerCount {
+  std::string owner;
+  int64_t running = 0;
+  bool operator==(const OwnerCount&) const = default;
+};
+
+struct NodeList {
+  std::vector<NodeInfo> nodes;     // by name
+  std::vector<OwnerCount> owners;  // by owner; owners with no running job left out
+};
+
 struct StoredResult {
   JobState state = JobState::kQueued;
   bool has_result = false;
@@ -339,6 +360,11 @@ class WriteTx {
   // accepted, running attempts finish, callbacks are delivered). Idempotent;
   // returns whether the queue was paused before.
   virtual Result<bool> SetQueuePaused(const std::string& queue, bool paused, UnixMillis now) = 0;
+  // A node's heartbeat: records (or refreshes) node `name`, started at
+  // `started_at`, as seen at `now`, and forgets every node last seen before
+  // `forget_before` (nodes that stopped or died long ago).
+  virtual Status TouchNode(const std::string& name, UnixMillis started_at, UnixMillis now,
+                           UnixMillis forget_before) = 0;
   // An operator's retry of a failed or canceled job: the same job queued
   // again, due at `now`, for a new attempt. Its attempts so far count (if
   // they were all spent, max_attempts becomes attempts + 1: one more), its
@@ -436,6 +462,8 @@ class JobStore {
   virtual Result<std::vector<QueueValue>> OldestReady() = 0;
   // The paused queues (WriteTx::SetQueuePaused), in no particular order.
   virtual Result<std::vector<std::string>> PausedQueues() = 0;
+  // The nodes recorded by TouchNode, and the running jobs per lease owner.
+  virtual Result<NodeList> Nodes() = 0;
   // The state of every schedule that ever fired (WriteTx::FireSchedule), in
   // no particular order; a schedule removed from the configuration keeps
   // its state (it resumes from it if configured again).

@@ -449,6 +449,8 @@ def exercise(server, c, K, doc_bytes):
     c.check("GET", "/v1/jobs", req("GET", "/v1/jobs?limit=0", key=admin), 400)
     c.check("GET", "/v1/jobs", req("GET", "/v1/jobs?x=1", key=admin), 400)
     c.check("GET", "/v1/queues", req("GET", "/v1/queues", key=K["reader"]), 200)
+    c.check("GET", "/v1/nodes", req("GET", "/v1/nodes", key=K["reader"]), 200)
+    c.check("GET", "/v1/nodes", req("GET", "/v1/nodes"), 401)
 
     # Schedules: before and after the every-second one fired (last_fire_at set).
     c.check("GET", "/v1/schedules", req("GET", "/v1/schedules", key=K["reader"]), 200)

@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "core/utf8.h"
+
 namespace acceptd::pg {
 namespace {
 
@@ -21,50 +23,9 @@ uint64_t BigEndian(const char* p, int n) {
   return v;
 }
 
-// Length of the valid UTF-8 sequence at s[i] (0 if invalid), per RFC 3629.
-size_t Utf8SequenceLength(std::string_view s, size_t i) {
-  const auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = b(i);
-  const auto cont = [&](size_t k) { return k < s.size() && (b(k) & 0xC0) == 0x80; };
-  if (c >= 0x01 && c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) return cont(i + 1) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (!cont(i + 1) || !cont(i + 2)) return 0;
-    if (c == 0xE0 && b(i + 1) < 0xA0) return 0;   // overlong
-    if (c == 0xED && b(i + 1) >= 0xA0) return 0;  // surrogates
-    return 3;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (!cont(i + 1) || !cont(i + 2) || !cont(i + 3)) return 0;
-    if (c == 0xF0 && b(i + 1) < 0x90) return 0;
-    if (c == 0xF4 && b(i + 1) >= 0x90) return 0;
-    return 4;
-  }
-  return 0;  // NUL, stray continuation bytes, 0xC0/0xC1, 0xF5..
-}
-
-// `s` as valid UTF-8 without NUL: each offending byte becomes U+FFFD.
-std::string ValidText(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const size_t n = Utf8SequenceLength(s, i);
-    if (n == 0) break;
-    i += n;
-  }
-  if (i == s.size()) return std::string(s);
-  std::string out(s.substr(0, i));
-  while (i < s.size()) {
-    const size_t n = Utf8SequenceLength(s, i);
-    if (n == 0) {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    } else {
-      out.append(s.substr(i, n));
-      i += n;
-    }
-  }
-  return out;
-}
+// `s` as valid UTF-8 without NUL (which a PostgreSQL text value cannot
+// hold): each offending byte becomes U+FFFD.
+std::string ValidText(std::string_view s) { return ValidUtf8(s, /*replace_nul=*/true); }
 
 }  // namespace
 

@@ -284,10 +284,14 @@ CREATE TABLE acceptd.paused_queues (
 );
 )sql";
 
-// Version 3: reserved for the search helper's migration (issue 12), which
-// is merged before this one; a no-op until then.
+// Version 3: the nodes sharing the store, each recording itself every
+// node_heartbeat_interval (WriteTx::TouchNode).
 constexpr const char* kSchemaV3 = R"sql(
-SELECT 1;
+CREATE TABLE acceptd.nodes (
+  name text PRIMARY KEY,
+  started_at bigint NOT NULL,
+  seen_at bigint NOT NULL
+);
 )sql";
 
 // Version 4: schedules. The ticks fired (one job each, whichever node fires

@@ -855,6 +855,22 @@ class PostgresStore::Tx final : public WriteTx {
     return r->Bool(0, 0);
   }
 
+  Status TouchNode(const std::string& name, UnixMillis started_at, UnixMillis now,
+                   UnixMillis forget_before) override {
+    static constexpr Stmt kTouch{
+        "acceptd_touch_node",
+        "WITH t AS (INSERT INTO acceptd.nodes (name, started_at, seen_at) "
+        "VALUES ($1::text, $2::bigint, $3::bigint) ON CONFLICT (name) DO UPDATE SET "
+        "started_at = excluded.started_at, seen_at = GREATEST(acceptd.nodes.seen_at, "
+        "excluded.seen_at)) "
+        "DELETE FROM acceptd.nodes WHERE seen_at < $4::bigint AND name <> $1::text"};
+    Params p;
+    p.Text(name).Int(started_at).Int(now).Int(forget_before);
+    auto r = c_.Run(kTouch.name, kTouch.sql, p);
+    if (!r) return std::move(r).error();
+    return {};
+  }
+
   Result<std::vector<Job>> ClaimCallbacks(UnixMillis now, int limit,
                                           UnixMillis lease_until) override {
     static constexpr Stmt kClaimCallbacks{
@@ -1277,6 +1293,28 @@ Result<std::vector<std::string>> PostgresStore::PausedQueues() {
     if (!r) return std::move(r).error();
     std::vector<std::string> out;
     for (int i = 0; i < r->Size(); ++i) out.push_back(r->Bytes(i, 0));
+    return out;
+  });
+}
+
+Result<NodeList> PostgresStore::Nodes() {
+  static constexpr Stmt kNodes{"acceptd_nodes",
+                               "SELECT name, started_at, seen_at FROM acceptd.nodes ORDER BY name"};
+  // The running jobs' partial index is keyed by lease owner.
+  static constexpr Stmt kOwners{"acceptd_running_owners",
+                                "SELECT lease_owner, count(*) FROM acceptd.jobs WHERE state = " R
+                                " GROUP BY lease_owner ORDER BY lease_owner"};
+  return WithConn([&](Conn& c) -> Result<NodeList> {
+    NodeList out;
+    auto n = c.Run(kNodes.name, kNodes.sql, Params());
+    if (!n) return std::move(n).error();
+    for (int i = 0; i < n->Size(); ++i) {
+      out.nodes.push_back(NodeInfo{n->Bytes(i, 0), n->Int(i, 1), n->Int(i, 2)});
+    }
+    auto o = c.Run(kOwners.name, kOwners.sql, Params());
+    if (!o) return std::move(o).error();
+    for (int i = 0; i < o->Size(); ++i)
+      out.owners.push_back(OwnerCount{o->Bytes(i, 0), o->Int(i, 1)});
     return out;
   });
 }

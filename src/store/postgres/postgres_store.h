@@ -55,6 +55,7 @@ class PostgresStore final : public JobStore {
   Result<std::vector<QueueCounts>> Counts() override;
   Result<std::vector<QueueValue>> OldestReady() override;
   Result<std::vector<std::string>> PausedQueues() override;
+  Result<NodeList> Nodes() override;
   Result<std::vector<ScheduleState>> ScheduleStates() override;
   Status Ping() override;
   bool RemoteCalls() const override { return true; }

@@ -117,8 +117,15 @@ CREATE TABLE IF NOT EXISTS paused_queues (
   queue TEXT PRIMARY KEY,
   paused_at INTEGER NOT NULL
 ) WITHOUT ROWID;
--- Schedules (schema 8; 7 is the search indexes'): the ticks fired, one
--- job each whichever node fires it, and each schedule's last fire.
+-- The nodes sharing the store (schema 7): each records itself every
+-- node_heartbeat_interval (WriteTx::TouchNode).
+CREATE TABLE IF NOT EXISTS nodes (
+  name TEXT PRIMARY KEY,
+  started_at INTEGER NOT NULL,
+  seen_at INTEGER NOT NULL
+) WITHOUT ROWID;
+-- Schedules (schema 8): the ticks fired, one job each whichever node
+-- fires it, and each schedule's last fire.
 CREATE TABLE IF NOT EXISTS schedule_fires (
   schedule TEXT NOT NULL,
   fire_at INTEGER NOT NULL,
@@ -810,6 +817,23 @@ class SqliteStore::Tx final : public WriteTx {
     return was;
   }
 
+  Status TouchNode(const std::string& name, UnixMillis started_at, UnixMillis now,
+                   UnixMillis forget_before) override {
+    auto s = db_.Prepare(
+        "INSERT INTO nodes (name, started_at, seen_at) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT (name) DO UPDATE SET started_at = excluded.started_at, "
+        "seen_at = MAX(seen_at, excluded.seen_at)");
+    s->Bind(1, name);
+    s->Bind(2, started_at);
+    s->Bind(3, now);
+    if (s->Step() != SQLITE_DONE) return db_.LastError("touch node");
+    auto f = db_.Prepare("DELETE FROM nodes WHERE seen_at < ?1 AND name <> ?2");
+    f->Bind(1, forget_before);
+    f->Bind(2, name);
+    if (f->Step() != SQLITE_DONE) return db_.LastError("forget nodes");
+    return {};
+  }
+
   Result<std::vector<Job>> ClaimCallbacks(UnixMillis now, int limit,
                                           UnixMillis lease_until) override {
     auto s = db_.Prepare(
@@ -1490,6 +1514,27 @@ Result<std::vector<std::string>> SqliteStore::PausedQueues() {
   int rc;
   while ((rc = s->Step()) == SQLITE_ROW) out.push_back(s->Text(0));
   if (rc != SQLITE_DONE) return db.LastError("paused queues");
+  if (auto st = AwaitAllDurable(); !st) return std::move(st).error();
+  return out;
+}
+
+Result<NodeList> SqliteStore::Nodes() {
+  auto reader = AcquireReader();
+  if (!reader) return std::move(reader).error();
+  SqliteDb& db = **reader;
+  NodeList out;
+  auto s = db.Prepare("SELECT name, started_at, seen_at FROM nodes ORDER BY name");
+  int rc;
+  while ((rc = s->Step()) == SQLITE_ROW) {
+    out.nodes.push_back(NodeInfo{s->Text(0), s->Int(1), s->Int(2)});
+  }
+  if (rc != SQLITE_DONE) return db.LastError("nodes");
+  // The running jobs' index is keyed by lease owner: a scan of it only.
+  auto o = db.Prepare(
+      "SELECT lease_owner, COUNT(*) FROM jobs INDEXED BY jobs_running WHERE state "
+      "= " ACCEPTD_SQL_RUNNING " GROUP BY lease_owner ORDER BY lease_owner");
+  while ((rc = o->Step()) == SQLITE_ROW) out.owners.push_back(OwnerCount{o->Text(0), o->Int(1)});
+  if (rc != SQLITE_DONE) return db.LastError("running per owner");
   if (auto st = AwaitAllDurable(); !st) return std::move(st).error();
   return out;
 }

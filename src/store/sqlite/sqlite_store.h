@@ -66,6 +66,7 @@ class SqliteStore final : public JobStore {
   Result<std::vector<QueueCounts>> Counts() override;
   Result<std::vector<QueueValue>> OldestReady() override;
   Result<std::vector<std::string>> PausedQueues() override;
+  Result<NodeList> Nodes() override;
   Result<std::vector<ScheduleState>> ScheduleStates() override;
   Status Ping() override;
   void SetTransitionObserver(TransitionObserver observer) override;

@@ -187,6 +187,7 @@ class RelayStore final : public JobStore {
   Result<std::vector<QueueCounts>> Counts() override { return inner_->Counts(); }
   Result<std::vector<QueueValue>> OldestReady() override { return inner_->OldestReady(); }
   Result<std::vector<std::string>> PausedQueues() override { return inner_->PausedQueues(); }
+  Result<NodeList> Nodes() override { return inner_->Nodes(); }
   Result<std::vector<ScheduleState>> ScheduleStates() override { return inner_->ScheduleStates(); }
   Status Ping() override { return inner_->Ping(); }
   bool RemoteCalls() const override { return inner_->RemoteCalls(); }
@@ -251,6 +252,10 @@ class RelayStore final : public JobStore {
     }
     Result<bool> SetQueuePaused(const std::string& queue, bool paused, UnixMillis now) override {
       return in_->SetQueuePaused(queue, paused, now);
+    }
+    Status TouchNode(const std::string& name, UnixMillis started_at, UnixMillis now,
+                     UnixMillis forget_before) override {
+      return in_->TouchNode(name, started_at, now, forget_before);
     }
     Result<Job> FireSchedule(const ScheduleFire& fire) override { return in_->FireSchedule(fire); }
     Result<Job> RetryJob(const JobId& id, UnixMillis now) override {

@@ -49,6 +49,7 @@ class FaultyStore final : public JobStore {
     kPromoteDueJobs,
     kPurgeExpired,
     kSetQueuePaused,
+    kTouchNode,
     kRetryJob,
     kDeleteFinished,
     kFireSchedule,
@@ -62,6 +63,7 @@ class FaultyStore final : public JobStore {
     kCounts,
     kOldestReady,
     kPausedQueues,
+    kNodes,
     kScheduleStates,
     kPing,
   };
@@ -77,9 +79,10 @@ class FaultyStore final : public JobStore {
     static constexpr std::array<std::string_view, kOpCount> kNames = {
         "BeginWrite", "Insert", "Claim", "Finish", "Cancel", "Delete", "SetProgress",
         "ExtendLeases", "RescueExpiredLeases", "ReleaseLeases", "Heartbeat", "ReleaseLease",
-        "PromoteDueJobs", "PurgeExpired", "SetQueuePaused", "RetryJob", "DeleteFinished",
-        "FireSchedule", "ClaimCallbacks", "RecordCallbackAttempt", "Commit", "Get", "GetResult", "GetPayload",
-        "List", "Counts", "OldestReady", "PausedQueues", "ScheduleStates", "Ping"};
+        "PromoteDueJobs", "PurgeExpired", "SetQueuePaused", "TouchNode", "RetryJob",
+        "DeleteFinished", "FireSchedule", "ClaimCallbacks", "RecordCallbackAttempt", "Commit", "Get",
+        "GetResult", "GetPayload", "List", "Counts", "OldestReady", "PausedQueues", "Nodes",
+        "ScheduleStates", "Ping"};
     // clang-format on
     return kNames[static_cast<size_t>(op)];
   }
@@ -157,6 +160,9 @@ class FaultyStore final : public JobStore {
   Result<std::vector<std::string>> PausedQueues() override {
     return Call(Op::kPausedQueues, [&] { return inner_->PausedQueues(); });
   }
+  Result<NodeList> Nodes() override {
+    return Call(Op::kNodes, [&] { return inner_->Nodes(); });
+  }
   Result<std::vector<ScheduleState>> ScheduleStates() override {
     return Call(Op::kScheduleStates, [&] { return inner_->ScheduleStates(); });
   }
@@ -217,6 +223,11 @@ class FaultyStore final : public JobStore {
     }
     Result<bool> SetQueuePaused(const std::string& queue, bool paused, UnixMillis now) override {
       return s_->Call(Op::kSetQueuePaused, [&] { return in_->SetQueuePaused(queue, paused, now); });
+    }
+    Status TouchNode(const std::string& name, UnixMillis started_at, UnixMillis now,
+                     UnixMillis forget_before) override {
+      return s_->Call(Op::kTouchNode,
+                      [&] { return in_->TouchNode(name, started_at, now, forget_before); });
     }
     Result<Job> FireSchedule(const ScheduleFire& fire) override {
       return s_->Call(Op::kFireSchedule, [&] { return in_->FireSchedule(fire); });

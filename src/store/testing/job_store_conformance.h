@@ -1769,6 +1769,45 @@ TYPED_TEST_P(JobStoreConformanceTest, APausedQueueIsNotClaimedUntilResumed) {
   EXPECT_EQ(t.Claim("a", 10, kT0 + 4).size(), 3u);
 }
 
+TYPED_TEST_P(JobStoreConformanceTest, NodesAreRecordedRefreshedAndForgotten) {
+  auto& t = *this;
+  auto touch = [&](const std::string& name, UnixMillis started, UnixMillis now,
+                   UnixMillis forget_before) {
+    ASSERT_TRUE(IsOk(t.Write([&](WriteTx& tx) -> Result<bool> {
+      if (auto st = tx.TouchNode(name, started, now, forget_before); !st) return st.error();
+      return true;
+    })));
+  };
+  EXPECT_TRUE(Must(t.store().Nodes(), "Nodes").nodes.empty());
+  touch("node-b", kT0, kT0, 0);
+  touch("node-a", kT0 + 5, kT0 + 5, 0);
+  touch("node-b", kT0, kT0 + 10, 0);
+  EXPECT_EQ(Must(t.store().Nodes(), "Nodes").nodes,
+            (std::vector<NodeInfo>{{"node-a", kT0 + 5, kT0 + 5}, {"node-b", kT0, kT0 + 10}}));
+  touch("node-b", kT0, kT0 + 8, 0);  // a late heartbeat does not move seen_at back
+  EXPECT_EQ(Must(t.store().Nodes(), "Nodes").nodes[1].seen_at, kT0 + 10);
+  // node-a was last seen at kT0 + 5: forgotten by node-b's heartbeat.
+  touch("node-b", kT0, kT0 + 20, kT0 + 6);
+  EXPECT_EQ(Must(t.store().Nodes(), "Nodes").nodes,
+            (std::vector<NodeInfo>{{"node-b", kT0, kT0 + 20}}));
+  // A node's own heartbeat never forgets itself, and a restart moves started_at.
+  touch("node-b", kT0 + 30, kT0 + 30, kT0 + 100);
+  EXPECT_EQ(Must(t.store().Nodes(), "Nodes").nodes,
+            (std::vector<NodeInfo>{{"node-b", kT0 + 30, kT0 + 30}}));
+}
+
+TYPED_TEST_P(JobStoreConformanceTest, NodesCountRunningJobsPerLeaseOwner) {
+  auto& t = *this;
+  t.Running("q", kT0, "node-a");
+  t.Running("q", kT0, "node-a");
+  t.Running("r", kT0, "worker:w1");
+  Job done = t.Running("q", kT0, "node-b");
+  t.MustFinish(AttemptOutcome::Succeeded(done.id, done.lease_token, kT0 + 1, "ok", "text/plain"));
+  t.Submit("q", kT0);  // queued: owned by nobody
+  EXPECT_EQ(Must(t.store().Nodes(), "Nodes").owners,
+            (std::vector<OwnerCount>{{"node-a", 2}, {"worker:w1", 1}}));
+}
+
 TYPED_TEST_P(JobStoreConformanceTest, RetryJobQueuesAFailedOrCanceledJobAgain) {
   auto& t = *this;
   Job failed = t.Running("q", kT0, "node-a", /*max_attempts=*/1);
@@ -2442,19 +2481,19 @@ REGISTER_TYPED_TEST_SUITE_P(
     ReleaseLeasesRequeuesWithoutSpendingTheAttempt, PurgeExpiredDeletesOnlyExpiredTerminalJobs,
     PurgeExpiredRespectsLimit, PurgeExpiredCountsPerQueue,
     OldestReadyIsTheEarliestDueQueuedJobPerQueue, ClaimsRecordTheLatestAttemptsStart,
-    APausedQueueIsNotClaimedUntilResumed, FireScheduleMakesOneJobPerTick,
-    AnEarlierTickFiresButDoesNotMoveTheLastFire, FiringIntoAFullQueueRecordsNoFire,
-    TwoStoreObjectsFiringTheSameTicksMakeOneJobEach, ScheduleStateSurvivesReopen,
-    RetryJobQueuesAFailedOrCanceledJobAgain, DeleteFinishedRemovesOnlyAQueuesFinishedJobs,
-    PurgedJobsLeaveATombstoneForAWhile, GetManyAnswersEachIdAsGetWould, GetManyOfManyJobs,
-    ListIsNewestFirstWithQueueAndStateFilters, ListPaginatesWithTheCursor,
-    CountsStayConsistentThroughEveryTransition, CountsKeepQueuesThatHadJobs,
-    PromoteDueJobsReportsQueuesThatGotWork, PromoteDueJobsRespectsLimit, PingAnswersOk,
-    WriteTxDestroyedWithoutCommitRollsBack, ReadsDoNotSeeUncommittedWrites,
-    ConcurrentReadsWhileWriting, DataSurvivesReopen,
-    CallbackIsDueOnceTheJobIsTerminalWhateverEndedIt, ClaimedCallbacksAreLeasedUntilTheGivenTime,
-    RecordCallbackAttemptKeepsTheDeliveryHistory, PendingCallbackSurvivesReopen,
-    GetPayloadReturnsTheInputAsSubmitted, ALateCallbackAttemptCannotOverwriteANewerOne,
-    PurgeKeepsJobsWhoseCallbackIsStillPending);
+    APausedQueueIsNotClaimedUntilResumed, NodesAreRecordedRefreshedAndForgotten,
+    NodesCountRunningJobsPerLeaseOwner, RetryJobQueuesAFailedOrCanceledJobAgain,
+    DeleteFinishedRemovesOnlyAQueuesFinishedJobs, PurgedJobsLeaveATombstoneForAWhile,
+    GetManyAnswersEachIdAsGetWould, GetManyOfManyJobs, ListIsNewestFirstWithQueueAndStateFilters,
+    ListPaginatesWithTheCursor, CountsStayConsistentThroughEveryTransition,
+    CountsKeepQueuesThatHadJobs, PromoteDueJobsReportsQueuesThatGotWork,
+    PromoteDueJobsRespectsLimit, PingAnswersOk, WriteTxDestroyedWithoutCommitRollsBack,
+    ReadsDoNotSeeUncommittedWrites, ConcurrentReadsWhileWriting, DataSurvivesReopen,
+    FireScheduleMakesOneJobPerTick, AnEarlierTickFiresButDoesNotMoveTheLastFire,
+    FiringIntoAFullQueueRecordsNoFire, TwoStoreObjectsFiringTheSameTicksMakeOneJobEach,
+    ScheduleStateSurvivesReopen, CallbackIsDueOnceTheJobIsTerminalWhateverEndedIt,
+    ClaimedCallbacksAreLeasedUntilTheGivenTime, RecordCallbackAttemptKeepsTheDeliveryHistory,
+    PendingCallbackSurvivesReopen, GetPayloadReturnsTheInputAsSubmitted,
+    ALateCallbackAttemptCannotOverwriteANewerOne, PurgeKeepsJobsWhoseCallbackIsStillPending);
 
 }  // namespace acceptd::store_testing
