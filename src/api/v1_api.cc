@@ -343,6 +343,22 @@ awaitable<Response> V1Api::Events(Request& req, const http::PathParams& p) {
   co_return res;
 }
 
+awaitable<Response> V1Api::ChangeRefused(JobId id, Error error, const http::Principal* caller) {
+  json::object extra;
+  if (error.code == ErrorCode::kNotFound || error.code == ErrorCode::kConflict) {
+    // The write found no row, or one it may not change: a purged job's id
+    // answers 410 as GET does (its tombstone says so), a conflict names the
+    // state the job is in.
+    auto job = co_await ReadJob(engine_, id);
+    if (!job && job.error().code == ErrorCode::kGone) {
+      error = std::move(job).error();
+    } else if (job && error.code == ErrorCode::kConflict) {
+      extra["state"] = ToString(job->state);
+    }
+  }
+  co_return http::Problem(VisibleError(std::move(error), caller), std::move(extra));
+}
+
 awaitable<Response> V1Api::Cancel(Request&, const http::PathParams& p) {
   auto id = JobId::Parse(p.Get("id"));
   if (!id) co_return http::Problem(NoSuchJob());
@@ -353,13 +369,7 @@ awaitable<Response> V1Api::Cancel(Request&, const http::PathParams& p) {
   }
   auto outcome = co_await AwaitEngine<CancelOutcome>(
       [&](Engine::Callback<CancelOutcome> cb) { engine_.Cancel(*id, std::move(cb)); });
-  if (!outcome) {
-    json::object extra;
-    if (outcome.error().code == ErrorCode::kConflict) {
-      if (auto job = co_await ReadJob(engine_, *id)) extra["state"] = ToString(job->state);
-    }
-    co_return http::Problem(VisibleError(outcome.error(), p.principal), std::move(extra));
-  }
+  if (!outcome) co_return co_await ChangeRefused(*id, outcome.error(), p.principal);
   const bool immediate = outcome->kind == CancelOutcome::Kind::kCanceled;
   co_return JsonResponse(immediate ? http::Status::ok : http::Status::accepted,
                          JobDocument(outcome->job));
@@ -374,13 +384,7 @@ awaitable<Response> V1Api::Retry(Request&, const http::PathParams& p) {
   }
   auto retried = co_await AwaitEngine<Job>(
       [&](Engine::Callback<Job> cb) { engine_.Retry(*id, std::move(cb)); });
-  if (!retried) {
-    json::object extra;
-    if (retried.error().code == ErrorCode::kConflict) {
-      if (auto job = co_await ReadJob(engine_, *id)) extra["state"] = ToString(job->state);
-    }
-    co_return http::Problem(VisibleError(retried.error(), p.principal), std::move(extra));
-  }
+  if (!retried) co_return co_await ChangeRefused(*id, retried.error(), p.principal);
   // Pending again: answered like a submit, with the monitor to poll.
   Response res = JsonResponse(http::Status::accepted, JobDocument(*retried));
   res.set(Field::location, StatusUrl(retried->id));
@@ -397,7 +401,7 @@ awaitable<Response> V1Api::Delete(Request&, const http::PathParams& p) {
   }
   auto outcome = co_await AwaitEngine<CancelOutcome>(
       [&](Engine::Callback<CancelOutcome> cb) { engine_.Delete(*id, std::move(cb)); });
-  if (!outcome) co_return http::Problem(VisibleError(outcome.error(), p.principal));
+  if (!outcome) co_return co_await ChangeRefused(*id, outcome.error(), p.principal);
   if (outcome->kind == CancelOutcome::Kind::kDeleted) {
     co_return Response{http::Status::no_content, 11};
   }

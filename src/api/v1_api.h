@@ -71,6 +71,9 @@ class V1Api {
   boost::asio::awaitable<http::Response> Retry(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Purge(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Resume(http::Request& req, const http::PathParams& p);
+  // The answer to a Cancel, Retry or Delete the engine refused (see v1_api.cc).
+  boost::asio::awaitable<http::Response> ChangeRefused(JobId id, Error error,
+                                                       const http::Principal* caller);
   boost::asio::awaitable<http::Response> SetPaused(std::string queue, bool paused,
                                                    const http::Principal* caller);
   boost::asio::awaitable<http::Response> Health(http::Request& req, const http::PathParams& p);

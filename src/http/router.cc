@@ -1,12 +1,12 @@
 #include "http/router.h"
 
 #include <algorithm>
-#include <random>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "http/problem.h"
+#include "http/request_id.h"
 
 namespace acceptd::http {
 
@@ -33,30 +33,6 @@ std::vector<std::string_view> SplitPath(std::string_view target) {
   }
   return parts;
 }
-
-bool IsValidRequestId(std::string_view id) {
-  if (id.empty() || id.size() > 128) return false;
-  return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           std::string_view("-_.:/+=@").find(c) != std::string_view::npos;
-  });
-}
-
-namespace {
-
-// 16 hex digits, unique enough to find one request in the logs: a
-// per-thread generator seeded once from the OS (no system call per request).
-std::string NewRequestId() {
-  thread_local std::mt19937_64 gen{[] {
-    std::random_device rd;
-    return (static_cast<uint64_t>(rd()) << 32) ^ rd();
-  }()};
-  return fmt::format("{:016x}", gen());
-}
-
-const std::string kRequestIdField = "X-Request-Id";
-
-}  // namespace
 
 void Router::Add(Verb method, std::string_view pattern, Access access, RouteHandler handler) {
   std::vector<std::string> segments;
@@ -92,12 +68,7 @@ bool Router::Match(const RouteEntry& r, const std::vector<std::string_view>& par
 
 boost::asio::awaitable<Response> Router::Route(Request& req, Peer peer) const {
   const auto start = std::chrono::steady_clock::now();
-  std::string request_id;
-  if (const auto given = req[kRequestIdField]; IsValidRequestId(given)) {
-    request_id = std::string(given);
-  } else {
-    request_id = NewRequestId();
-  }
+  const std::string request_id = RequestIdFor(req[kRequestIdField]);
   Dispatched found;
   Response res = co_await Dispatch(req, peer, found);
   res.set(kRequestIdField, request_id);

@@ -47,9 +47,6 @@ struct AccessRecord {
 };
 using AccessLog = std::function<void(const AccessRecord&)>;
 
-// A request id as the router accepts it from X-Request-Id.
-bool IsValidRequestId(std::string_view id);
-
 // What the router learned about a request: the path's captures, and who sent it.
 struct PathParams {
   std::vector<std::pair<std::string, std::string>> values;

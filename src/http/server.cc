@@ -22,6 +22,7 @@
 
 #include "http/problem.h"
 #include "http/request_framing.h"
+#include "http/request_id.h"
 
 namespace acceptd::http {
 
@@ -53,8 +54,12 @@ namespace {
 // sending the request we refused (a body over the limit), and closing with
 // unread bytes makes the kernel send a reset that can destroy the response
 // before the client reads it. So: half-close, then drain for up to `linger`.
+//
+// Every answer carries a request id: a refusal given before the header could
+// be parsed gets a new one (see Echoing for the others).
 asio::awaitable<void> WriteAndClose(beast::tcp_stream& stream, Response res, unsigned version,
                                     std::chrono::seconds linger = kLingerTimeout) {
+  if (res.find(kRequestIdField) == res.end()) res.set(kRequestIdField, NewRequestId());
   res.version(version == 10 ? 10 : 11);
   res.keep_alive(false);
   res.prepare_payload();
@@ -152,6 +157,13 @@ Response BodyTooLarge(const ServerLimits& limits) {
 
 Response Refused(const Refusal& refusal) { return Problem(refusal.status, refusal.detail); }
 
+// A refusal given once the request's header was parsed echoes the client's
+// X-Request-Id, as a routed answer would.
+Response Echoing(Response res, const RequestHeader& req) {
+  res.set(kRequestIdField, RequestIdFor(req[kRequestIdField]));
+  return res;
+}
+
 // Decrements a connection count when the connection's coroutine ends (or is
 // destroyed with its loop).
 class CountedConnection {
@@ -241,7 +253,8 @@ asio::awaitable<void> Session(tcp::socket socket, const ServerLimits& limits,
       break;
     }
     if (ec == beast_http::error::body_limit) {  // Content-Length over the limit
-      co_await WriteAndClose(stream, BodyTooLarge(limits), parser.get().version());
+      co_await WriteAndClose(stream, Echoing(BodyTooLarge(limits), parser.get()),
+                             parser.get().version());
       break;
     }
     if (ec == beast::error::timeout || ec == asio::error::eof ||
@@ -257,7 +270,8 @@ asio::awaitable<void> Session(tcp::socket socket, const ServerLimits& limits,
       break;
     }
     if (auto refusal = CheckRequestFraming(parser.get())) {
-      co_await WriteAndClose(stream, Refused(*refusal), parser.get().version());
+      co_await WriteAndClose(stream, Echoing(Refused(*refusal), parser.get()),
+                             parser.get().version());
       break;
     }
     NormalizeRequestTarget(parser.get());
@@ -276,7 +290,7 @@ asio::awaitable<void> Session(tcp::socket socket, const ServerLimits& limits,
       stream.expires_after(std::chrono::milliseconds(limits.request_timeout));
       std::tie(ec, n) = co_await beast_http::async_read(stream, buffer, parser, kNoThrow);
       if (ec == beast_http::error::body_limit) {  // chunked body over the limit
-        co_await WriteAndClose(stream, BodyTooLarge(limits), version);
+        co_await WriteAndClose(stream, Echoing(BodyTooLarge(limits), parser.get()), version);
         break;
       }
       // A timeout has closed the socket already (Beast's tcp_stream): nothing to answer.
@@ -284,8 +298,9 @@ asio::awaitable<void> Session(tcp::socket socket, const ServerLimits& limits,
         if (ec != asio::error::eof && ec != beast_http::error::end_of_stream &&
             ec != beast_http::error::partial_message && ec != asio::error::connection_reset &&
             ec != beast::error::timeout) {
-          co_await WriteAndClose(stream, Problem(Status::bad_request, "malformed HTTP request"),
-                                 version);
+          co_await WriteAndClose(
+              stream, Echoing(Problem(Status::bad_request, "malformed HTTP request"), parser.get()),
+              version);
         }
         break;
       }

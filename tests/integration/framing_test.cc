@@ -32,6 +32,7 @@ void ExpectRefused(const ServerProcess& s, const std::string& bytes, int status)
   auto r = c.ReadResponse(10s);
   ASSERT_TRUE(r.has_value()) << "no response to a refused request";
   ExpectProblem(*r, status);
+  EXPECT_FALSE(r->Header("X-Request-Id").empty()) << "refusals carry a request id too";
   if (r->version == 11) {  // HTTP/1.0 closes by default
     EXPECT_TRUE(boost::beast::iequals(r->Header("Connection"), "close")) << Describe(*r);
   }
@@ -53,6 +54,29 @@ void ExpectSubmitted(const ServerProcess& s, const std::string& bytes, const std
 
 std::string Chunked(const std::string& te_fields) {
   return std::string(kSubmit) + te_fields + "\r\n" + kChunkedHello;
+}
+
+// Refusals given before routing had no X-Request-Id (the router sets it):
+// one given after the header was parsed echoes the client's, as a routed
+// answer does; one given before gets a new one.
+TEST(FramingTest, RefusalsBeforeRoutingLackedARequestId) {
+  ServerProcess s;
+  {
+    RawConnection c(s.port());
+    c.Send(std::string(kSubmit) + "X-Request-Id: client-9\r\nTransfer-Encoding: gzip\r\n\r\n");
+    auto r = c.ReadResponse(10s);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 501) << Describe(*r);
+    EXPECT_EQ(r->Header("X-Request-Id"), "client-9");
+  }
+  {
+    RawConnection c(s.port());
+    c.Send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n");
+    auto r = c.ReadResponse(10s);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->status, 431) << Describe(*r);
+    EXPECT_EQ(r->Header("X-Request-Id").size(), 16u) << Describe(*r);
+  }
 }
 
 // ---- Transfer-Encoding ----------------------------------------------------

@@ -41,6 +41,26 @@ handler = "echo"
   EXPECT_EQ(Int(s.Queue("short").at("counts"), "succeeded"), 0);
 }
 
+// GET of a purged job's id answered 410 while its tombstone lasted, but
+// cancel and retry answered 409 without a state and DELETE 404.
+TEST(IntegrationRetentionTest, ChangesToAPurgedJobAnswered404Or409InsteadOf410) {
+  ServerProcess s(ServerOptions().Set("purge_interval", "0.05").WithQueues(R"(
+[queues.short]
+handler = "echo"
+retention = 0.2
+)"));
+  const std::string id = s.SubmitOk("short", "x");
+  // Purged, not only expired: an expired job still in the store is deleted
+  // by DELETE (204) until the purger removes it.
+  ASSERT_TRUE(WaitFor([&] { return Int(s.Queue("short").at("counts"), "succeeded") == 0; }, 10s));
+  ASSERT_EQ(s.Get("/v1/jobs/" + id).status, 410);
+  for (HttpResponse r : {s.Post("/v1/jobs/" + id + "/cancel"), s.Post("/v1/jobs/" + id + "/retry"),
+                         s.Delete("/v1/jobs/" + id)}) {
+    ExpectProblem(r, 410);
+    EXPECT_EQ(Str(r.Json(), "code"), "gone");
+  }
+}
+
 TEST(IntegrationRetentionTest, QueuedAndRunningJobsAreNeverPurged) {
   ServerProcess s(ServerOptions().Set("purge_interval", "0.05").WithQueues(R"(
 [queues.short]

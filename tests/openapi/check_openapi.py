@@ -491,7 +491,7 @@ def exercise(server, c, K, doc_bytes):
     c.check("POST", retry, req("POST", "/v1/jobs/" + "0" * 32 + "/retry", key=admin), 404)
     c.check("POST", retry, req("POST", f"/v1/jobs/{brief_id}/retry", key=admin), 410)
 
-    # Delete: 204 (terminal), 202 (queued, and running), 404.
+    # Delete: 204 (terminal), 202 (queued, and running), 404, 410 (purged).
     c.check("DELETE", "/v1/jobs/{id}", req("DELETE", f"/v1/jobs/{failed_id}", key=admin), 204)
     delayed = job_of(submit("echo", target="/v1/queues/echo/jobs?delay=60"))
     c.check("DELETE", "/v1/jobs/{id}", req("DELETE", f"/v1/jobs/{delayed}", key=admin), 202)
@@ -499,7 +499,7 @@ def exercise(server, c, K, doc_bytes):
     wait_for(long_id, {"running"})
     c.check("DELETE", "/v1/jobs/{id}", req("DELETE", f"/v1/jobs/{long_id}", key=admin), 202)
     c.check("DELETE", "/v1/jobs/{id}", req("DELETE", "/v1/jobs/" + "0" * 32, key=admin), 404)
-    c.check("DELETE", "/v1/jobs/{id}", req("DELETE", f"/v1/jobs/{brief_id}", key=admin), 404)
+    c.check("DELETE", "/v1/jobs/{id}", req("DELETE", f"/v1/jobs/{brief_id}", key=admin), 410)
 
     # The lease protocol: lease, heartbeat, complete / fail / release, stale leases.
     def lease(query="?wait=1", key=K["worker"], queue="ext", expect=200):
