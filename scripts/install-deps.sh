@@ -21,7 +21,12 @@ LEAN_PACKAGES=(
   nginx-light        # examples/load-balancer and its test; bench/run.sh's ceiling
   prometheus         # promtool: tests/integration/metrics_test.cc checks GET /metrics
   tzdata             # /usr/share/zoneinfo: schedules' time zones (src/cli/time_zone_files.h) and their tests
+  chromium fonts-liberation  # tests/browser: the dashboard in headless Chromium (never a downloaded browser)
 )
+# Node.js and npm for tests/browser (playwright-core): Debian's, unless the machine has a node.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  LEAN_PACKAGES+=(nodejs npm)
+fi
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -46,3 +51,6 @@ fi
 if [ ${#missing_lean[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing_lean[@]}"
 fi
+# tests/browser: playwright-core from the npm registry, as package-lock.json pins it (it drives
+# the chromium above; it never downloads a browser of its own).
+(cd "$(dirname "$0")/../tests/browser" && npm ci --no-audit --no-fund --loglevel=error)

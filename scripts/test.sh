@@ -37,6 +37,10 @@ echo "== release build (RelWithDebInfo, -Werror) =="
 # Beast-heavy sources; the ASan build below keeps full debug information.
 run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DACCEPTD_WERROR=ON \
   "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG"
+# The release pass ran the browser test (ctest label `browser`, tests/browser/); its screenshots:
+if [ -d build/browser-screenshots ]; then
+  echo "dashboard screenshots: $(cd build/browser-screenshots && ls *.png | tr '\n' ' ')(build/browser-screenshots/)"
+fi
 echo "== sanitizer build (ASan+UBSan) =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DACCEPTD_SANITIZE=ON -DACCEPTD_BENCH=OFF

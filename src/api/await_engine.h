@@ -79,6 +79,24 @@ inline boost::asio::awaitable<Result<JobPage>> ReadList(Engine& engine, const Li
     engine.List(std::move(params), std::move(cb));
   });
 }
+// A search always completes on a read thread (Engine::Search): awaited as
+// such, never as an inline read.
+inline auto ReadSearch(Engine& engine, const ListParams& params) {
+  return AwaitEngine<JobPage>([&engine, params](Engine::Callback<JobPage> cb) mutable {
+    engine.Search(std::move(params), std::move(cb));
+  });
+}
+inline boost::asio::awaitable<Result<AttemptHistory>> ReadAttempts(Engine& engine, JobId id) {
+  return AwaitRead<AttemptHistory>(engine, [&engine, id](Engine::Callback<AttemptHistory> cb) {
+    engine.GetAttempts(id, std::move(cb));
+  });
+}
+inline auto ReadThroughput(Engine& engine, UnixMillis since, Millis step, int buckets) {
+  return AwaitEngine<std::vector<QueueThroughput>>(
+      [&engine, since, step, buckets](Engine::Callback<std::vector<QueueThroughput>> cb) {
+        engine.Throughput(since, step, buckets, std::move(cb));
+      });
+}
 inline boost::asio::awaitable<Result<std::vector<QueueStatus>>> ReadQueues(Engine& engine) {
   return AwaitRead<std::vector<QueueStatus>>(
       engine,

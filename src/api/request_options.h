@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "store/job_store.h"
 #include "webhooks/address_policy.h"
 
 namespace acceptd::api {
@@ -61,6 +62,21 @@ struct OptionError {
 // `out` holds the options read before it.
 std::optional<OptionError> ParseSubmitOptions(const QueryParamList& params, bool callbacks_enabled,
                                               SubmitOptions& out);
+
+inline constexpr int kDefaultListLimit = 50;
+inline constexpr int kMaxListLimit = 1000;
+
+// A time given as RFC 3339 ("2026-12-05T12:00:00Z", fractions and offsets
+// allowed) or as unix milliseconds ("1796472000000"); nullopt otherwise.
+std::optional<UnixMillis> ParseTimeOption(std::string_view s);
+
+// The options of GET /v1/jobs (docs/api.md) into `out` (whose tenant the
+// caller sets): queue, state, limit, cursor, order, id, q, field + value,
+// created_after, created_before. The first bad option is the error (an
+// unknown key is one); a repeated option takes its last value. Empty id, q
+// and field are no filter (a search form's empty boxes). The cursor follows
+// `order`: before_seq when newest, after_seq when oldest.
+std::optional<OptionError> ParseListOptions(const QueryParamList& params, ListParams& out);
 
 // The `wait=N` preference (seconds, RFC 7240) of a Prefer header value, in
 // ms; 0 if there is none. A malformed value is ignored, as RFC 7240 asks

@@ -31,8 +31,6 @@ using http::JsonResponse;
 
 namespace {
 
-constexpr int kDefaultListLimit = 50;
-constexpr int kMaxListLimit = 1000;
 // A node unseen for this many heartbeat intervals is shown as not alive.
 constexpr int kNodeMissedBeats = 3;
 
@@ -117,10 +115,13 @@ void V1Api::Register(http::Router& r) {
   r.Add(Verb::get, "/v1/jobs/{id}", Access::Need(Scope::kRead), bind(&V1Api::Status));
   r.Add(Verb::delete_, "/v1/jobs/{id}", Access::Need(Scope::kCancel), bind(&V1Api::Delete));
   r.Add(Verb::get, "/v1/jobs/{id}/result", Access::Need(Scope::kRead), bind(&V1Api::Result));
+  r.Add(Verb::get, "/v1/jobs/{id}/payload", Access::Need(Scope::kRead), bind(&V1Api::Payload));
   r.Add(Verb::get, "/v1/jobs/{id}/events", Access::Need(Scope::kRead), bind(&V1Api::Events));
   r.Add(Verb::post, "/v1/jobs/{id}/cancel", Access::Need(Scope::kCancel), bind(&V1Api::Cancel));
   r.Add(Verb::post, "/v1/jobs/{id}/retry", Access::Need(Scope::kAdmin), bind(&V1Api::Retry));
   r.Add(Verb::get, "/v1/jobs", Access::Need(Scope::kRead), bind(&V1Api::List));
+  r.Add(Verb::get, "/v1/jobs/{id}/attempts", Access::Need(Scope::kRead), bind(&V1Api::Attempts));
+  r.Add(Verb::get, "/v1/stats", Access::Need(Scope::kRead), bind(&V1Api::Stats));
   r.Add(Verb::get, "/v1/queues", Access::Need(Scope::kRead), bind(&V1Api::Queues));
   r.Add(Verb::get, "/v1/nodes", Access::Need(Scope::kRead), bind(&V1Api::Nodes));
   // Operator actions: the admin scope (without keys: open, as every route).
@@ -308,6 +309,26 @@ awaitable<Response> V1Api::Result(Request&, const http::PathParams& p) {
   co_return res;
 }
 
+awaitable<Response> V1Api::Payload(Request&, const http::PathParams& p) {
+  auto id = JobId::Parse(p.Get("id"));
+  if (!id) co_return http::Problem(NoSuchJob());
+  if (!TenantOf(p.principal).empty()) {
+    // The payload carries no tenant: check the job first.
+    auto job = co_await ReadVisibleJob(engine_, *id, p.principal);
+    if (!job) co_return http::Problem(job.error());
+  }
+  auto payload = co_await ReadPayload(engine_, *id);
+  if (!payload) co_return http::Problem(VisibleError(payload.error(), p.principal));
+  Response res{http::Status::ok, 11};
+  res.set(Field::content_type,
+          payload->content_type.empty() ? "application/octet-stream" : payload->content_type);
+  // The client's bytes, whatever they claim to be: never rendered as a page here.
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("Content-Security-Policy", "sandbox");
+  res.body() = std::move(payload->body);
+  co_return res;
+}
+
 awaitable<Response> V1Api::Events(Request& req, const http::PathParams& p) {
   auto id = JobId::Parse(p.Get("id"));
   if (!id) co_return http::Problem(NoSuchJob());
@@ -416,29 +437,15 @@ awaitable<Response> V1Api::List(Request& req, const http::PathParams& p) {
   }
   auto params = QueryParams(req.target());
   if (!params) co_return http::Problem(http::Status::bad_request, "malformed query string");
-  for (const auto& [key, value] : *params) {
-    if (key == "queue") {
-      lp.queue = value;
-    } else if (key == "state") {
-      lp.state = ParseJobState(value);
-      if (!lp.state) {
-        co_return BadOption(key, "must be queued, running, succeeded, failed or canceled");
-      }
-    } else if (key == "limit") {
-      auto v = ParseInt(value);
-      if (!v || *v < 1 || *v > kMaxListLimit) {
-        co_return BadOption(key, "must be an integer from 1 to 1000");
-      }
-      lp.limit = static_cast<int>(*v);
-    } else if (key == "cursor") {
-      auto v = ParseInt(value);
-      if (!v || *v < 0) co_return BadOption(key, "not a cursor returned by this server");
-      lp.before_seq = *v;
-    } else {
-      co_return BadOption(key, "unknown option");
-    }
+  if (auto bad = ParseListOptions(*params, lp)) co_return BadOption(bad->option, bad->why);
+  // A search examines up to ListParams::max_examined rows: on a read
+  // thread, never on this event loop (Engine::Search).
+  acceptd::Result<JobPage> page = Error::Internal("unreachable");
+  if (lp.IsSearch()) {
+    page = co_await ReadSearch(engine_, lp);
+  } else {
+    page = co_await ReadList(engine_, lp);
   }
-  auto page = co_await ReadList(engine_, lp);
   if (!page) co_return http::Problem(page.error());
   std::string body = "{\"jobs\":[";
   body.reserve(page->jobs.size() * 512 + 64);
@@ -448,8 +455,123 @@ awaitable<Response> V1Api::List(Request& req, const http::PathParams& p) {
   }
   body += "],\"next_cursor\":";
   body += page->next_cursor ? "\"" + std::to_string(*page->next_cursor) + "\"" : "null";
+  body += ",\"scan_limited\":";
+  body += page->scan_limited ? "true" : "false";
   body += '}';
   co_return JsonResponse(http::Status::ok, std::move(body));
+}
+
+namespace {
+
+json::value TimeValue(const std::optional<UnixMillis>& t) {
+  if (!t) return nullptr;
+  return json::value(FormatRfc3339(*t));
+}
+
+json::object AttemptValue(const AttemptRecord& a) {
+  json::object o{{"attempt", a.attempt},
+                 {"started_at", TimeValue(a.started_at)},
+                 {"ended_at", TimeValue(a.ended_at)},
+                 {"duration_ms", nullptr},
+                 {"outcome", ToString(a.end)},
+                 {"error", nullptr},
+                 {"worker", a.worker}};
+  if (a.started_at && a.ended_at)
+    o["duration_ms"] = std::max<int64_t>(0, *a.ended_at - *a.started_at);
+  if (a.error) o["error"] = json::object{{"type", a.error->type}, {"message", a.error->message}};
+  return o;
+}
+
+json::value CallbackValue(const std::optional<CallbackState>& cb) {
+  if (!cb) return nullptr;
+  json::object o{
+      {"url", cb->url},
+      {"attempts", cb->attempts},
+      {"last_status", nullptr},
+      {"last_error", cb->last_error},
+      {"delivered_at", TimeValue(cb->delivered_at)},
+      {"next_attempt_at", TimeValue(cb->delivered_at ? std::nullopt : cb->next_attempt_at)}};
+  if (cb->last_status) o["last_status"] = *cb->last_status;
+  return o;
+}
+
+json::array CountsValue(const std::vector<int64_t>& counts) {
+  json::array a;
+  a.reserve(counts.size());
+  for (int64_t n : counts) a.push_back(n);
+  return a;
+}
+
+}  // namespace
+
+awaitable<Response> V1Api::Attempts(Request&, const http::PathParams& p) {
+  auto id = JobId::Parse(p.Get("id"));
+  if (!id) co_return http::Problem(NoSuchJob());
+  const JobId job_id = *id;
+  auto history = co_await ReadAttempts(engine_, job_id);
+  if (!history) co_return http::Problem(VisibleError(history.error(), p.principal));
+  // The same answer as for an unknown id when another tenant's (as Status).
+  if (const std::string_view tenant = TenantOf(p.principal);
+      !tenant.empty() && history->job.tenant != tenant) {
+    co_return http::Problem(NoSuchJob());
+  }
+  json::array attempts;
+  for (const AttemptRecord& a : history->attempts) attempts.push_back(AttemptValue(a));
+  co_return JsonResponse(http::Status::ok,
+                         json::object{{"job_id", job_id.ToHex()},
+                                      {"state", ToString(history->job.state)},
+                                      {"attempts", std::move(attempts)},
+                                      {"dropped", history->dropped},
+                                      {"callback", CallbackValue(history->job.callback)}});
+}
+
+awaitable<Response> V1Api::Stats(Request& req, const http::PathParams&) {
+  auto params = QueryParams(req.target());
+  if (!params) co_return http::Problem(http::Status::bad_request, "malformed query string");
+  int64_t window = kDefaultStatsWindow;
+  for (const auto& [key, value] : *params) {
+    if (key != "window") co_return BadOption(key, "unknown option");
+    auto v = ParseInt(value);
+    if (!v || *v < kMinStatsWindow || *v > kMaxStatsWindow) {
+      co_return BadOption(key, "must be a number of seconds from 60 to 86400");
+    }
+    window = *v;
+  }
+  const int buckets = static_cast<int>((window * 1000 + kStatsStep - 1) / kStatsStep);
+  // Whole minutes, the last one the current: a chart polled again shifts by
+  // whole buckets instead of recounting a moving edge.
+  const UnixMillis now = engine_.clock().Now();
+  const UnixMillis since = (now / kStatsStep + 1) * kStatsStep - buckets * kStatsStep;
+  auto counts = co_await ReadThroughput(engine_, since, kStatsStep, buckets);
+  if (!counts) co_return http::Problem(counts.error());
+  // Every configured queue (zeros if idle), then any other the store has.
+  std::vector<QueueThroughput> rows;
+  for (const std::string& name : engine_.QueueNames()) {
+    QueueThroughput q;
+    q.queue = name;
+    q.succeeded.assign(static_cast<size_t>(buckets), 0);
+    q.failed = q.canceled = q.succeeded;
+    rows.push_back(std::move(q));
+  }
+  for (QueueThroughput& found : *counts) {
+    auto it = std::find_if(rows.begin(), rows.end(),
+                           [&](const QueueThroughput& r) { return r.queue == found.queue; });
+    if (it == rows.end()) {
+      rows.push_back(std::move(found));
+    } else {
+      *it = std::move(found);
+    }
+  }
+  json::array queues;
+  for (const QueueThroughput& q : rows) {
+    queues.push_back(json::object{{"queue", q.queue},
+                                  {"succeeded", CountsValue(q.succeeded)},
+                                  {"failed", CountsValue(q.failed)},
+                                  {"canceled", CountsValue(q.canceled)}});
+  }
+  co_return JsonResponse(http::Status::ok, json::object{{"since", FormatRfc3339(since)},
+                                                        {"step_seconds", kStatsStep / 1000},
+                                                        {"queues", std::move(queues)}});
 }
 
 awaitable<Response> V1Api::Nodes(Request&, const http::PathParams&) {

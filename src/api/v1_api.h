@@ -27,6 +27,11 @@ namespace acceptd::api {
 inline constexpr Millis kDefaultMaxWait = 60'000;
 inline constexpr Millis kDefaultResolveTimeout = 5'000;
 inline constexpr int64_t kDefaultMaxEventStreams = 10'000;
+// GET /v1/stats: the window (seconds) and its bounds, in buckets of a minute.
+inline constexpr int64_t kDefaultStatsWindow = 3600;
+inline constexpr int64_t kMinStatsWindow = 60;
+inline constexpr int64_t kMaxStatsWindow = 86'400;
+inline constexpr Millis kStatsStep = 60'000;
 
 struct ApiOptions {
   Millis max_wait = kDefaultMaxWait;                  // cap on a long-poll's ?wait= / Prefer: wait=
@@ -37,6 +42,12 @@ struct ApiOptions {
   bool callbacks_enabled = false;
   webhooks::AddressPolicy callback_policy;
   Millis resolve_timeout = kDefaultResolveTimeout;  // the DNS lookup of a callback's host
+  // [ui]: the dashboard under /ui/ (api/ui_api.h). `ui_open`: without API
+  // keys, serve it to every client, not only loopback ones.
+  bool ui_enabled = true;
+  bool ui_open = false;
+  // API keys are configured (the router authenticates): set by serve.cc.
+  bool keys_enabled = false;
 };
 
 // The error of a job the caller may not see: an unknown id, or (for a
@@ -62,10 +73,16 @@ class V1Api {
   boost::asio::awaitable<http::Response> Submit(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Status(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Result(http::Request& req, const http::PathParams& p);
+  // GET /v1/jobs/{id}/payload: the submitted body, with its Content-Type.
+  boost::asio::awaitable<http::Response> Payload(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Cancel(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Delete(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> List(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Queues(http::Request& req, const http::PathParams& p);
+  // GET /v1/jobs/{id}/attempts: the job's attempt history (JobStore::GetAttempts).
+  boost::asio::awaitable<http::Response> Attempts(http::Request& req, const http::PathParams& p);
+  // GET /v1/stats?window=: finished jobs per queue and minute.
+  boost::asio::awaitable<http::Response> Stats(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Nodes(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Pause(http::Request& req, const http::PathParams& p);
   boost::asio::awaitable<http::Response> Retry(http::Request& req, const http::PathParams& p);

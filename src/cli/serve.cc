@@ -165,6 +165,7 @@ int RunServe(const ServerConfig& config) {
         "gateway that authenticates (docs/operations.md)",
         listen->first);
   }
+  api_options.keys_enabled = auth.enabled();
   api::CompatOptions compat = config.compat;
   compat.redirect_timeout = config.engine.callbacks.timeout;
   ServerRoutes routes(engine, router, api_options, compat);

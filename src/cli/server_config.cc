@@ -482,6 +482,18 @@ Status LoadConfigTable(const toml::table& root, std::string_view path, ServerCon
     TableReader cb(*r.Table("callbacks"), "callbacks");
     RETURN_IF_ERROR(LoadCallbacks(cb, c));
   }
+  if (r.Has("ui")) {
+    if (!r.IsTable("ui")) return ConfigError("ui", "must be a table");
+    TableReader ur(*r.Table("ui"), "ui");
+    for (auto [key, out] : {std::pair<const char*, bool*>{"enabled", &c.api.ui_enabled},
+                            std::pair<const char*, bool*>{"open", &c.api.ui_open}}) {
+      if (const toml::node* n = ur.Node(key)) {
+        if (!n->is_boolean()) return ConfigError(ur.Key(key), "must be true or false");
+        *out = *n->value<bool>();
+      }
+    }
+    RETURN_IF_ERROR(ur.NoUnknownKeys());
+  }
   if (r.Has("compat")) {
     if (!r.IsTable("compat")) return ConfigError("compat", "must be a table");
     TableReader cr(*r.Table("compat"), "compat");

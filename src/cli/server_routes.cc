@@ -8,6 +8,7 @@ ServerRoutes::ServerRoutes(Engine& engine, const http::Router& router, const api
       compat_(engine, api, std::move(compat)),
       lease_(engine),
       metrics_(engine, router),
+      ui_(engine, api),
       schedules_(engine) {}
 
 void ServerRoutes::Register(http::Router& router) {
@@ -16,6 +17,7 @@ void ServerRoutes::Register(http::Router& router) {
   lease_.Register(router);
   metrics_.Register(router);
   openapi_.Register(router);
+  ui_.Register(router);
   schedules_.Register(router);
 }
 

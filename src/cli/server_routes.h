@@ -13,6 +13,7 @@
 #include "api/metrics_api.h"
 #include "api/openapi_api.h"
 #include "api/schedules_api.h"
+#include "api/ui_api.h"
 #include "api/v1_api.h"
 #include "engine/engine.h"
 #include "http/router.h"
@@ -22,7 +23,8 @@ namespace acceptd {
 class ServerRoutes {
  public:
   // `engine`, `router` and `api` must outlive this object (the APIs keep
-  // references; GET /metrics reports the router's counts).
+  // references; GET /metrics reports the router's counts). Before
+  // engine.Start() (the dashboard's event hub observes the engine).
   ServerRoutes(Engine& engine, const http::Router& router, const api::ApiOptions& api,
                api::CompatOptions compat);
   // Adds every route to `router`. Once, before serving; this object must
@@ -37,6 +39,7 @@ class ServerRoutes {
   api::LeaseApi lease_;
   api::MetricsApi metrics_;
   api::OpenApiApi openapi_;
+  api::UiApi ui_;  // the dashboard and GET /v1/events
   api::SchedulesApi schedules_;
 };
 

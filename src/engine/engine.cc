@@ -204,7 +204,7 @@ Engine::Engine(EngineOptions options, std::unique_ptr<JobStore> store,
     : options_(std::move(options)),
       store_(std::move(store)),
       clock_(clock),
-      metrics_(QueueNames(queues)),
+      metrics_(acceptd::QueueNames(queues)),
       reads_inline_(!store_->RemoteCalls()),
       other_writers_(store_->RemoteCalls() || options_.watch_poll_interval.value_or(0) > 0),
       status_cache_(options_.status_cache_size) {
@@ -230,6 +230,14 @@ Engine::~Engine() {
 }
 
 void Engine::AddObserver(Observer observer) { observers_.push_back(std::move(observer)); }
+
+void Engine::AddChangeObserver(ChangeObserver observer) {
+  change_observers_.push_back(std::move(observer));
+}
+
+void Engine::ReportChange(const JobChange& change) {
+  for (const ChangeObserver& observer : change_observers_) observer(change);
+}
 
 void Engine::SetCallbackSender(std::unique_ptr<CallbackSender> sender) {
   callback_sender_ = std::move(sender);
@@ -385,6 +393,12 @@ Millis Engine::RetryAfter(const Job& job) const {
   return EstimateRetryAfter(in);
 }
 
+std::vector<std::string> Engine::QueueNames() const {
+  std::vector<std::string> names;
+  for (auto& q : queues_) names.push_back(q->spec.config.name);
+  return names;
+}
+
 const QueueConfig* Engine::FindQueue(std::string_view name) const {
   for (auto& q : queues_) {
     if (q->spec.config.name == name) return &q->spec.config;
@@ -446,11 +460,19 @@ void Engine::Submit(SubmitRequest req, Callback<Job> done) {
         // Read by ClaimDue in this same batch. Delayed jobs wait for the promoter.
         if (r && r->id == new_id && due) q->may_have_work = true;
       },
-      [this, q, new_id, done = std::move(done)](Result<Job> r) {
+      [this, q, new_id, due, done = std::move(done)](Result<Job> r) {
         // Committed: counted before the caller's Retry-After (a replay is not new).
         if (r && r->id == new_id) {
           q->AddQueued(1);
           if (QueueMetrics* m = metrics_.Queue(r->queue)) m->submitted.Add();
+          if (!change_observers_.empty()) {
+            JobChange change;
+            change.id = r->id;
+            change.queue = r->queue;
+            change.state = r->state;
+            change.due = due;
+            ReportChange(change);
+          }
         }
         done(std::move(r));
       },
@@ -509,6 +531,15 @@ void Engine::PurgeBatch(const std::string& queue, std::optional<JobState> state,
             for (const JobId& id : *r) {
               status_cache_.Invalidate(id);
               watchers_.OnState(id, JobState::kCanceled, /*removed=*/true);
+              if (!change_observers_.empty()) {
+                // The purged job's last state is not known here; `removed` says it all.
+                JobChange change;
+                change.id = id;
+                change.queue = queue;
+                change.state = state.value_or(JobState::kSucceeded);
+                change.removed = true;
+                ReportChange(change);
+              }
             }
             const int64_t total = purged + static_cast<int64_t>(r->size());
             if (static_cast<int>(r->size()) == kPurgeBatch) {
@@ -631,6 +662,12 @@ Result<JobPage> Engine::List(const ListParams& params) {
 }
 Status Engine::Ready() { return store_->Ping(); }
 
+Result<AttemptHistory> Engine::GetAttempts(const JobId& id) {
+  auto history = store_->GetAttempts(id);
+  if (history && Expired(history->job.expires_at, clock_.Now())) return JobExpired();
+  return history;
+}
+
 void Engine::Get(const JobId& id, Callback<Job> done) {
   if (reads_inline_) {
     done(Get(id));
@@ -697,6 +734,22 @@ void Engine::GetPayload(const JobId& id, Callback<StoredPayload> done) {
 
 void Engine::List(ListParams params, Callback<JobPage> done) {
   Read([this, params = std::move(params), done = std::move(done)] { done(List(params)); });
+}
+
+void Engine::GetAttempts(const JobId& id, Callback<AttemptHistory> done) {
+  Read([this, id, done = std::move(done)] { done(GetAttempts(id)); });
+}
+
+void Engine::Search(ListParams params, Callback<JobPage> done) {
+  ReadInBackground(
+      [this, params = std::move(params), done = std::move(done)] { done(List(params)); });
+}
+
+void Engine::Throughput(UnixMillis since, Millis step, int buckets,
+                        Callback<std::vector<QueueThroughput>> done) {
+  ReadInBackground([this, since, step, buckets, done = std::move(done)] {
+    done(store_->Throughput(since, step, buckets));
+  });
 }
 
 void Engine::Queues(Callback<std::vector<QueueStatus>> done) {
@@ -1123,6 +1176,15 @@ void Engine::Notify(const Job& job, bool removed) {
   }
   watchers_.OnChange(job, removed);
   for (const Observer& observer : observers_) observer(job);
+  if (!change_observers_.empty()) {
+    JobChange change;
+    change.id = job.id;
+    change.queue = job.queue;
+    change.state = job.state;
+    change.cancel_requested = job.cancel_requested;
+    change.removed = removed;
+    ReportChange(change);
+  }
   // Just turned terminal with a callback: its delivery became due in this commit.
   if (!removed && job.callback && job.callback->attempts == 0 && IsTerminal(job.state)) {
     DispatchCallbacks();
@@ -1541,6 +1603,7 @@ void Engine::OnRemoteChanges(const std::vector<JobChange>& changes) {
     }
     // Watchers re-read the job themselves: the change is only a wake-up.
     watchers_.OnState(c.id, c.state, c.removed);
+    ReportChange(c);
   }
   if (kick && accepting_.load()) committer_->Kick();
 }

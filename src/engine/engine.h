@@ -109,6 +109,12 @@ class Engine {
   // and tests); the lease release at shutdown is not reported, nor are
   // changes committed by other nodes (see watchers() for those wake-ups).
   using Observer = std::function<void(const Job&)>;
+  // Called on the engine thread for every change of any job that this node
+  // hears of: its own commits (as Observer, plus new jobs, and deleted and
+  // purged ones with `removed`) and, through the store's change feed, other nodes'.
+  // Without a live feed, other nodes' changes are not reported. A report is
+  // a hint for displays (GET /v1/events), not a record: re-read for the truth.
+  using ChangeObserver = std::function<void(const JobChange&)>;
 
   Engine(EngineOptions options, std::unique_ptr<JobStore> store, std::vector<QueueSpec> queues,
          const Clock& clock);
@@ -119,6 +125,9 @@ class Engine {
   // Adds a subscriber to every change (Observer); each is called in the
   // order added. Before Start().
   void AddObserver(Observer observer);
+  // Adds a subscriber to every change this node hears of (ChangeObserver).
+  // Before Start().
+  void AddChangeObserver(ChangeObserver observer);
   // Who delivers completion callbacks; without one, callbacks stay pending
   // in the store. Before Start().
   void SetCallbackSender(std::unique_ptr<CallbackSender> sender);
@@ -174,6 +183,9 @@ class Engine {
   Result<StoredResult> GetResult(const JobId& id);
   Result<StoredPayload> GetPayload(const JobId& id);
   Result<JobPage> List(const ListParams& params);
+  // The job with its attempt history (JobStore::GetAttempts); kGone once
+  // the job expired, as Get.
+  Result<AttemptHistory> GetAttempts(const JobId& id);
   Result<std::vector<QueueStatus>> Queues();
   Status Ready();
   //
@@ -196,7 +208,15 @@ class Engine {
   void GetResult(const JobId& id, Callback<StoredResult> done);
   void GetPayload(const JobId& id, Callback<StoredPayload> done);
   void List(ListParams params, Callback<JobPage> done);
+  void GetAttempts(const JobId& id, Callback<AttemptHistory> done);
   void Queues(Callback<std::vector<QueueStatus>> done);
+  // Reads that may examine thousands of rows: always on a read thread, even
+  // for an embedded store (never on the caller's event loop), so `done` is
+  // never called before the method returns. Search is List for a search
+  // (ListParams::IsSearch); Throughput is JobStore::Throughput.
+  void Search(ListParams params, Callback<JobPage> done);
+  void Throughput(UnixMillis since, Millis step, int buckets,
+                  Callback<std::vector<QueueThroughput>> done);
   void Ready(Callback<void> done);
   // The store's schedule states (JobStore::ScheduleStates: each schedule's
   // last fire and job, shared by every node).
@@ -237,6 +257,8 @@ class Engine {
   Millis LeaseDuration(const QueueConfig& queue) const;
 
   const QueueConfig* FindQueue(std::string_view name) const;
+  // The configured queues' names, in configuration order.
+  std::vector<std::string> QueueNames() const;
   // When a client should look at pending `job` again (see retry_after.h).
   Millis RetryAfter(const Job& job) const;
   const EngineOptions& options() const { return options_; }
@@ -345,6 +367,9 @@ class Engine {
   std::mutex idempotency_mu_;
   std::set<std::string> idempotency_in_flight_;  // "tenant\0queue\0key", guarded by the mutex
   std::vector<Observer> observers_;
+  std::vector<ChangeObserver> change_observers_;
+  // Reports `change` to change_observers_ (engine thread).
+  void ReportChange(const JobChange& change);
   EngineMetrics metrics_;
   JobWatchers watchers_;
   std::unique_ptr<CallbackSender> callback_sender_;

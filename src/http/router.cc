@@ -94,6 +94,7 @@ boost::asio::awaitable<Response> Router::Route(Request& req, Peer peer) const {
 boost::asio::awaitable<Response> Router::Dispatch(Request& req, Peer peer, Dispatched& out) const {
   const auto parts = SplitPath(req.target());
   PathParams params;
+  params.peer = peer;
   std::string allow;
   const RouteEntry::Method* found = nullptr;
   for (const RouteEntry& r : routes_) {

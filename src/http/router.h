@@ -53,6 +53,9 @@ struct PathParams {
   // The authenticated caller; null when authentication is off (no keys) or
   // the route is public.
   const Principal* principal = nullptr;
+  // The connection's peer (for routes whose answer depends on where the
+  // request comes from, such as the dashboard's loopback-only default).
+  Peer peer;
   std::string_view Get(std::string_view name) const;
 };
 

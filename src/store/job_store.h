@@ -171,17 +171,95 @@ struct LeaseRenewal {
   std::vector<JobId> lost;              // not extended: the lease is gone
 };
 
+// The order of a list: insertion order (seq), newest or oldest first.
+enum class ListOrder { kNewest, kOldest };
+
+// A search examines at most this many jobs per page (see ListParams).
+inline constexpr int kListMaxExamined = 10'000;
+
+// A JSON payload whose member at `path` (object member names, outermost
+// first) is the string `value`, or a number or boolean whose JSON text is
+// `value`. A payload that is not JSON never matches; neither does a path
+// through anything but objects. No segment may be empty or contain '"'
+// (kInvalidArgument).
+struct FieldMatch {
+  std::vector<std::string> path;
+  std::string value;
+};
+
+// Filters combine with AND. queue, state and tenant alone list as before:
+// each page reads until it has `limit` jobs. Any of the search filters
+// (id_prefix, text, field, created_after, created_before) makes the list a
+// search, which examines at most `max_examined` jobs per page in the list's
+// order, from the cursor on: a page may then hold fewer than `limit` jobs
+// (none, even) while next_cursor says where to go on (JobPage::scan_limited).
+// Exception: an id_prefix that at most `max_examined` jobs carry is looked up
+// in the id index, and such a page examines only those jobs.
 struct ListParams {
   std::optional<std::string> queue;
   std::optional<JobState> state;
   int limit = 50;
-  std::optional<int64_t> before_seq;  // cursor: only jobs with seq < this
+  std::optional<int64_t> before_seq;  // cursor of kNewest: only jobs with seq < this
+  std::optional<int64_t> after_seq;   // cursor of kOldest: only jobs with seq > this
   std::optional<std::string> tenant;  // only this tenant's jobs ("": those of no tenant)
+  ListOrder order = ListOrder::kNewest;
+  // Search filters.
+  std::optional<std::string> id_prefix;  // 1 to 32 lowercase hex digits (else kInvalidArgument)
+  std::optional<std::string> text;       // bytes the payload or the result contains (non-empty)
+  std::optional<FieldMatch> field;
+  std::optional<UnixMillis> created_after;   // created_at >= this
+  std::optional<UnixMillis> created_before;  // created_at < this
+  int max_examined = kListMaxExamined;
+
+  bool IsSearch() const { return id_prefix || text || field || created_after || created_before; }
 };
 
 struct JobPage {
   std::vector<Job> jobs;
-  std::optional<int64_t> next_cursor;  // seq to pass as before_seq, if more
+  // Where the next page starts, if there may be more: the seq to pass as
+  // before_seq (kNewest) or after_seq (kOldest).
+  std::optional<int64_t> next_cursor;
+  // A search stopped at max_examined jobs before it had `limit` matches.
+  bool scan_limited = false;
+};
+
+// How an attempt ended, as the attempt history records it.
+enum class AttemptEnd {
+  kRunning,  // not ended: the job's current attempt
+  kSucceeded,
+  kFailed,        // the handler failed (the job may have been retried)
+  kTimeout,       // the attempt ran into its timeout
+  kLeaseExpired,  // its lease expired (the worker or node vanished)
+  kCanceled,
+  kReleased,  // its lease was given back without spending the attempt
+};
+std::string_view ToString(AttemptEnd end);
+
+// One attempt of a job (GetAttempts).
+struct AttemptRecord {
+  int attempt = 0;  // the job's attempt number (a released attempt's number is used again)
+  std::optional<UnixMillis> started_at;
+  std::optional<UnixMillis> ended_at;  // nullopt while running
+  AttemptEnd end = AttemptEnd::kRunning;
+  std::optional<JobError> error;  // kFailed, kTimeout, kLeaseExpired
+  std::string worker;             // the lease owner that ran it (node or worker name)
+};
+
+// The attempts a store keeps per job: the history is stored with the job
+// row, appended when an attempt ends, and capped to the last this many.
+inline constexpr int kAttemptHistoryCap = 20;
+
+struct AttemptHistory {
+  Job job;
+  std::vector<AttemptRecord> attempts;  // oldest first; a running attempt is last
+  int64_t dropped = 0;                  // ended attempts not kept (older than the cap)
+};
+
+// Jobs of one queue that ended in each terminal state, per time bucket
+// (JobStore::Throughput); each vector has one entry per bucket, oldest first.
+struct QueueThroughput {
+  std::string queue;
+  std::vector<int64_t> succeeded, failed, canceled;
 };
 
 struct QueueCounts {
@@ -453,6 +531,16 @@ class JobStore {
   // The job's input as submitted. kGone / kNotFound as for Get.
   virtual Result<StoredPayload> GetPayload(const JobId& id) = 0;
   virtual Result<JobPage> List(const ListParams& params) = 0;
+  // The job (as Get) with its attempts: the kept history plus, while it
+  // runs, the current attempt (from its lease). kGone / kNotFound as for Get.
+  virtual Result<AttemptHistory> GetAttempts(const JobId& id) = 0;
+  // Terminal jobs still stored, counted per queue, terminal state and bucket
+  // of their finished_at: bucket i holds since + i * step <= finished_at <
+  // since + (i + 1) * step, for i < buckets. Queues without such a job are
+  // left out; queues in no particular order. Reads only the jobs that
+  // finished in the window (an index on finished_at), never the whole table.
+  virtual Result<std::vector<QueueThroughput>> Throughput(UnixMillis since, Millis step,
+                                                          int buckets) = 0;
   // Counts per state for every queue that has or had jobs.
   virtual Result<std::vector<QueueCounts>> Counts() = 0;
   // For each queue with a job ready to run (queued, due, not delayed or

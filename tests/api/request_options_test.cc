@@ -98,5 +98,72 @@ TEST(IdempotencyKeyTest, TokenOrQuotedVisibleAscii) {
   EXPECT_EQ(ParseIdempotencyKey("caf\xc3\xa9"), std::nullopt);
 }
 
+TEST(TimeOptionTest, Rfc3339OrUnixMillis) {
+  EXPECT_EQ(ParseTimeOption("1700000000123"), 1'700'000'000'123);
+  EXPECT_EQ(ParseTimeOption("1970-01-01T00:00:00Z"), 0);
+  EXPECT_EQ(ParseTimeOption("2023-11-14T22:13:20.123Z"), 1'700'000'000'123);
+  EXPECT_EQ(ParseTimeOption("2023-11-14T22:13:20.1Z"), 1'700'000'000'100);
+  EXPECT_EQ(ParseTimeOption("2023-11-14T22:13:20.123456Z"), 1'700'000'000'123);
+  EXPECT_EQ(ParseTimeOption("2023-11-15T00:13:20+02:00"), 1'700'000'000'000);
+  EXPECT_EQ(ParseTimeOption("2023-11-14T21:13:20-01:00"), 1'700'000'000'000);
+  EXPECT_EQ(ParseTimeOption("2000-02-29T00:00:00Z"), 951'782'400'000);
+  for (const char* bad : {"", "yesterday", "2023-11-14", "2023-11-14T22:13:20",
+                          "2023-13-01T00:00:00Z", "2023-11-14T22:13:20.Z", "2023-11-14T22:13:20Zx",
+                          "2023-11-14T25:00:00Z", "2023-11-14T22:13:20+0200"}) {
+    EXPECT_EQ(ParseTimeOption(bad), std::nullopt) << bad;
+  }
+}
+
+TEST(ListOptionsTest, ReadsSearchFiltersAndTheCursorFollowsTheOrder) {
+  ListParams p;
+  EXPECT_FALSE(ParseListOptions(*QueryParams("/v1/jobs?queue=q&state=failed&limit=7&cursor=9&"
+                                             "id=01AB&q=a%20b&field=c.d&value=42&"
+                                             "created_after=5&created_before=2023-11-14T22:13:20Z"),
+                                p));
+  EXPECT_EQ(p.queue, "q");
+  EXPECT_EQ(p.state, JobState::kFailed);
+  EXPECT_EQ(p.limit, 7);
+  EXPECT_EQ(p.before_seq, 9);
+  EXPECT_EQ(p.after_seq, std::nullopt);
+  EXPECT_EQ(p.id_prefix, "01ab");
+  EXPECT_EQ(p.text, "a b");
+  ASSERT_TRUE(p.field.has_value());
+  EXPECT_EQ(p.field->path, (std::vector<std::string>{"c", "d"}));
+  EXPECT_EQ(p.field->value, "42");
+  EXPECT_EQ(p.created_after, 5);
+  EXPECT_EQ(p.created_before, 1'700'000'000'000);
+  EXPECT_TRUE(p.IsSearch());
+
+  ListParams o;
+  EXPECT_FALSE(ParseListOptions(*QueryParams("/v1/jobs?cursor=9&order=oldest&q=&id=&field="), o));
+  EXPECT_EQ(o.order, ListOrder::kOldest);
+  EXPECT_EQ(o.after_seq, 9);
+  EXPECT_EQ(o.before_seq, std::nullopt);
+  EXPECT_FALSE(o.IsSearch()) << "empty search boxes are no filter";
+}
+
+TEST(ListOptionsTest, TheFirstBadOptionIsTheError) {
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"?id=0g", "id"},
+      {"?id=" + std::string(33, '0'), "id"},
+      {"?field=a..b&value=1", "field"},
+      {"?field=.a&value=1", "field"},
+      {"?field=a%22b&value=1", "field"},
+      {"?field=a", "value"},
+      {"?value=1", "value"},
+      {"?order=new", "order"},
+      {"?created_after=soon", "created_after"},
+      {"?limit=0", "limit"},
+      {"?cursor=-1", "cursor"},
+      {"?nope=1", "nope"},
+  };
+  for (const auto& [query, option] : bad) {
+    ListParams p;
+    auto err = ParseListOptions(*QueryParams("/v1/jobs" + query), p);
+    ASSERT_TRUE(err.has_value()) << query;
+    EXPECT_EQ(err->option, option) << query;
+  }
+}
+
 }  // namespace
 }  // namespace acceptd::api

@@ -272,6 +272,21 @@ TEST_F(ServerConfigTest, SyntaxErrorsAndMissingFilesAreErrors) {
       IsError(LoadConfigFile(dir_.path() + "/missing.toml", c), ErrorCode::kInvalidArgument));
 }
 
+TEST_F(ServerConfigTest, UiTableIsReadAndChecked) {
+  ServerConfig defaults;
+  ASSERT_TRUE(IsOk(LoadConfigText("", "inline.toml", defaults)));
+  EXPECT_TRUE(defaults.api.ui_enabled);
+  EXPECT_FALSE(defaults.api.ui_open) << "loopback only by default";
+  ServerConfig c;
+  ASSERT_TRUE(IsOk(LoadConfigText("[ui]\nopen = true\nenabled = false\n", "inline.toml", c)));
+  EXPECT_TRUE(c.api.ui_open);
+  EXPECT_FALSE(c.api.ui_enabled);
+  EXPECT_TRUE(FailsNaming("[ui]\nopen = \"yes\"\n", "ui.open"));
+  EXPECT_TRUE(FailsNaming("[ui]\nenabled = 1\n", "ui.enabled"));
+  EXPECT_TRUE(FailsNaming("[ui]\nport = 1\n", "ui.port"));
+  EXPECT_TRUE(FailsNaming("ui = true\n", "ui"));
+}
+
 TEST_F(ServerConfigTest, LoadsFromTextLikeFromAFile) {
   ServerConfig c;
   ASSERT_TRUE(IsOk(

@@ -291,6 +291,24 @@ TEST(MultiNodeTest, AJobSubmittedOnOneNodeIsVisiblePollableCancellableAndDeletab
   EXPECT_EQ(Lease(w0, "work", "?wait=0").status, 204);
 }
 
+// The dashboard's live feed (GET /v1/events) on one node shows the jobs
+// another node submits and runs: through the store's change feed.
+TEST(MultiNodeTest, EventsStreamOfOneNodeShowsAnotherNodesJobs) {
+  ACCEPTD_REQUIRE_POSTGRES();
+  TempDir dir;
+  Nodes nodes([&](int i) { return NodeOptions(i, dir); }, 2);
+  RawConnection conn(nodes[0].port());
+  ASSERT_TRUE(conn.Send("GET /v1/events HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(conn.ReadUntil(": connected\n\n")) << conn.received();
+  // Queued on node 1 (no worker leases `work`), canceled through node 1.
+  const std::string id = nodes[1].SubmitOk("work", "hello", "", "text/plain");
+  ASSERT_TRUE(conn.ReadUntil("\"id\":\"" + id + "\",\"queue\":\"work\",\"state\":\"queued\""))
+      << conn.received();
+  EXPECT_EQ(nodes[1].Post("/v1/jobs/" + id + "/cancel").status, 200);
+  ASSERT_TRUE(conn.ReadUntil("\"id\":\"" + id + "\",\"queue\":\"work\",\"state\":\"canceled\""))
+      << conn.received();
+}
+
 TEST(MultiNodeTest, TenThousandJobsLeasedThroughThreeNodesEachRunExactlyOnce) {
   ACCEPTD_REQUIRE_POSTGRES();
   const int total = JobCount();

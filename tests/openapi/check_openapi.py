@@ -452,6 +452,23 @@ def exercise(server, c, K, doc_bytes):
     c.check("GET", "/v1/nodes", req("GET", "/v1/nodes", key=K["reader"]), 200)
     c.check("GET", "/v1/nodes", req("GET", "/v1/nodes"), 401)
 
+    # Searches (GET /v1/jobs with filters), attempts and stats.
+    c.check("GET", "/v1/jobs",
+            req("GET", "/v1/jobs?q=a&field=name&value=x&order=oldest&created_after=0&created_before="
+                "2100-01-01T00:00:00Z&id=0", key=admin), 200)
+    c.check("GET", "/v1/jobs", req("GET", "/v1/jobs?field=name", key=admin), 400)
+    attempts = "/v1/jobs/{id}/attempts"
+    c.check("GET", attempts, req("GET", f"/v1/jobs/{failed_id}/attempts", key=K["reader"]), 200)
+    c.check("GET", attempts, req("GET", f"/v1/jobs/{echo_done}/attempts", key=admin), 200)
+    c.check("GET", attempts, req("GET", f"/v1/jobs/{echo_done}/attempts", key=K["submitter"]), 403)
+    c.check("GET", attempts, req("GET", f"/v1/jobs/{echo_done}/attempts", key=K["tenant"]), 404)
+    c.check("GET", attempts, req("GET", "/v1/jobs/" + "0" * 32 + "/attempts", key=admin), 404)
+    c.check("GET", attempts, req("GET", f"/v1/jobs/{brief_id}/attempts", key=admin), 410)
+    c.check("GET", "/v1/stats", req("GET", "/v1/stats?window=120", key=K["reader"]), 200)
+    c.check("GET", "/v1/stats", req("GET", "/v1/stats", key=admin), 200)
+    c.check("GET", "/v1/stats", req("GET", "/v1/stats?window=5", key=admin), 400)
+    c.check("GET", "/v1/stats", req("GET", "/v1/stats", key=K["submitter"]), 403)
+
     # Schedules: before and after the every-second one fired (last_fire_at set).
     c.check("GET", "/v1/schedules", req("GET", "/v1/schedules", key=K["reader"]), 200)
     c.check("GET", "/v1/schedules", req("GET", "/v1/schedules"), 401)
@@ -609,6 +626,33 @@ def exercise(server, c, K, doc_bytes):
     c.check("POST", "/v1/queues/{queue}/purge", req("POST", "/v1/queues/nope/purge", key=admin),
             404)
 
+    # The dashboard: public files with keys configured, the redirect, 304, 404.
+    c.check("GET", "/ui", req("GET", "/ui"), 308)
+    res = req("GET", "/ui/")
+    c.check("GET", "/ui/{file}", res, 200)
+    c.check("GET", "/ui/{file}", req("GET", "/ui/app.js"), 200)
+    c.check("GET", "/ui/{file}", req("GET", "/ui/", headers={"If-None-Match": res[1].get("etag", "")}),
+            304)
+    c.check("GET", "/ui/{file}", req("GET", "/ui/nope.html"), 404)
+    # Every job change: admin only; a submit shows up as `job` events on the stream.
+    for key, expect in ((K["reader"], 403), (K["tenant"], 403), (None, 401)):
+        c.check("GET", "/v1/events", req("GET", "/v1/events", key=key), expect)
+    res = read_job_events(server, admin, lambda: job_of(submit("echo", b'{"for":"events"}')))
+    c.check("GET", "/v1/events", res, 200)
+    check_event_stream(c, res[2])
+
+    # The payload: 200 with its content type, 404, 410.
+    res = req("GET", f"/v1/jobs/{echo_done}/payload", key=admin)
+    c.check("GET", "/v1/jobs/{id}/payload", res, 200)
+    if not res[1].get("content-type", "").startswith("application/json"):
+        c.fail(f"GET /v1/jobs/{{id}}/payload: content type {res[1].get('content-type')!r}")
+    c.check("GET", "/v1/jobs/{id}/payload", req("GET", "/v1/jobs/" + "e" * 32 + "/payload", key=admin),
+            404)
+    c.check("GET", "/v1/jobs/{id}/payload", req("GET", f"/v1/jobs/{brief_id}/payload", key=admin), 410)
+    for key, expect in ((K["submitter"], 403), (None, 401)):
+        c.check("GET", "/v1/jobs/{id}/payload", req("GET", f"/v1/jobs/{echo_done}/payload", key=key),
+                expect)
+
     # Answers of any path: 405 with Allow listing the document's methods, 404 for no route.
     for template, item in c.doc["paths"].items():
         methods = {m.upper() for m in item if m != "parameters"}
@@ -626,6 +670,36 @@ def exercise(server, c, K, doc_bytes):
             response=c.doc["components"]["responses"]["Unauthorized"])
 
 
+def read_job_events(server, key, trigger):
+    """GET /v1/events (HTTP/1.0: a close-delimited body) until the job `trigger()` submits has
+    succeeded on it; returns the answer as (status, headers, body so far)."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=DEADLINE_S) as s:
+        s.sendall(f"GET /v1/events HTTP/1.0\r\nAuthorization: Bearer {key}\r\n\r\n".encode())
+        data = b""
+        deadline = time.monotonic() + DEADLINE_S
+
+        def read_until(needle):
+            nonlocal data
+            while needle not in data:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"GET /v1/events: no {needle!r} in {data[-300:]!r}")
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise RuntimeError(f"GET /v1/events: the stream ended: {data[-300:]!r}")
+                data += chunk
+
+        read_until(b": connected\n\n")  # subscribed: what follows is seen
+        job_id = trigger()
+        read_until(f'"id":"{job_id}","queue":"echo","state":"succeeded"'.encode())
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return int(lines[0].split()[1]), headers, body
+
+
 def check_event_stream(c, body):
     """Validates the events of a stream's body; returns the last event's id."""
     last_id = None
@@ -638,7 +712,8 @@ def check_event_stream(c, body):
         if not fields:
             continue
         event, data = fields.get("event"), fields.get("data", "")
-        schema = {"state": "Job", "progress": "Progress"}.get(event)
+        schema = {"state": "Job", "progress": "Progress", "job": "JobChangeEvent",
+                  "overflow": "EventOverflow"}.get(event)
         if event == "deleted":
             continue
         if schema is None:

@@ -32,6 +32,7 @@
 #include "store/postgres/pg_schema.h"
 #include "store/sqlite/sqlite_store.h"
 #include "store/testing/job_store_conformance.h"
+#include "store/testing/job_store_search_conformance.h"
 #include "store/testing/store_test_util.h"
 
 namespace acceptd {
@@ -233,6 +234,8 @@ class PostgresStoreFactory {
 
 namespace store_testing {
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, JobStoreConformanceTest,
+                               ::testing::Types<PostgresStoreFactory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, JobStoreSearchConformanceTest,
                                ::testing::Types<PostgresStoreFactory>);
 }  // namespace store_testing
 

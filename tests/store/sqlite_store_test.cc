@@ -14,6 +14,7 @@
 
 #include "store/testing/fault_vfs.h"
 #include "store/testing/job_store_conformance.h"
+#include "store/testing/job_store_search_conformance.h"
 #include "store/testing/store_test_util.h"
 
 namespace acceptd {
@@ -44,6 +45,8 @@ class SqliteStoreFactory {
 
 namespace store_testing {
 INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, JobStoreConformanceTest,
+                               ::testing::Types<SqliteStoreFactory>);
+INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, JobStoreSearchConformanceTest,
                                ::testing::Types<SqliteStoreFactory>);
 }  // namespace store_testing
 
@@ -124,6 +127,8 @@ TEST(SqliteStoreTest, AVersion2StoreIsMigratedAndKeepsItsJobs) {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
     const char* downgrade =
+        "DROP INDEX jobs_finished; ALTER TABLE jobs DROP COLUMN attempt_log; "
+        "ALTER TABLE jobs DROP COLUMN attempt_log_total; "
         "ALTER TABLE jobs DROP COLUMN attempt_started_at; "
         "ALTER TABLE jobs DROP COLUMN lease_within_timeout; "
         "DROP INDEX jobs_idempotency; ALTER TABLE jobs DROP COLUMN tenant; "
@@ -177,6 +182,8 @@ TEST(SqliteStoreTest, AVersion3StoreIsMigratedAndItsJobsBelongToNoTenant) {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
     const char* downgrade =
+        "DROP INDEX jobs_finished; ALTER TABLE jobs DROP COLUMN attempt_log; "
+        "ALTER TABLE jobs DROP COLUMN attempt_log_total; "
         "ALTER TABLE jobs DROP COLUMN attempt_started_at; "
         "ALTER TABLE jobs DROP COLUMN lease_within_timeout; "
         "DROP INDEX jobs_idempotency; ALTER TABLE jobs DROP COLUMN tenant; "
@@ -197,6 +204,57 @@ TEST(SqliteStoreTest, AVersion3StoreIsMigratedAndItsJobsBelongToNoTenant) {
   other.tenant = "acme";
   EXPECT_EQ(Must(tx->Insert(other), "Insert").id, other.id) << "the index is per tenant";
   Must(tx->Commit(), "Commit");
+}
+
+TEST(SqliteStoreTest, AVersion7StoreIsMigratedAndItsJobsHaveAnEmptyAttemptHistory) {
+  TempDir dir;
+  const std::string path = dir.path() + "/old.db";
+  NewJob n;
+  n.id = JobId::Random();
+  n.queue = "q";
+  n.payload = "kept";
+  n.now = n.run_at = 1'000;
+  n.max_depth = 10;
+  n.max_attempts = 3;
+  {
+    auto store = Must(SqliteStore::Open(path), "open");
+    auto tx = Must(store->BeginWrite(), "BeginWrite");
+    Must(tx->Insert(n), "Insert");
+    Must(tx->Commit(), "Commit");
+  }
+  {
+    // Turn it into what acceptd with schema version 7 left on disk.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    const char* downgrade =
+        "DROP INDEX jobs_finished; ALTER TABLE jobs DROP COLUMN attempt_log; "
+        "ALTER TABLE jobs DROP COLUMN attempt_log_total; PRAGMA user_version = 7;";
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(db, downgrade, nullptr, nullptr, &err), SQLITE_OK) << err;
+    sqlite3_close(db);
+  }
+  auto store = Must(SqliteStore::Open(path), "open migrated");
+  AttemptHistory h = Must(store->GetAttempts(n.id), "GetAttempts");
+  EXPECT_TRUE(h.attempts.empty());
+  EXPECT_EQ(h.dropped, 0);
+  // The new columns and the index work on the migrated store.
+  ClaimParams c;
+  c.queue = "q";
+  c.owner = "node";
+  c.now = 2'000;
+  c.lease_expires_at = 9'000;
+  auto tx = Must(store->BeginWrite(), "BeginWrite");
+  auto claimed = Must(tx->Claim(c), "Claim");
+  ASSERT_EQ(claimed.size(), 1u);
+  Must(tx->Finish(AttemptOutcome::Succeeded(n.id, claimed[0].lease_token, 3'000, "r", "t")),
+       "Finish");
+  Must(tx->Commit(), "Commit");
+  h = Must(store->GetAttempts(n.id), "GetAttempts");
+  ASSERT_EQ(h.attempts.size(), 1u);
+  EXPECT_EQ(h.attempts[0].end, AttemptEnd::kSucceeded);
+  auto t = Must(store->Throughput(0, 60'000, 1), "Throughput");
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0].succeeded, std::vector<int64_t>{1});
 }
 
 // Pipelined commits: CommitUnsynced returns before the WAL is synced; the

@@ -294,9 +294,53 @@ CREATE TABLE acceptd.nodes (
 );
 )sql";
 
-// Version 4: schedules. The ticks fired (one job each, whichever node fires
-// it: the primary key decides) and each schedule's last fire.
+// Version 4: each job's attempt history (store/sql_reads.h; jobs finished
+// before keep none), throughput per queue and minute, and payload search.
+//
+// jobs_finished: only finished jobs have an entry, so inserts and claims pay
+// nothing; a finish adds one entry at the index's right edge (finish times
+// grow). Finishes were not HOT updates before either (they set expires_at,
+// which jobs_expiry indexes), so the index costs no HOT update. The stats
+// read only the window's entries (covering: an index-only scan where the
+// visibility map allows).
+//
+// json_field_equals: PostgreSQL 15 cannot test text for JSON without an
+// error (pg_input_is_valid is 16), and an error would end the whole
+// search: the cast is caught (a data_exception: not JSON, not UTF-8) and the
+// payload does not match. Object members only, like SQLite's $."a"."b".
 constexpr const char* kSchemaV4 = R"sql(
+ALTER TABLE acceptd.jobs ADD COLUMN attempt_log text,
+  ADD COLUMN attempt_log_total integer NOT NULL DEFAULT 0;
+CREATE INDEX jobs_finished ON acceptd.jobs (finished_at) INCLUDE (queue, state)
+  WHERE finished_at IS NOT NULL;
+CREATE FUNCTION acceptd.json_field_equals(p_payload bytea, p_path text[], p_value text)
+RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  v jsonb;
+  k text;
+BEGIN
+  BEGIN
+    v := convert_from(p_payload, 'UTF8')::jsonb;
+  EXCEPTION WHEN data_exception THEN
+    RETURN false;
+  END;
+  FOREACH k IN ARRAY p_path LOOP
+    IF jsonb_typeof(v) IS DISTINCT FROM 'object' THEN
+      RETURN false;
+    END IF;
+    v := v -> k;
+  END LOOP;
+  RETURN CASE jsonb_typeof(v)
+    WHEN 'string' THEN (v #>> '{}') = p_value
+    WHEN 'number' THEN v::text = p_value
+    WHEN 'boolean' THEN v::text = p_value
+    ELSE false END;
+END $$;
+)sql";
+
+// Version 5: schedules. The ticks fired (one job each, whichever node fires
+// it: the primary key decides) and each schedule's last fire.
+constexpr const char* kSchemaV5 = R"sql(
 CREATE TABLE acceptd.schedule_fires (
   schedule text NOT NULL,
   fire_at bigint NOT NULL,
@@ -311,7 +355,7 @@ CREATE TABLE acceptd.schedules (
 )sql";
 
 // Each step brings the schema from version i to i + 1 (kSteps[i]).
-constexpr const char* kSteps[] = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4};
+constexpr const char* kSteps[] = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4, kSchemaV5};
 static_assert(std::size(kSteps) == kSchemaVersion);
 
 }  // namespace

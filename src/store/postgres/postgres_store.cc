@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -15,6 +16,7 @@
 #include "store/postgres/pg_feed.h"
 #include "store/postgres/pg_schema.h"
 #include "store/sql_outcomes.h"
+#include "store/sql_reads.h"
 #include "store/sql_state_encoding.h"
 
 namespace acceptd {
@@ -45,6 +47,18 @@ constexpr int kFirstExtraCol = 34;
 
 #define Q ACCEPTD_SQL_QUEUED
 #define R ACCEPTD_SQL_RUNNING
+
+// Appends the ending attempt to the job's history (store/sql_reads.h), in
+// the statement that ends it: SET expressions see the row as it was, so
+// `attempts`, `attempt_started_at` and `lease_owner` are the attempt's.
+// Dropping the oldest line once the cap is reached keeps it bounded.
+#define ATTEMPT_LOG_APPEND(ended_at, outcome, error_type, error_message)                        \
+  "attempt_log = CASE WHEN attempt_log_total >= " ACCEPTD_SQL_ATTEMPT_LOG_CAP                   \
+  " THEN substr(attempt_log, strpos(attempt_log, chr(10)) + 1) ELSE COALESCE(attempt_log, '') " \
+  "END || json_build_array(attempts, attempt_started_at, " ended_at ", " outcome                \
+  ", lease_owner, " error_type ", " error_message                                               \
+  ")::text || chr(10), attempt_log_total = attempt_log_total + 1, "
+#define FAILED_OUTCOME "CASE WHEN $4::text = 'timeout' THEN 'timeout' ELSE 'failed' END"
 
 Job ReadJob(const Rows& r, int i) {
   Job j;
@@ -433,6 +447,7 @@ class PostgresStore::Tx final : public WriteTx {
         "acceptd_finish_succeeded",
         "UPDATE acceptd.jobs SET state = " ACCEPTD_SQL_SUCCEEDED
         ", result = $4::bytea, result_type = $5::text, finished_at = $3::bigint, "
+        ATTEMPT_LOG_APPEND("$3::bigint", "'succeeded'", "NULL::text", "NULL::text")
         "updated_at = $3::bigint, expires_at = $3::bigint + retention_ms, lease_owner = NULL, "
         "lease_expires_at = NULL WHERE id = $1::uuid AND state = " R
         " AND lease_token = $2::bigint RETURNING " JOB_COLUMNS};
@@ -440,6 +455,7 @@ class PostgresStore::Tx final : public WriteTx {
         "acceptd_finish_failed",
         "UPDATE acceptd.jobs SET state = " ACCEPTD_SQL_FAILED
         ", error_type = $4::text, error_message = $5::text, finished_at = $3::bigint, "
+        ATTEMPT_LOG_APPEND("$3::bigint", FAILED_OUTCOME, "$4::text", "$5::text")
         "updated_at = $3::bigint, expires_at = $3::bigint + retention_ms, lease_owner = NULL, "
         "lease_expires_at = NULL WHERE id = $1::uuid AND state = " R
         " AND lease_token = $2::bigint RETURNING " JOB_COLUMNS};
@@ -450,6 +466,7 @@ class PostgresStore::Tx final : public WriteTx {
         "UPDATE acceptd.jobs SET state = CASE WHEN cancel_requested THEN " ACCEPTD_SQL_CANCELED
         " ELSE " Q
         " END, error_type = $4::text, error_message = $5::text, "
+        ATTEMPT_LOG_APPEND("$3::bigint", FAILED_OUTCOME, "$4::text", "$5::text")
         "run_at = CASE WHEN cancel_requested THEN run_at ELSE $6::bigint END, "
         "scheduled = NOT cancel_requested AND $6::bigint > $3::bigint, "
         "finished_at = CASE WHEN cancel_requested THEN $3::bigint END, "
@@ -461,6 +478,7 @@ class PostgresStore::Tx final : public WriteTx {
         "acceptd_finish_canceled",
         "UPDATE acceptd.jobs SET state = " ACCEPTD_SQL_CANCELED
         ", finished_at = $3::bigint, updated_at = $3::bigint, "
+        ATTEMPT_LOG_APPEND("$3::bigint", "'canceled'", "NULL::text", "NULL::text")
         "expires_at = $3::bigint + retention_ms, lease_owner = NULL, lease_expires_at = NULL "
         "WHERE id = $1::uuid AND state = " R
         " AND lease_token = $2::bigint RETURNING " JOB_COLUMNS};
@@ -609,6 +627,7 @@ class PostgresStore::Tx final : public WriteTx {
         " END, finished_at = CASE WHEN cancel_requested THEN $3::bigint END, "
         "expires_at = CASE WHEN cancel_requested THEN $3::bigint + retention_ms END, "
         "attempts = attempts - 1, run_at = $3::bigint, scheduled = false, "
+        ATTEMPT_LOG_APPEND("$3::bigint", "'released'", "NULL::text", "NULL::text")
         "updated_at = $3::bigint, lease_owner = NULL, lease_expires_at = NULL "
         "WHERE id = $1::uuid AND lease_token = $2::bigint AND state = " R
         " RETURNING " JOB_COLUMNS};
@@ -625,6 +644,14 @@ class PostgresStore::Tx final : public WriteTx {
   }
 
   Result<std::vector<Job>> RescueExpiredLeases(UnixMillis now, int limit) override {
+#define RESCUE_OUTCOME                                                          \
+  "(CASE WHEN lease_within_timeout AND timeout_ms > 0 AND lease_expires_at >= " \
+  "attempt_started_at + timeout_ms THEN 'timeout' ELSE 'lease_expired' END)"
+#define RESCUE_MESSAGE                                                                     \
+  "(CASE WHEN lease_within_timeout AND timeout_ms > 0 AND lease_expires_at >= "            \
+  "attempt_started_at + timeout_ms THEN 'attempt ' || attempts || ' timed out after ' || " \
+  "(timeout_ms / 1000.0)::float8 || ' s' "                                                 \
+  "ELSE 'the worker running this attempt stopped renewing its lease' END)"
     static constexpr Stmt kRescue{
         "acceptd_rescue",
         "WITH c AS (SELECT seq AS rescue_seq FROM acceptd.jobs WHERE state = " R
@@ -638,12 +665,8 @@ class PostgresStore::Tx final : public WriteTx {
         "  THEN $1::bigint + retention_ms END, "
         // A lease that ran into the attempt's timeout (an external worker's,
         // see Heartbeat) ended because the attempt timed out.
-        "error_type = CASE WHEN lease_within_timeout AND timeout_ms > 0 AND lease_expires_at >= "
-        "  attempt_started_at + timeout_ms THEN 'timeout' ELSE 'lease_expired' END, "
-        "error_message = CASE WHEN lease_within_timeout AND timeout_ms > 0 AND lease_expires_at >= "
-        "  attempt_started_at + timeout_ms THEN 'attempt ' || attempts || ' timed out after ' || "
-        "  (timeout_ms / 1000.0)::float8 || ' s' "
-        "  ELSE 'the worker running this attempt stopped renewing its lease' END, "
+        "error_type = " RESCUE_OUTCOME ", error_message = " RESCUE_MESSAGE ", "
+        ATTEMPT_LOG_APPEND("$1::bigint", RESCUE_OUTCOME, RESCUE_OUTCOME, RESCUE_MESSAGE)
         "run_at = $1::bigint, scheduled = false, updated_at = $1::bigint, lease_owner = NULL, "
         "lease_expires_at = NULL FROM c WHERE seq = c.rescue_seq AND state = " R
         " RETURNING " JOB_COLUMNS};
@@ -668,6 +691,7 @@ class PostgresStore::Tx final : public WriteTx {
         " END, finished_at = CASE WHEN cancel_requested THEN $2::bigint END, "
         "expires_at = CASE WHEN cancel_requested THEN $2::bigint + retention_ms END, "
         "attempts = attempts - 1, run_at = $2::bigint, scheduled = false, "
+        ATTEMPT_LOG_APPEND("$2::bigint", "'released'", "NULL::text", "NULL::text")
         "updated_at = $2::bigint, lease_owner = NULL, lease_expires_at = NULL "
         "WHERE state = " R " AND lease_owner = $1::text RETURNING seq, state, delete_requested"};
     Params p;
@@ -1195,7 +1219,146 @@ Result<StoredPayload> PostgresStore::GetPayload(const JobId& id) {
   });
 }
 
+namespace {
+
+// A search's filters as one boolean over a row of the window `w` (all of a
+// job's columns): AND stops at the first false operand, cheap tests first,
+// and a filter not given costs one NULL test.
+#define SEARCH_MATCH                                                                            \
+  "(($4::text IS NULL OR queue = $4::text) AND ($5::smallint IS NULL OR state = $5::smallint) " \
+  "AND ($6::text IS NULL OR tenant = $6::text) "                                                \
+  "AND ($7::bigint IS NULL OR created_at >= $7::bigint) "                                       \
+  "AND ($8::bigint IS NULL OR created_at < $8::bigint) "                                        \
+  "AND ($9::uuid IS NULL OR (id >= $9::uuid AND id <= $10::uuid)) "                             \
+  "AND ($11::bytea IS NULL OR position($11::bytea IN payload) > 0 "                             \
+  "  OR COALESCE(position($11::bytea IN result) > 0, false)) "                                  \
+  "AND ($12::text[] IS NULL OR acceptd.json_field_equals(payload, $12::text[], $13::text)))"
+
+// The window: the next $2 jobs in the list's order from the cursor $1 (a
+// backward or forward walk of the primary key, stopped by the outer LIMIT
+// as soon as enough rows are out), numbered, and one more to tell whether
+// any is left. Out come the matches, and the window's last two rows whatever
+// they are (n >= $2): the one where the scan stopped (the next page starts
+// after it) and the one past it (there is a next page). row_number() keeps
+// the filter from being pushed into the window.
+#define SEARCH_SQL(cmp, dir)                                \
+  "SELECT " JOB_COLUMNS ", w.n, " SEARCH_MATCH              \
+  " FROM (SELECT j.*, row_number() OVER (ORDER BY seq " dir \
+  ") AS n FROM acceptd.jobs j "                             \
+  "WHERE seq " cmp " $1::bigint ORDER BY seq " dir          \
+  " LIMIT $2::bigint + 1) w WHERE w.n >= "                  \
+  "$2::bigint OR " SEARCH_MATCH " ORDER BY seq " dir " LIMIT $3::bigint + 1"
+// The same over the jobs an id prefix names (few: see ListParams).
+#define SEARCH_ID_SQL(cmp, dir)                                              \
+  "SELECT " JOB_COLUMNS ", 0::bigint, " SEARCH_MATCH                         \
+  " FROM acceptd.jobs WHERE id >= $9::uuid AND id <= $10::uuid AND seq " cmp \
+  " $1::bigint AND $2::bigint > 0 AND " SEARCH_MATCH " ORDER BY seq " dir " LIMIT $3::bigint"
+
+constexpr Stmt kSearchNewest{"acceptd_search_newest", SEARCH_SQL("<", "DESC")};
+constexpr Stmt kSearchOldest{"acceptd_search_oldest", SEARCH_SQL(">", "ASC")};
+constexpr Stmt kSearchIdNewest{"acceptd_search_id_newest", SEARCH_ID_SQL("<", "DESC")};
+constexpr Stmt kSearchIdOldest{"acceptd_search_id_oldest", SEARCH_ID_SQL(">", "ASC")};
+constexpr Stmt kCountIdRange{"acceptd_count_id_range",
+                             "SELECT count(*) FROM (SELECT 1 FROM acceptd.jobs WHERE id >= "
+                             "$1::uuid AND id <= $2::uuid LIMIT $3::bigint) r"};
+
+Result<JobPage> Search(Conn& c, const ListParams& lp) {
+  const bool newest = lp.order == ListOrder::kNewest;
+  std::optional<JobId> lo, hi;
+  bool by_id = false;
+  if (lp.id_prefix) {
+    lo = JobId::FromBytes(sql::IdPrefixLow(*lp.id_prefix).data());
+    hi = JobId::FromBytes(sql::IdPrefixHigh(*lp.id_prefix).data());
+    // Few jobs carry the prefix: read just those, through the id index.
+    Params q;
+    q.Uuid(*lo).Uuid(*hi).Int(lp.max_examined + 1);
+    auto r = c.Run(kCountIdRange.name, kCountIdRange.sql, q);
+    if (!r) return std::move(r).error();
+    by_id = r->Int(0, 0) <= lp.max_examined;
+  }
+  Params p;
+  if (newest) {
+    p.Int(lp.before_seq.value_or(std::numeric_limits<int64_t>::max()));
+  } else {
+    p.Int(lp.after_seq.value_or(std::numeric_limits<int64_t>::min()));
+  }
+  p.Int(lp.max_examined).Int(lp.limit + 1);
+  auto opt_text = [&p](const std::optional<std::string>& v) {
+    if (v) {
+      p.Text(*v);
+    } else {
+      p.Null();
+    }
+  };
+  auto opt_int = [&p](std::optional<int64_t> v) {
+    if (v) {
+      p.Int(*v);
+    } else {
+      p.Null();
+    }
+  };
+  opt_text(lp.queue);
+  opt_int(lp.state ? std::optional<int64_t>(StateColumn(*lp.state)) : std::nullopt);
+  opt_text(lp.tenant);
+  opt_int(lp.created_after);
+  opt_int(lp.created_before);
+  if (lo) {
+    p.Uuid(*lo).Uuid(*hi);
+  } else {
+    p.Null().Null();
+  }
+  if (lp.text) {
+    p.Bytes(*lp.text);
+  } else {
+    p.Null();
+  }
+  if (lp.field) {
+    pg::ArrayParam path(pg::ArrayParam::kText);
+    for (const std::string& seg : lp.field->path) path.Text(seg);
+    p.Array(path).Text(lp.field->value);
+  } else {
+    p.Null().Null();
+  }
+  const Stmt& s = by_id ? (newest ? kSearchIdNewest : kSearchIdOldest)
+                        : (newest ? kSearchNewest : kSearchOldest);
+  auto r = c.Run(s.name, s.sql, p);
+  if (!r) return std::move(r).error();
+  JobPage page;
+  std::optional<int64_t> stopped_at;  // the seq of the last row the page may examine
+  for (int i = 0; i < r->Size(); ++i) {
+    const int64_t n = r->Int(i, kFirstExtraCol);
+    if (!by_id && n > lp.max_examined) {
+      // A row past the bound: the next page goes on after the last examined.
+      page.next_cursor = stopped_at;
+      page.scan_limited = stopped_at.has_value();
+      return page;
+    }
+    if (r->Bool(i, kFirstExtraCol + 1)) {
+      if (static_cast<int>(page.jobs.size()) == lp.limit) {
+        page.next_cursor = page.jobs.back().seq;
+        return page;
+      }
+      page.jobs.push_back(ReadJob(*r, i));
+    }
+    if (!by_id && n == lp.max_examined) stopped_at = r->Int(i, 0);
+  }
+  return page;
+}
+
+}  // namespace
+
 Result<JobPage> PostgresStore::List(const ListParams& lp) {
+  if (lp.IsSearch()) {
+    if (auto st = sql::CheckListParams(lp); !st) return std::move(st).error();
+    return WithConn([&](Conn& c) { return Search(c, lp); });
+  }
+  static constexpr Stmt kListOldest{
+      "acceptd_list_oldest",
+      "SELECT " JOB_COLUMNS
+      " FROM acceptd.jobs WHERE ($1::text IS NULL OR queue = $1::text) "
+      "AND ($2::smallint IS NULL OR state = $2::smallint) "
+      "AND ($3::bigint IS NULL OR seq > $3::bigint) "
+      "AND ($5::text IS NULL OR tenant = $5::text) ORDER BY seq LIMIT $4::bigint"};
   static constexpr Stmt kList{
       "acceptd_list",
       "SELECT " JOB_COLUMNS
@@ -1215,8 +1378,9 @@ Result<JobPage> PostgresStore::List(const ListParams& lp) {
     } else {
       p.Null();
     }
-    if (lp.before_seq) {
-      p.Int(*lp.before_seq);
+    const bool newest = lp.order == ListOrder::kNewest;
+    if (const auto cursor = newest ? lp.before_seq : lp.after_seq) {
+      p.Int(*cursor);
     } else {
       p.Null();
     }
@@ -1226,7 +1390,8 @@ Result<JobPage> PostgresStore::List(const ListParams& lp) {
     } else {
       p.Null();
     }
-    auto r = c.Run(kList.name, kList.sql, p);
+    const Stmt& s = newest ? kList : kListOldest;
+    auto r = c.Run(s.name, s.sql, p);
     if (!r) return std::move(r).error();
     JobPage page;
     page.jobs = ReadJobs(*r);
@@ -1235,6 +1400,45 @@ Result<JobPage> PostgresStore::List(const ListParams& lp) {
       if (!page.jobs.empty()) page.next_cursor = page.jobs.back().seq;
     }
     return page;
+  });
+}
+
+Result<AttemptHistory> PostgresStore::GetAttempts(const JobId& id) {
+  static constexpr Stmt kGetAttempts{
+      "acceptd_get_attempts",
+      "SELECT " JOB_COLUMNS ", attempt_log, attempt_log_total FROM acceptd.jobs WHERE id = $1"};
+  return WithConn([&](Conn& c) -> Result<AttemptHistory> {
+    Params p;
+    p.Uuid(id);
+    auto r = c.Run(kGetAttempts.name, kGetAttempts.sql, p);
+    if (!r) return std::move(r).error();
+    if (r->Size() == 0) return Missing(c, id);
+    return sql::BuildAttemptHistory(ReadJob(*r, 0), r->Bytes(0, kFirstExtraCol),
+                                    r->Int(0, kFirstExtraCol + 1));
+  });
+}
+
+Result<std::vector<QueueThroughput>> PostgresStore::Throughput(UnixMillis since, Millis step,
+                                                               int buckets) {
+  // A range of jobs_finished (covering): the window's jobs only.
+  static constexpr Stmt kThroughput{
+      "acceptd_throughput",
+      "SELECT queue, state, (finished_at - $1::bigint) / $2::bigint AS b, count(*) "
+      "FROM acceptd.jobs WHERE finished_at >= $1::bigint AND finished_at < $3::bigint "
+      "AND state IN " ACCEPTD_SQL_TERMINAL " GROUP BY queue, state, b"};
+  if (step <= 0 || buckets <= 0) return std::vector<QueueThroughput>{};
+  return WithConn([&](Conn& c) -> Result<std::vector<QueueThroughput>> {
+    Params p;
+    p.Int(since).Int(step).Int(since + step * buckets);
+    auto r = c.Run(kThroughput.name, kThroughput.sql, p);
+    if (!r) return std::move(r).error();
+    std::vector<QueueThroughput> out;
+    for (int i = 0; i < r->Size(); ++i) {
+      auto state = StateFromColumn(r->Int(i, 1));
+      if (!state) continue;
+      sql::AddThroughput(out, r->Bytes(i, 0), *state, r->Int(i, 2), r->Int(i, 3), buckets);
+    }
+    return out;
   });
 }
 

@@ -52,6 +52,9 @@ class PostgresStore final : public JobStore {
   Result<StoredResult> GetResult(const JobId& id) override;
   Result<StoredPayload> GetPayload(const JobId& id) override;
   Result<JobPage> List(const ListParams& params) override;
+  Result<AttemptHistory> GetAttempts(const JobId& id) override;
+  Result<std::vector<QueueThroughput>> Throughput(UnixMillis since, Millis step,
+                                                  int buckets) override;
   Result<std::vector<QueueCounts>> Counts() override;
   Result<std::vector<QueueValue>> OldestReady() override;
   Result<std::vector<std::string>> PausedQueues() override;

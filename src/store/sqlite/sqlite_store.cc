@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <system_error>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "store/sql_outcomes.h"
+#include "store/sql_reads.h"
 #include "store/sql_state_encoding.h"
 
 namespace acceptd {
@@ -61,7 +63,9 @@ CREATE TABLE IF NOT EXISTS jobs (
   callback_next_at INTEGER,
   tenant TEXT NOT NULL DEFAULT '',
   attempt_started_at INTEGER,
-  lease_within_timeout INTEGER NOT NULL DEFAULT 0
+  lease_within_timeout INTEGER NOT NULL DEFAULT 0,
+  attempt_log TEXT,
+  attempt_log_total INTEGER NOT NULL DEFAULT 0
 );
 -- Queued jobs are either claimable (scheduled = 0) or waiting for run_at
 -- (scheduled = 1): claims never scan jobs that are not due yet.
@@ -124,7 +128,13 @@ CREATE TABLE IF NOT EXISTS nodes (
   started_at INTEGER NOT NULL,
   seen_at INTEGER NOT NULL
 ) WITHOUT ROWID;
--- Schedules (schema 8): the ticks fired, one job each whichever node
+-- Throughput per queue and minute (schema 8): only finished jobs have an
+-- entry, so inserts and claims pay nothing; a finish adds one entry at the
+-- index's right edge (finish times grow), and the stats read only the
+-- window's entries (covering: no table lookups).
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_at, queue, state)
+  WHERE finished_at IS NOT NULL;
+-- Schedules (schema 9): the ticks fired, one job each whichever node
 -- fires it, and each schedule's last fire.
 CREATE TABLE IF NOT EXISTS schedule_fires (
   schedule TEXT NOT NULL,
@@ -137,7 +147,7 @@ CREATE TABLE IF NOT EXISTS schedules (
   last_fire_at INTEGER NOT NULL,
   last_job_id BLOB NOT NULL
 ) WITHOUT ROWID;
-PRAGMA user_version = 8;
+PRAGMA user_version = 9;
 )sql";
 
 // Each migration is one transaction that also bumps user_version, so a crash
@@ -181,7 +191,26 @@ ALTER TABLE jobs ADD COLUMN lease_within_timeout INTEGER NOT NULL DEFAULT 0;
 PRAGMA user_version = 5;
 COMMIT;
 )sql";
+// Each job's attempt history (sql_reads.h); jobs finished before keep none.
+constexpr const char* kMigrateV7ToV8 = R"sql(
+BEGIN;
+ALTER TABLE jobs ADD COLUMN attempt_log TEXT;
+ALTER TABLE jobs ADD COLUMN attempt_log_total INTEGER NOT NULL DEFAULT 0;
+PRAGMA user_version = 8;
+COMMIT;
+)sql";
 constexpr int kSchemaVersion = SqliteStore::kSchemaVersion;
+
+// Appends the ending attempt to the job's history (sql_reads.h), in the
+// statement that ends it: SET expressions see the row as it was, so
+// `attempts`, `attempt_started_at` and `lease_owner` are the attempt's.
+// Dropping the oldest line once the cap is reached keeps it bounded.
+#define ATTEMPT_LOG_APPEND(ended_at, outcome, error_type, error_message)                        \
+  "attempt_log = CASE WHEN attempt_log_total >= " ACCEPTD_SQL_ATTEMPT_LOG_CAP                   \
+  " THEN substr(attempt_log, instr(attempt_log, char(10)) + 1) ELSE COALESCE(attempt_log, '') " \
+  "END || json_array(attempts, attempt_started_at, " ended_at ", " outcome                      \
+  ", lease_owner, " error_type ", " error_message                                               \
+  ") || char(10), attempt_log_total = attempt_log_total + 1, "
 
 // The writer connection's own (TEMP) triggers: every state change and every
 // insert passes through acceptd_transition(), i.e. core's transition table.
@@ -418,7 +447,8 @@ class SqliteStore::Tx final : public WriteTx {
     switch (o.kind) {
       case Kind::kSucceeded:
         sql = "UPDATE jobs SET state = " ACCEPTD_SQL_SUCCEEDED
-              ", result = ?4, result_type = ?5, finished_at = ?3, "
+              ", result = ?4, result_type = ?5, finished_at = ?3, " ATTEMPT_LOG_APPEND(
+                  "?3", "'succeeded'", "NULL", "NULL")
               "updated_at = ?3, expires_at = ?3 + retention_ms, lease_owner = NULL, "
               "lease_expires_at = NULL WHERE id = ?1 AND state = " ACCEPTD_SQL_RUNNING
               " AND lease_token = ?2 "
@@ -426,7 +456,8 @@ class SqliteStore::Tx final : public WriteTx {
         break;
       case Kind::kFailed:
         sql = "UPDATE jobs SET state = " ACCEPTD_SQL_FAILED
-              ", error_type = ?4, error_message = ?5, finished_at = ?3, "
+              ", error_type = ?4, error_message = ?5, finished_at = ?3, " ATTEMPT_LOG_APPEND(
+                  "?3", "CASE WHEN ?4 = 'timeout' THEN 'timeout' ELSE 'failed' END", "?4", "?5")
               "updated_at = ?3, expires_at = ?3 + retention_ms, lease_owner = NULL, "
               "lease_expires_at = NULL WHERE id = ?1 AND state = " ACCEPTD_SQL_RUNNING
               " AND lease_token = ?2 "
@@ -437,7 +468,8 @@ class SqliteStore::Tx final : public WriteTx {
         // the client was told cancel_requested, so the job must not run again.
         sql = "UPDATE jobs SET state = CASE WHEN cancel_requested THEN " ACCEPTD_SQL_CANCELED
               " ELSE " ACCEPTD_SQL_QUEUED
-              " END, error_type = ?4, error_message = ?5, "
+              " END, error_type = ?4, error_message = ?5, " ATTEMPT_LOG_APPEND(
+                  "?3", "CASE WHEN ?4 = 'timeout' THEN 'timeout' ELSE 'failed' END", "?4", "?5")
               "run_at = CASE WHEN cancel_requested THEN run_at ELSE ?6 END, "
               "scheduled = NOT cancel_requested AND ?6 > ?3, "
               "finished_at = CASE WHEN cancel_requested THEN ?3 END, "
@@ -448,7 +480,8 @@ class SqliteStore::Tx final : public WriteTx {
         break;
       case Kind::kCanceled:
         sql = "UPDATE jobs SET state = " ACCEPTD_SQL_CANCELED
-              ", finished_at = ?3, updated_at = ?3, "
+              ", finished_at = ?3, updated_at = ?3, " ATTEMPT_LOG_APPEND(
+                  "?3", "'canceled'", "NULL", "NULL")
               "expires_at = ?3 + retention_ms, lease_owner = NULL, lease_expires_at = NULL "
               "WHERE id = ?1 AND state = " ACCEPTD_SQL_RUNNING
               " AND lease_token = ?2 RETURNING " JOB_COLUMNS;
@@ -588,6 +621,7 @@ class SqliteStore::Tx final : public WriteTx {
                     "finished_at = CASE WHEN cancel_requested THEN ?3 END, "
                     "expires_at = CASE WHEN cancel_requested THEN ?3 + retention_ms END, "
                     "attempts = attempts - 1, run_at = ?3, scheduled = 0, updated_at = ?3, "
+                    ATTEMPT_LOG_APPEND("?3", "'released'", "NULL", "NULL")
                     "lease_owner = NULL, lease_expires_at = NULL "
                     "WHERE id = ?1 AND lease_token = ?2 AND state = " ACCEPTD_SQL_RUNNING
                     " RETURNING " JOB_COLUMNS);
@@ -604,6 +638,14 @@ class SqliteStore::Tx final : public WriteTx {
   }
 
   Result<std::vector<Job>> RescueExpiredLeases(UnixMillis now, int limit) override {
+#define RESCUE_OUTCOME                                                          \
+  "(CASE WHEN lease_within_timeout AND timeout_ms > 0 AND lease_expires_at >= " \
+  "attempt_started_at + timeout_ms THEN 'timeout' ELSE 'lease_expired' END)"
+#define RESCUE_MESSAGE                                                                     \
+  "(CASE WHEN lease_within_timeout AND timeout_ms > 0 AND lease_expires_at >= "            \
+  "attempt_started_at + timeout_ms THEN 'attempt ' || attempts || ' timed out after ' || " \
+  "(timeout_ms / 1000.0) || ' s' "                                                         \
+  "ELSE 'the worker running this attempt stopped renewing its lease' END)"
     auto s = db_.Prepare(
         "UPDATE jobs SET "
         "state = CASE WHEN cancel_requested THEN " ACCEPTD_SQL_CANCELED
@@ -614,14 +656,10 @@ class SqliteStore::Tx final : public WriteTx {
         "  THEN ?1 + retention_ms END, "
         // A lease that ran into the attempt's timeout (an external worker's,
         // see Heartbeat) ended because the attempt timed out.
-        "error_type = CASE WHEN lease_within_timeout AND timeout_ms > 0 AND lease_expires_at >= "
-        "  attempt_started_at + timeout_ms THEN 'timeout' ELSE 'lease_expired' END, "
-        "error_message = CASE WHEN lease_within_timeout AND timeout_ms > 0 AND lease_expires_at >= "
-        "  attempt_started_at + "
-        "  timeout_ms THEN 'attempt ' || attempts || ' timed out after ' || (timeout_ms / 1000.0) "
-        "  || ' s' ELSE 'the worker running this attempt stopped renewing its lease' END, "
-        "run_at = ?1, scheduled = 0, updated_at = ?1, lease_owner = NULL, "
-        "lease_expires_at = NULL "
+        "error_type = " RESCUE_OUTCOME ", error_message = " RESCUE_MESSAGE ", "
+        "run_at = ?1, scheduled = 0, updated_at = ?1, "
+        ATTEMPT_LOG_APPEND("?1", RESCUE_OUTCOME, RESCUE_OUTCOME, RESCUE_MESSAGE)
+        "lease_owner = NULL, lease_expires_at = NULL "
         "WHERE seq IN (SELECT seq FROM jobs WHERE state = " ACCEPTD_SQL_RUNNING
         " AND lease_expires_at < ?1 LIMIT ?2) "
         "RETURNING " JOB_COLUMNS);
@@ -644,6 +682,7 @@ class SqliteStore::Tx final : public WriteTx {
                     "finished_at = CASE WHEN cancel_requested THEN ?2 END, "
                     "expires_at = CASE WHEN cancel_requested THEN ?2 + retention_ms END, "
                     "attempts = attempts - 1, run_at = ?2, scheduled = 0, updated_at = ?2, "
+                    ATTEMPT_LOG_APPEND("?2", "'released'", "NULL", "NULL")
                     "lease_owner = NULL, lease_expires_at = NULL "
                     "WHERE state = " ACCEPTD_SQL_RUNNING
                     " AND lease_owner = ?1 RETURNING seq, state, delete_requested");
@@ -957,6 +996,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
   }
   if (version >= 1 && version <= 4) {
     if (auto st = (*db)->Exec(kMigrateV4ToV5); !st) return std::move(st).error();
+  }
+  if (version >= 1 && version <= 7) {
+    if (auto st = (*db)->Exec(kMigrateV7ToV8); !st) return std::move(st).error();
   }
   if (auto st = (*db)->Exec(kSchema); !st) return std::move(st).error();
   auto checkpointer = SqliteDb::Open(path, vfs);
@@ -1422,18 +1464,140 @@ Result<StoredPayload> SqliteStore::GetPayload(const JobId& id) {
   return StoredPayload{s->Blob(0), s->Text(1), OptInt(*s, 2)};
 }
 
+namespace {
+
+// A search's filters, as one 0/1 column computed per examined row: CASE
+// tries each WHEN in order and stops at the first that holds, so a row
+// pays for the costly tests (substring, JSON) only if the cheap ones pass,
+// and a filter not given costs one NULL test. The JSON tests run only on a
+// payload that is valid JSON (json_extract would fail the statement).
+#define SEARCH_MATCH                                                                       \
+  "CASE WHEN ?1 IS NOT NULL AND queue IS NOT ?1 THEN 0 "                                   \
+  "WHEN ?2 IS NOT NULL AND state IS NOT ?2 THEN 0 "                                        \
+  "WHEN ?4 IS NOT NULL AND tenant IS NOT ?4 THEN 0 "                                       \
+  "WHEN ?5 IS NOT NULL AND created_at < ?5 THEN 0 "                                        \
+  "WHEN ?6 IS NOT NULL AND created_at >= ?6 THEN 0 "                                       \
+  "WHEN ?7 IS NOT NULL AND (id < ?7 OR id > ?8) THEN 0 "                                   \
+  "WHEN ?9 IS NOT NULL AND instr(payload, ?9) = 0 AND COALESCE(instr(result, ?9), 0) = 0 " \
+  "  THEN 0 "                                                                              \
+  "WHEN ?10 IS NULL THEN 1 "                                                               \
+  "WHEN NOT json_valid(CAST(payload AS TEXT)) THEN 0 "                                     \
+  "ELSE COALESCE(CASE json_type(CAST(payload AS TEXT), ?10) "                              \
+  "  WHEN 'text' THEN json_extract(CAST(payload AS TEXT), ?10) = ?11 "                     \
+  "  WHEN 'integer' THEN (CAST(payload AS TEXT) -> ?10) = ?11 "                            \
+  "  WHEN 'real' THEN (CAST(payload AS TEXT) -> ?10) = ?11 "                               \
+  "  WHEN 'true' THEN ?11 = 'true' WHEN 'false' THEN ?11 = 'false' ELSE 0 END, 0) END"
+
+// ?3 is the cursor, never NULL (a bound past every seq when there is none),
+// so the scan starts at it in the rowid b-tree instead of skipping to it.
+constexpr const char* kSearchNewest =
+    "SELECT " JOB_COLUMNS ", " SEARCH_MATCH " FROM jobs WHERE seq < ?3 ORDER BY seq DESC";
+constexpr const char* kSearchOldest =
+    "SELECT " JOB_COLUMNS ", " SEARCH_MATCH " FROM jobs WHERE seq > ?3 ORDER BY seq";
+// The same, over the jobs an id prefix names (few: see ListParams), through
+// the id index.
+constexpr const char* kSearchIdNewest = "SELECT " JOB_COLUMNS ", " SEARCH_MATCH
+                                        " FROM jobs INDEXED BY sqlite_autoindex_jobs_1 "
+                                        "WHERE id >= ?7 AND id <= ?8 AND seq < ?3 "
+                                        "ORDER BY seq DESC";
+constexpr const char* kSearchIdOldest = "SELECT " JOB_COLUMNS ", " SEARCH_MATCH
+                                        " FROM jobs INDEXED BY sqlite_autoindex_jobs_1 "
+                                        "WHERE id >= ?7 AND id <= ?8 AND seq > ?3 ORDER BY seq";
+
+Result<JobPage> Search(SqliteDb& db, const ListParams& p) {
+  if (auto st = sql::CheckListParams(p); !st) return std::move(st).error();
+  const bool newest = p.order == ListOrder::kNewest;
+  std::array<uint8_t, 16> lo{}, hi{};
+  bool by_id = false;
+  if (p.id_prefix) {
+    lo = sql::IdPrefixLow(*p.id_prefix);
+    hi = sql::IdPrefixHigh(*p.id_prefix);
+    // Few jobs carry the prefix: read just those, through the id index.
+    auto n = db.Prepare(
+        "SELECT count(*) FROM (SELECT 1 FROM jobs INDEXED BY sqlite_autoindex_jobs_1 "
+        "WHERE id >= ?1 AND id <= ?2 LIMIT ?3)");
+    n->BindBlob(1, lo.data(), lo.size()).BindBlob(2, hi.data(), hi.size());
+    n->Bind(3, p.max_examined + 1);
+    if (n->Step() != SQLITE_ROW) return db.LastError("search by id prefix");
+    by_id = n->Int(0) <= p.max_examined;
+  }
+  auto s = db.Prepare(by_id ? (newest ? kSearchIdNewest : kSearchIdOldest)
+                            : (newest ? kSearchNewest : kSearchOldest));
+  if (p.queue) s->Bind(1, *p.queue);
+  if (p.state) s->Bind(2, StateColumn(*p.state));
+  if (newest) {
+    s->Bind(3, p.before_seq.value_or(std::numeric_limits<int64_t>::max()));
+  } else {
+    s->Bind(3, p.after_seq.value_or(std::numeric_limits<int64_t>::min()));
+  }
+  if (p.tenant) s->Bind(4, *p.tenant);
+  if (p.created_after) s->Bind(5, *p.created_after);
+  if (p.created_before) s->Bind(6, *p.created_before);
+  if (p.id_prefix) s->BindBlob(7, lo.data(), lo.size()).BindBlob(8, hi.data(), hi.size());
+  // Bound as blobs: instr() then compares bytes, whatever the encoding.
+  if (p.text) s->BindBlob(9, p.text->data(), p.text->size());
+  std::string path;
+  if (p.field) {
+    path = sql::SqliteJsonPath(*p.field);
+    s->Bind(10, path).Bind(11, p.field->value);
+  }
+  JobPage page;
+  int examined = 0;
+  int64_t last_seq = 0;
+  int rc;
+  while ((rc = s->Step()) == SQLITE_ROW) {
+    ++examined;
+    last_seq = s->Int(0);
+    if (s->Int(kFirstExtraCol) != 0) {
+      if (static_cast<int>(page.jobs.size()) == p.limit) {
+        // One more match: there is a next page, after the last job listed.
+        page.next_cursor = page.jobs.back().seq;
+        return page;
+      }
+      page.jobs.push_back(ReadJob(*s));
+    }
+    if (!by_id && examined >= p.max_examined) {
+      // The bound: go on from here, unless nothing is left (one more step).
+      rc = s->Step();
+      if (rc == SQLITE_DONE) return page;
+      if (rc != SQLITE_ROW) return db.LastError("search jobs");
+      page.next_cursor = last_seq;
+      page.scan_limited = true;
+      return page;
+    }
+  }
+  if (rc != SQLITE_DONE) return db.LastError("search jobs");
+  return page;
+}
+
+}  // namespace
+
 Result<JobPage> SqliteStore::List(const ListParams& p) {
   auto reader = AcquireReader();
   if (!reader) return std::move(reader).error();
   SqliteDb& db = **reader;
-  auto s = db.Prepare("SELECT " JOB_COLUMNS
-                      " FROM jobs WHERE (?1 IS NULL OR queue = ?1) "
-                      "AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR seq < ?3) "
-                      "AND (?5 IS NULL OR tenant = ?5) "
-                      "ORDER BY seq DESC LIMIT ?4");
+  if (p.IsSearch()) {
+    auto page = Search(db, p);
+    if (page) {
+      if (auto st = AwaitAllDurable(); !st) return std::move(st).error();
+    }
+    return page;
+  }
+  const bool newest = p.order == ListOrder::kNewest;
+  auto s = db.Prepare(newest ? "SELECT " JOB_COLUMNS
+                               " FROM jobs WHERE (?1 IS NULL OR queue = ?1) "
+                               "AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR seq < ?3) "
+                               "AND (?5 IS NULL OR tenant = ?5) "
+                               "ORDER BY seq DESC LIMIT ?4"
+                             : "SELECT " JOB_COLUMNS
+                               " FROM jobs WHERE (?1 IS NULL OR queue = ?1) "
+                               "AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR seq > ?3) "
+                               "AND (?5 IS NULL OR tenant = ?5) "
+                               "ORDER BY seq LIMIT ?4");
   if (p.queue) s->Bind(1, *p.queue);
   if (p.state) s->Bind(2, StateColumn(*p.state));
-  if (p.before_seq) s->Bind(3, *p.before_seq);
+  if (newest && p.before_seq) s->Bind(3, *p.before_seq);
+  if (!newest && p.after_seq) s->Bind(3, *p.after_seq);
   s->Bind(4, p.limit + 1);
   if (p.tenant) s->Bind(5, *p.tenant);
   auto jobs = CollectJobs(db, *s, "list jobs");
@@ -1448,6 +1612,53 @@ Result<JobPage> SqliteStore::List(const ListParams& p) {
     page.next_cursor = page.jobs.back().seq;
   }
   return page;
+}
+
+Result<AttemptHistory> SqliteStore::GetAttempts(const JobId& id) {
+  Result<AttemptHistory> history = [&]() -> Result<AttemptHistory> {
+    auto reader = AcquireReader();
+    if (!reader) return std::move(reader).error();
+    SqliteDb& db = **reader;
+    auto s = db.Prepare("SELECT " JOB_COLUMNS
+                        ", attempt_log, attempt_log_total FROM jobs WHERE id = ?1");
+    BindId(*s, 1, id);
+    const int rc = s->Step();
+    if (rc == SQLITE_DONE) return Missing(db, id);
+    if (rc != SQLITE_ROW) return db.LastError("get attempts");
+    return sql::BuildAttemptHistory(ReadJob(*s), s->Text(kFirstExtraCol),
+                                    s->Int(kFirstExtraCol + 1));
+  }();
+  if (history) {
+    if (auto st = AwaitRowDurable(history->job.seq); !st) return std::move(st).error();
+  } else if (history.error().code == ErrorCode::kNotFound ||
+             history.error().code == ErrorCode::kGone) {
+    if (auto st = AwaitAllDurable(); !st) return std::move(st).error();
+  }
+  return history;
+}
+
+Result<std::vector<QueueThroughput>> SqliteStore::Throughput(UnixMillis since, Millis step,
+                                                             int buckets) {
+  if (step <= 0 || buckets <= 0) return std::vector<QueueThroughput>{};
+  auto reader = AcquireReader();
+  if (!reader) return std::move(reader).error();
+  SqliteDb& db = **reader;
+  // A range of the covering index jobs_finished: the window's jobs only.
+  auto s = db.Prepare(
+      "SELECT queue, state, (finished_at - ?1) / ?2, count(*) FROM jobs INDEXED BY jobs_finished "
+      "WHERE finished_at >= ?1 AND finished_at < ?3 AND state IN " ACCEPTD_SQL_TERMINAL
+      " GROUP BY 1, 2, 3");
+  s->Bind(1, since).Bind(2, step).Bind(3, since + step * buckets);
+  std::vector<QueueThroughput> out;
+  int rc;
+  while ((rc = s->Step()) == SQLITE_ROW) {
+    auto state = StateFromColumn(s->Int(1));
+    if (!state) continue;
+    sql::AddThroughput(out, s->Text(0), *state, s->Int(2), s->Int(3), buckets);
+  }
+  if (rc != SQLITE_DONE) return db.LastError("throughput");
+  if (auto st = AwaitAllDurable(); !st) return std::move(st).error();
+  return out;
 }
 
 Result<std::vector<QueueCounts>> SqliteStore::Counts() {

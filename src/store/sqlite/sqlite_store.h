@@ -50,7 +50,7 @@ namespace acceptd {
 class SqliteStore final : public JobStore {
  public:
   // The schema version this binary writes (PRAGMA user_version).
-  static constexpr int kSchemaVersion = 8;
+  static constexpr int kSchemaVersion = 9;
   // Opens (creating the file, its directory and the schema if needed).
   // `vfs`: the registered SQLite VFS to open the files through (tests inject
   // disk faults with one); empty: SQLite's default.
@@ -63,6 +63,9 @@ class SqliteStore final : public JobStore {
   Result<StoredResult> GetResult(const JobId& id) override;
   Result<StoredPayload> GetPayload(const JobId& id) override;
   Result<JobPage> List(const ListParams& params) override;
+  Result<AttemptHistory> GetAttempts(const JobId& id) override;
+  Result<std::vector<QueueThroughput>> Throughput(UnixMillis since, Millis step,
+                                                  int buckets) override;
   Result<std::vector<QueueCounts>> Counts() override;
   Result<std::vector<QueueValue>> OldestReady() override;
   Result<std::vector<std::string>> PausedQueues() override;

@@ -64,6 +64,8 @@ class FaultyStore final : public JobStore {
     kOldestReady,
     kPausedQueues,
     kNodes,
+    kGetAttempts,
+    kThroughput,
     kScheduleStates,
     kPing,
   };
@@ -82,7 +84,7 @@ class FaultyStore final : public JobStore {
         "PromoteDueJobs", "PurgeExpired", "SetQueuePaused", "TouchNode", "RetryJob",
         "DeleteFinished", "FireSchedule", "ClaimCallbacks", "RecordCallbackAttempt", "Commit", "Get",
         "GetResult", "GetPayload", "List", "Counts", "OldestReady", "PausedQueues", "Nodes",
-        "ScheduleStates", "Ping"};
+        "GetAttempts", "Throughput", "ScheduleStates", "Ping"};
     // clang-format on
     return kNames[static_cast<size_t>(op)];
   }
@@ -150,6 +152,13 @@ class FaultyStore final : public JobStore {
   }
   Result<JobPage> List(const ListParams& params) override {
     return Call(Op::kList, [&] { return inner_->List(params); });
+  }
+  Result<AttemptHistory> GetAttempts(const JobId& id) override {
+    return Call(Op::kGetAttempts, [&] { return inner_->GetAttempts(id); });
+  }
+  Result<std::vector<QueueThroughput>> Throughput(UnixMillis since, Millis step,
+                                                  int buckets) override {
+    return Call(Op::kThroughput, [&] { return inner_->Throughput(since, step, buckets); });
   }
   Result<std::vector<QueueCounts>> Counts() override {
     return Call(Op::kCounts, [&] { return inner_->Counts(); });

@@ -78,6 +78,11 @@ class GatedStore final : public JobStore {
     return inner_->GetPayload(id);
   }
   Result<JobPage> List(const ListParams& params) override { return inner_->List(params); }
+  Result<AttemptHistory> GetAttempts(const JobId& id) override { return inner_->GetAttempts(id); }
+  Result<std::vector<QueueThroughput>> Throughput(UnixMillis since, Millis step,
+                                                  int buckets) override {
+    return inner_->Throughput(since, step, buckets);
+  }
   Result<std::vector<QueueCounts>> Counts() override { return inner_->Counts(); }
   Result<std::vector<QueueValue>> OldestReady() override { return inner_->OldestReady(); }
   Result<std::vector<std::string>> PausedQueues() override { return inner_->PausedQueues(); }
