@@ -138,6 +138,7 @@ int RunServe(const ServerConfig& config) {
     specs.push_back(QueueSpec{q, std::move(*handler)});
   }
   Engine engine(engine_options, std::move(*store), std::move(specs), SystemClock::Instance());
+  engine.SetSchedules(config.schedules);
 
   api::ApiOptions api_options = config.api;
   api_options.callback_policy = webhooks::AddressPolicy(config.callback_allow);

@@ -10,6 +10,7 @@
 #include <toml++/toml.h>
 
 #include "cli/api_keys_config.h"
+#include "cli/time_zone_files.h"
 #include "webhooks/signature.h"
 #include "workers/registry.h"
 
@@ -302,6 +303,56 @@ bool ValidQueueName(std::string_view name) {
   return true;
 }
 
+// One `[[schedules]]` table (the `index`-th). `queues`: those configured.
+Status LoadSchedule(const toml::table& t, size_t index, const std::vector<QueueConfig>& queues,
+                    ScheduleConfig& s) {
+  TableReader r(t, fmt::format("schedules[{}]", index));
+  RETURN_IF_ERROR(r.String("name", s.name));
+  if (!r.Has("name")) return ConfigError(r.Key("name"), "is required");
+  if (!ValidQueueName(s.name)) {
+    return ConfigError(r.Key("name"),
+                       "schedule names use letters, digits, '-', '_' and '.' (1-64)");
+  }
+  std::string cron;
+  RETURN_IF_ERROR(r.String("cron", cron));
+  if (!r.Has("cron")) {
+    return ConfigError(r.Key("cron"),
+                       "is required: 5 fields (\"30 2 * * *\") or 6 with seconds first");
+  }
+  auto expr = CronExpr::Parse(cron);
+  if (!expr) return ConfigError(r.Key("cron"), expr.error().detail);
+  s.cron = std::move(*expr);
+  std::string zone = "UTC";
+  RETURN_IF_ERROR(r.String("timezone", zone));
+  auto tz = LoadTimeZone(zone);
+  if (!tz) return ConfigError(r.Key("timezone"), tz.error().detail);
+  s.zone = std::move(*tz);
+  RETURN_IF_ERROR(r.String("queue", s.queue));
+  if (!r.Has("queue")) return ConfigError(r.Key("queue"), "is required");
+  if (std::none_of(queues.begin(), queues.end(),
+                   [&](const QueueConfig& q) { return q.name == s.queue; })) {
+    return ConfigError(r.Key("queue"), fmt::format("no queue named '{}'", s.queue));
+  }
+  RETURN_IF_ERROR(r.String("payload", s.payload));
+  RETURN_IF_ERROR(r.String("content_type", s.content_type));
+  if (s.content_type.empty()) return ConfigError(r.Key("content_type"), "must not be empty");
+  std::string on_missed = ToString(s.on_missed);
+  RETURN_IF_ERROR(r.String("on_missed", on_missed));
+  if (on_missed == "run_once") {
+    s.on_missed = MissedPolicy::kRunOnce;
+  } else if (on_missed == "skip") {
+    s.on_missed = MissedPolicy::kSkip;
+  } else {
+    return ConfigError(r.Key("on_missed"), "must be \"run_once\" or \"skip\"");
+  }
+  RETURN_IF_ERROR(r.NoUnknownKeys());
+  // "0 0 30 2 *" parses but never fires: say so now, not never.
+  if (!NextTick(s, SystemClock::Instance().Now())) {
+    return ConfigError(r.Key("cron"), fmt::format("\"{}\" never fires", cron));
+  }
+  return {};
+}
+
 }  // namespace
 
 std::vector<QueueConfig> DefaultQueues() {
@@ -471,6 +522,27 @@ Status LoadConfigTable(const toml::table& root, std::string_view path, ServerCon
                      [&](const QueueConfig& q) { return q.name == c.compat.queue; })) {
       return ConfigError("compat.queue", fmt::format("no queue named '{}'", c.compat.queue));
     }
+  }
+  if (r.Has("schedules")) {
+    const toml::array* tables = r.Node("schedules")->as_array();
+    if (!tables) {
+      return ConfigError("schedules", "must be an array of tables ([[schedules]])");
+    }
+    const auto& queues = c.queues.empty() ? DefaultQueues() : c.queues;
+    std::vector<ScheduleConfig> schedules;
+    std::set<std::string> names;
+    for (size_t i = 0; i < tables->size(); ++i) {
+      const toml::table* t = (*tables)[i].as_table();
+      if (!t) return ConfigError(fmt::format("schedules[{}]", i), "must be a table");
+      ScheduleConfig s;
+      RETURN_IF_ERROR(LoadSchedule(*t, i, queues, s));
+      if (!names.insert(s.name).second) {
+        return ConfigError(fmt::format("schedules[{}].name", i),
+                           fmt::format("another schedule is named '{}'", s.name));
+      }
+      schedules.push_back(std::move(s));
+    }
+    c.schedules = std::move(schedules);
   }
   if (r.Has("api_keys") || r.Has("api_keys_file")) {
     std::vector<http::ApiKey> keys;  // both sources together, checked for duplicates

@@ -12,6 +12,7 @@
 #include "api/v1_api.h"
 #include "core/error.h"
 #include "engine/queue_config.h"
+#include "engine/schedule_runner.h"
 #include "http/auth.h"
 #include "http/server.h"
 #include "webhooks/address_policy.h"
@@ -54,6 +55,10 @@ struct ServerConfig {
   std::string callback_secret;
   std::vector<webhooks::AddressRange> callback_allow;
   std::vector<QueueConfig> queues;  // empty after loading: one per built-in handler
+  // [[schedules]]: recurring jobs (ScheduleRunner), each checked at loading:
+  // its cron expression parses and fires again, its time zone loads, its
+  // queue is configured.
+  std::vector<ScheduleConfig> schedules;
   // [[api_keys]] and those of `api_keys_file` (a path relative to the config
   // file's directory); none: authentication is off.
   std::vector<http::ApiKey> api_keys;

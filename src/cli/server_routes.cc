@@ -8,7 +8,8 @@ ServerRoutes::ServerRoutes(Engine& engine, const http::Router& router, const api
       compat_(engine, api, std::move(compat)),
       lease_(engine),
       metrics_(engine, router),
-      ui_(engine, api) {}
+      ui_(engine, api),
+      schedules_(engine) {}
 
 void ServerRoutes::Register(http::Router& router) {
   v1_.Register(router);
@@ -17,6 +18,7 @@ void ServerRoutes::Register(http::Router& router) {
   metrics_.Register(router);
   openapi_.Register(router);
   ui_.Register(router);
+  schedules_.Register(router);
 }
 
 }  // namespace acceptd

@@ -12,6 +12,7 @@
 #include "api/lease_api.h"
 #include "api/metrics_api.h"
 #include "api/openapi_api.h"
+#include "api/schedules_api.h"
 #include "api/ui_api.h"
 #include "api/v1_api.h"
 #include "engine/engine.h"
@@ -39,6 +40,7 @@ class ServerRoutes {
   api::MetricsApi metrics_;
   api::OpenApiApi openapi_;
   api::UiApi ui_;  // the dashboard and GET /v1/events
+  api::SchedulesApi schedules_;
 };
 
 }  // namespace acceptd

@@ -5,6 +5,7 @@
 #include <deque>
 #include <future>
 #include <iterator>
+#include <limits>
 #include <mutex>
 #include <utility>
 
@@ -29,6 +30,10 @@ constexpr size_t kMaxReadBatch = 256;
 constexpr Millis kMinHousekeepingTick = 5;
 constexpr Millis kMaxHousekeepingTick = 250;
 constexpr std::chrono::milliseconds kShutdownPoll{20};
+constexpr char kSchedulerTask[] = "scheduler";
+// How soon the scheduler reads the schedules' states again after a failed read.
+constexpr Millis kScheduleStatesRetry = 1'000;
+constexpr UnixMillis kNever = std::numeric_limits<UnixMillis>::max();
 }  // namespace
 
 struct Engine::QueueState {
@@ -236,6 +241,11 @@ void Engine::ReportChange(const JobChange& change) {
 
 void Engine::SetCallbackSender(std::unique_ptr<CallbackSender> sender) {
   callback_sender_ = std::move(sender);
+}
+
+void Engine::SetSchedules(std::vector<ScheduleConfig> schedules) {
+  for (const ScheduleConfig& s : schedules) metrics_.AddSchedule(s.name);
+  schedules_ = std::move(schedules);
 }
 
 void Engine::Start() {
@@ -754,6 +764,10 @@ void Engine::Queues(Callback<std::vector<QueueStatus>> done) {
 
 void Engine::Ready(Callback<void> done) {
   Read([this, done = std::move(done)] { done(Ready()); });
+}
+
+void Engine::ScheduleStates(Callback<std::vector<ScheduleState>> done) {
+  Read([this, done = std::move(done)] { done(store_->ScheduleStates()); });
 }
 
 void Engine::QueueGauges(Callback<std::vector<QueueGauge>> done) {
@@ -1426,6 +1440,12 @@ void Engine::AddHousekeepingTasks() {
                       return std::string();
                     });
 
+  // Schedules: a timed task, woken at each schedule's next tick.
+  if (!schedules_.empty()) {
+    schedule_runner_.emplace(schedules_);
+    housekeeping_.AddTimed(kSchedulerTask, now, [this](UnixMillis t) { return RunScheduler(t); });
+  }
+
   // Terminal jobs past their retention, with their results.
   housekeeping_.Add("retention_purger", options_.purge_interval, now, [this](UnixMillis t) {
     Write<std::vector<QueueValue>>(
@@ -1446,6 +1466,114 @@ void Engine::AddHousekeepingTasks() {
         }));
     return std::string();
   });
+}
+
+UnixMillis Engine::RunScheduler(UnixMillis now) {
+  // Shutting down: no new jobs.
+  if (!accepting_.load()) return now + kScheduleStatesRetry;
+  if (!schedule_runner_->started()) {
+    // Where each schedule stopped (shared by every node): read once, off
+    // the engine thread; OnScheduleStates then moves this task's next run.
+    if (!schedule_states_pending_) {
+      schedule_states_pending_ = true;
+      ReadInBackground([this] {
+        auto states = store_->ScheduleStates();
+        asio::post(ctx_, [this, states = std::move(states)]() mutable {
+          OnScheduleStates(std::move(states));
+        });
+      });
+    }
+    return now + kScheduleStatesRetry;  // the retry, should the read fail
+  }
+  ApplyScheduleStep(schedule_runner_->Due(now));
+  return schedule_runner_->NextWake().value_or(kNever);
+}
+
+void Engine::OnScheduleStates(Result<std::vector<ScheduleState>> states) {
+  schedule_states_pending_ = false;
+  if (!states) {
+    spdlog::error("schedules: reading their last fires failed (retrying): {}",
+                  states.error().message);
+    return;
+  }
+  if (!accepting_.load() || schedule_runner_->started()) return;
+  const UnixMillis now = clock_.Now();
+  ScheduleRunner::Step step = schedule_runner_->Start(now, *states);
+  for (const ScheduleConfig& s : schedules_) {
+    auto next = NextTick(s, now);
+    spdlog::info("schedule={} cron=\"{}\" timezone={} queue={} on_missed={} next fire {}", s.name,
+                 s.cron->ToString(), s.zone.name(), s.queue, ToString(s.on_missed),
+                 next ? FormatRfc3339(*next) : std::string("never"));
+  }
+  ApplyScheduleStep(step);
+  housekeeping_.SetNextRun(kSchedulerTask, schedule_runner_->NextWake().value_or(kNever));
+  schedules_started_ = true;
+}
+
+void Engine::ApplyScheduleStep(const ScheduleRunner::Step& step) {
+  for (const ScheduleRunner::Missed& m : step.missed) {
+    const ScheduleConfig& s = schedules_[m.schedule];
+    if (ScheduleMetrics* sm = metrics_.Schedule(s.name))
+      sm->missed.Add(static_cast<uint64_t>(m.ticks));
+    spdlog::warn("schedule={} missed {} tick(s) (on_missed={})", s.name, m.ticks,
+                 ToString(s.on_missed));
+  }
+  for (const ScheduleRunner::Fire& f : step.fires) FireTick(f);
+}
+
+void Engine::FireTick(const ScheduleRunner::Fire& fire) {
+  const ScheduleConfig& s = schedules_[fire.schedule];
+  ScheduleMetrics* sm = metrics_.Schedule(s.name);
+  QueueState* q = FindQueueState(s.queue);
+  if (!q) {
+    spdlog::error("schedule={}: no queue named '{}' here; tick {} made no job", s.name, s.queue,
+                  FormatRfc3339(fire.tick));
+    if (sm) sm->missed.Add();
+    return;
+  }
+  const QueueConfig& c = q->spec.config;
+  const UnixMillis now = clock_.Now();
+  ScheduleFire f;
+  f.schedule = s.name;
+  f.tick = fire.tick;
+  NewJob& n = f.job;
+  n.id = JobId::New(now);
+  n.queue = c.name;
+  n.payload = s.payload;
+  n.content_type = s.content_type;
+  n.max_attempts = c.max_attempts;
+  n.timeout = c.timeout;
+  n.retention = c.retention;
+  n.max_depth = c.max_depth;
+  n.now = now;
+  n.run_at = now;
+  // Ordered after the queue's inserts (see FireSchedule): the job's insert
+  // takes the queue's lock, then the fire record's.
+  std::string order = QueueLock(c.name) + '\x01' + s.name;
+  Write<Job>(
+      [f = std::move(f)](WriteTx& tx) { return tx.FireSchedule(f); },
+      Callback<Job>([this, q, sm, name = s.name, tick = fire.tick,
+                     catch_up = fire.catch_up](Result<Job> r) {
+        if (r) {
+          if (sm) sm->fires.Add();
+          q->AddQueued(1);
+          q->may_have_work = true;
+          if (!q->spec.handler) WakeWaiters(q);
+          committer_->Kick();
+          spdlog::info("schedule={} fired tick {}{}: job={} queue={}", name, FormatRfc3339(tick),
+                       catch_up ? " (missed while down: run_once)" : "", r->id.ToHex(), r->queue);
+          return;
+        }
+        if (r.error().code == ErrorCode::kConflict) {
+          spdlog::debug("schedule={} tick {}: {}", name, FormatRfc3339(tick), r.error().message);
+          return;
+        }
+        if (sm) sm->missed.Add();
+        spdlog::log(
+            r.error().code == ErrorCode::kQueueFull ? spdlog::level::warn : spdlog::level::err,
+            "schedule={} tick {} made no job: {}", name, FormatRfc3339(tick), r.error().message);
+      }),
+      std::move(order));
 }
 
 Millis Engine::WatchPollInterval() const {

@@ -49,6 +49,7 @@
 #include "engine/job_watchers.h"
 #include "engine/periodic_executor.h"
 #include "engine/queue_config.h"
+#include "engine/schedule_runner.h"
 #include "engine/status_cache.h"
 #include "store/job_store.h"
 
@@ -130,6 +131,15 @@ class Engine {
   // Who delivers completion callbacks; without one, callbacks stay pending
   // in the store. Before Start().
   void SetCallbackSender(std::unique_ptr<CallbackSender> sender);
+  // The schedules this engine fires (ScheduleRunner: a job per tick, on
+  // whichever node sharing the store fires it first). Each must name a
+  // queue of this engine (the configuration checks it; a tick of one that
+  // does not is logged and counted as missed). Before Start().
+  void SetSchedules(std::vector<ScheduleConfig> schedules);
+  const std::vector<ScheduleConfig>& schedules() const { return schedules_; }
+  // The scheduler has read where each schedule stopped and applied the
+  // missed-tick policy (a test signal; metrics() counts its fires).
+  bool schedules_started() const { return schedules_started_.load(); }
   // Starts the engine thread, the workers and housekeeping.
   void Start();
   // Refuses new submits (kUnavailable) and stops claiming jobs.
@@ -208,6 +218,9 @@ class Engine {
   void Throughput(UnixMillis since, Millis step, int buckets,
                   Callback<std::vector<QueueThroughput>> done);
   void Ready(Callback<void> done);
+  // The store's schedule states (JobStore::ScheduleStates: each schedule's
+  // last fire and job, shared by every node).
+  void ScheduleStates(Callback<std::vector<ScheduleState>> done);
   // True when the store answers reads from local files (!RemoteCalls()).
   bool ReadsInline() const { return reads_inline_; }
   // The job if the status cache holds it (and it has not expired): what Get
@@ -331,6 +344,13 @@ class Engine {
   void Remember(const StatusCache::Ticket& ticket, const Job& job);
   void ScheduleHousekeeping();
   void AddHousekeepingTasks();
+  // The scheduler task (ScheduleRunner): starts from the store's states
+  // (read off the engine thread), then fires each tick when it comes and
+  // says when the next one is due.
+  UnixMillis RunScheduler(UnixMillis now);
+  void OnScheduleStates(Result<std::vector<ScheduleState>> states);
+  void ApplyScheduleStep(const ScheduleRunner::Step& step);
+  void FireTick(const ScheduleRunner::Fire& fire);
   QueueState* FindQueueState(std::string_view name);
   const QueueState* FindQueueState(std::string_view name) const;
 
@@ -414,6 +434,10 @@ class Engine {
     bool operator==(const JobVersion&) const = default;
   };
   std::unordered_map<JobId, JobVersion, JobIdHash> watch_seen_;
+  std::vector<ScheduleConfig> schedules_;
+  std::optional<ScheduleRunner> schedule_runner_;  // engine thread, once started
+  bool schedule_states_pending_ = false;           // engine thread: the read is under way
+  std::atomic<bool> schedules_started_{false};
   PeriodicExecutor housekeeping_;
   std::optional<boost::asio::steady_timer> housekeeping_timer_;
 };

@@ -30,6 +30,24 @@ const QueueMetrics* EngineMetrics::Queue(std::string_view name) const {
   return nullptr;
 }
 
+void EngineMetrics::AddSchedule(std::string name) {
+  schedules_.push_back(std::make_unique<ScheduleMetrics>(std::move(name)));
+}
+
+ScheduleMetrics* EngineMetrics::Schedule(std::string_view name) {
+  for (auto& s : schedules_) {
+    if (s->schedule == name) return s.get();
+  }
+  return nullptr;
+}
+
+const ScheduleMetrics* EngineMetrics::Schedule(std::string_view name) const {
+  for (const auto& s : schedules_) {
+    if (s->schedule == name) return s.get();
+  }
+  return nullptr;
+}
+
 namespace {
 double Seconds(Millis ms) { return static_cast<double>(std::max<Millis>(ms, 0)) / 1000.0; }
 }  // namespace
@@ -143,6 +161,19 @@ void EngineMetrics::Write(MetricsText& out) const {
              callbacks_retrying.Value());
   out.Sample("acceptd_callback_attempts_total", {{"outcome", "gave_up"}},
              callbacks_gave_up.Value());
+
+  out.Family("acceptd_schedule_fires_total", "counter",
+             "Schedule ticks this node fired (each made one job; a tick fired by another node is "
+             "counted there).");
+  for (const auto& s : schedules_) {
+    out.Sample("acceptd_schedule_fires_total", {{"schedule", s->schedule}}, s->fires.Value());
+  }
+  out.Family("acceptd_schedule_missed_total", "counter",
+             "Schedule ticks that made no job when this node was to fire them: missed while no "
+             "node ran (on_missed), passed over while late, or refused by a full queue.");
+  for (const auto& s : schedules_) {
+    out.Sample("acceptd_schedule_missed_total", {{"schedule", s->schedule}}, s->missed.Value());
+  }
 }
 
 void WriteQueueGauges(const std::vector<QueueGauge>& queues, UnixMillis now, MetricsText& out) {

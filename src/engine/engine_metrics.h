@@ -41,12 +41,28 @@ struct QueueMetrics {
   metrics::Histogram wait_seconds;
 };
 
+// One schedule's ticks as this node saw them (ScheduleRunner): the ticks it
+// fired (each made a job: a tick another node fired is not counted here),
+// and the ticks that made no job when this node was to fire them (missed
+// while no node ran, passed over while late, or refused by a full queue).
+struct ScheduleMetrics {
+  explicit ScheduleMetrics(std::string name) : schedule(std::move(name)) {}
+  const std::string schedule;
+  metrics::Counter fires;
+  metrics::Counter missed;
+};
+
 class EngineMetrics {
  public:
   explicit EngineMetrics(const std::vector<std::string>& queues);
 
   // Null for a queue this engine was not configured with.
   QueueMetrics* Queue(std::string_view name);
+  // Before the engine starts (scrapes read the list without a lock).
+  void AddSchedule(std::string name);
+  // Null for a schedule this engine was not configured with.
+  ScheduleMetrics* Schedule(std::string_view name);
+  const ScheduleMetrics* Schedule(std::string_view name) const;
   const QueueMetrics* Queue(std::string_view name) const;
 
   // An outcome the store recorded: `job` after the change (queued again:
@@ -75,6 +91,7 @@ class EngineMetrics {
 
  private:
   std::vector<std::unique_ptr<QueueMetrics>> queues_;
+  std::vector<std::unique_ptr<ScheduleMetrics>> schedules_;
 };
 
 // Job counts by queue and state, and the age of each queue's oldest ready

@@ -69,6 +69,27 @@ struct NewJob {
   std::string callback_url;
 };
 
+// How long a schedule's fire records (WriteTx::FireSchedule) are kept after a
+// later tick of the same schedule fired: a day, so that a node whose clock
+// is behind by less than that still finds the record of a tick it is late
+// for. A tick older than that before the schedule's last fire is refused.
+inline constexpr Millis kScheduleFireRetention = 24 * 3600 * 1000;
+
+// One tick of a schedule and the job it creates (WriteTx::FireSchedule).
+struct ScheduleFire {
+  std::string schedule;  // the schedule's name
+  UnixMillis tick = 0;   // the tick's instant (a whole second)
+  NewJob job;            // inserted as by Insert; no idempotency key
+};
+
+// What the store keeps of a schedule, shared by every node on the store.
+struct ScheduleState {
+  std::string schedule;
+  UnixMillis last_fire_at = 0;  // the latest tick fired (the tick, not the commit time)
+  JobId last_job_id;            // the job that tick created
+  bool operator==(const ScheduleState&) const = default;
+};
+
 struct ClaimParams {
   std::string queue;
   int limit = 1;
@@ -435,6 +456,18 @@ class WriteTx {
   // callback delivery is pending are kept. Returns the deleted jobs' ids.
   virtual Result<std::vector<JobId>> DeleteFinished(const std::string& queue,
                                                     std::optional<JobState> state, int limit) = 0;
+  // Fires one tick of a schedule: inserts fire.job (as Insert would) and the
+  // fire record (schedule, tick) in this transaction, and moves the
+  // schedule's state (JobStore::ScheduleStates) to this tick and job if the
+  // tick is later than its last fire. A tick thus makes exactly one job,
+  // however many store objects (nodes) fire it. kConflict, changing nothing:
+  // the tick was fired already (by any store object on this database), or
+  // it is more than kScheduleFireRetention before the schedule's last fire
+  // (its record may be gone). Insert's refusals (kQueueFull, kConflict for
+  // a duplicate id) change nothing either and record no fire: the same tick
+  // may be fired later. Fire records older than kScheduleFireRetention
+  // before `tick` are removed.
+  virtual Result<Job> FireSchedule(const ScheduleFire& fire) = 0;
   // Jobs whose callback delivery is due (next_attempt_at <= now), earliest
   // first. Each is leased by moving its next_attempt_at to `lease_until`, so
   // that no other node delivers it meanwhile; if this node dies mid-delivery
@@ -519,6 +552,10 @@ class JobStore {
   virtual Result<std::vector<std::string>> PausedQueues() = 0;
   // The nodes recorded by TouchNode, and the running jobs per lease owner.
   virtual Result<NodeList> Nodes() = 0;
+  // The state of every schedule that ever fired (WriteTx::FireSchedule), in
+  // no particular order; a schedule removed from the configuration keeps
+  // its state (it resumes from it if configured again).
+  virtual Result<std::vector<ScheduleState>> ScheduleStates() = 0;
   // Answers iff the store is usable (for /readyz).
   virtual Status Ping() = 0;
 

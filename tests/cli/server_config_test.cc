@@ -352,6 +352,81 @@ unsafe_durability = true
   EXPECT_TRUE(FailsNaming("[server]\nunsafe_durability = 1\n", "server.unsafe_durability"));
 }
 
+TEST_F(ServerConfigTest, SchedulesAreReadWithTheirDefaults) {
+  ASSERT_TRUE(IsOk(Load(R"toml(
+[queues.reports]
+handler = "echo"
+
+[[schedules]]
+name = "nightly-report"
+cron = "30 2 * * *"
+timezone = "Europe/Berlin"
+queue = "reports"
+payload = '{"kind":"daily"}'
+content_type = "application/json"
+on_missed = "skip"
+
+[[schedules]]
+name = "every-10s"
+cron = "*/10 * * * * *"
+queue = "reports"
+)toml")));
+  ASSERT_EQ(config_.schedules.size(), 2u);
+  const ScheduleConfig& nightly = config_.schedules[0];
+  EXPECT_EQ(nightly.name, "nightly-report");
+  ASSERT_TRUE(nightly.cron);
+  EXPECT_EQ(nightly.cron->ToString(), "30 2 * * *");
+  EXPECT_FALSE(nightly.cron->has_seconds());
+  EXPECT_EQ(nightly.zone.name(), "Europe/Berlin");
+  EXPECT_EQ(nightly.queue, "reports");
+  EXPECT_EQ(nightly.payload, R"({"kind":"daily"})");
+  EXPECT_EQ(nightly.content_type, "application/json");
+  EXPECT_EQ(nightly.on_missed, MissedPolicy::kSkip);
+  const ScheduleConfig& fast = config_.schedules[1];
+  EXPECT_TRUE(fast.cron->has_seconds());
+  EXPECT_EQ(fast.zone.name(), "UTC");
+  EXPECT_EQ(fast.payload, "");
+  EXPECT_EQ(fast.content_type, kDefaultScheduleContentType);
+  EXPECT_EQ(fast.on_missed, MissedPolicy::kRunOnce);
+}
+
+TEST_F(ServerConfigTest, ASchedulesQueueMayBeADefaultQueue) {
+  ASSERT_TRUE(IsOk(Load("[[schedules]]\nname = \"s\"\ncron = \"@hourly\"\nqueue = \"echo\"\n")));
+  ASSERT_EQ(config_.schedules.size(), 1u);
+  EXPECT_EQ(config_.schedules[0].queue, "echo");
+}
+
+TEST_F(ServerConfigTest, SchedulesAreCheckedAtLoading) {
+  const std::string ok = std::string(kQueue) + "[[schedules]]\n";
+  auto with = [&](const std::string& keys) { return ok + keys; };
+  const std::string base = "name = \"s\"\ncron = \"* * * * *\"\nqueue = \"x\"\n";
+  EXPECT_TRUE(FailsNaming(with("cron = \"* * * * *\"\nqueue = \"x\"\n"), "schedules[0].name"));
+  EXPECT_TRUE(FailsNaming(with("name = \"a b\"\ncron = \"* * * * *\"\nqueue = \"x\"\n"),
+                          "schedules[0].name"));
+  EXPECT_TRUE(FailsNaming(with("name = \"s\"\nqueue = \"x\"\n"), "schedules[0].cron"));
+  EXPECT_TRUE(FailsNaming(with("name = \"s\"\ncron = \"61 * * * *\"\nqueue = \"x\"\n"),
+                          "schedules[0].cron"));
+  EXPECT_TRUE(
+      FailsNaming(with("name = \"s\"\ncron = \"* * * *\"\nqueue = \"x\"\n"), "schedules[0].cron"));
+  EXPECT_TRUE(FailsNaming(with("name = \"s\"\ncron = \"0 0 30 2 *\"\nqueue = \"x\"\n"),
+                          "schedules[0].cron"))
+      << "February 30th never comes";
+  EXPECT_TRUE(FailsNaming(with("name = \"s\"\ncron = \"* * * * *\"\n"), "schedules[0].queue"));
+  EXPECT_TRUE(FailsNaming(with("name = \"s\"\ncron = \"* * * * *\"\nqueue = \"nope\"\n"),
+                          "schedules[0].queue"));
+  EXPECT_TRUE(FailsNaming(with(base + "timezone = \"Mars/Olympus\"\n"), "schedules[0].timezone"));
+  EXPECT_TRUE(FailsNaming(with(base + "timezone = \"../etc/passwd\"\n"), "schedules[0].timezone"));
+  EXPECT_TRUE(FailsNaming(with(base + "on_missed = \"always\"\n"), "schedules[0].on_missed"));
+  EXPECT_TRUE(FailsNaming(with(base + "content_type = \"\"\n"), "schedules[0].content_type"));
+  EXPECT_TRUE(FailsNaming(with(base + "payload = 3\n"), "schedules[0].payload"));
+  EXPECT_TRUE(FailsNaming(with(base + "every = \"day\"\n"), "schedules[0].every"));
+  EXPECT_TRUE(FailsNaming(with(base) + "[[schedules]]\n" + base, "schedules[1].name"))
+      << "names are unique";
+  // (Top-level keys come before the first table header.)
+  EXPECT_TRUE(FailsNaming("schedules = 3\n" + std::string(kQueue), "schedules"));
+  EXPECT_TRUE(FailsNaming("schedules = [1]\n" + std::string(kQueue), "schedules[0]"));
+}
+
 TEST(DefaultQueuesTest, OneQueuePerBuiltinHandlerWithDefaults) {
   auto queues = DefaultQueues();
   ASSERT_EQ(queues.size(), BuiltinHandlerNames().size());

@@ -113,3 +113,38 @@ TEST_F(PeriodicExecutorTest, WithoutTasksNothingIsEverDue) {
 
 }  // namespace
 }  // namespace acceptd
+
+namespace acceptd {
+namespace {
+
+TEST(PeriodicExecutorTimedTest, ATimedTaskRunsWhenItSaysAndCanBeMoved) {
+  PeriodicExecutor exec;
+  std::vector<UnixMillis> runs;
+  exec.AddTimed("scheduler", 1'000, [&](UnixMillis now) {
+    runs.push_back(now);
+    return now + 700;
+  });
+  exec.Add("other", 10'000, 1'000, [](UnixMillis) { return std::string(); });
+  EXPECT_EQ(exec.RunDue(1'000), 1'700);
+  EXPECT_EQ(exec.RunDue(1'500), 1'700) << "not due yet";
+  EXPECT_EQ(exec.RunDue(1'700), 2'400);
+  EXPECT_EQ(runs, (std::vector<UnixMillis>{1'000, 1'700}));
+  exec.SetNextRun("scheduler", 2'000);
+  EXPECT_EQ(exec.RunDue(1'800), 2'000);
+  EXPECT_EQ(exec.RunDue(2'000), 2'700);
+  EXPECT_EQ(exec.tasks()[0].runs, 3);
+}
+
+TEST(PeriodicExecutorTimedTest, ATimedTaskThatAsksForNowRunsAtTheNextLook) {
+  PeriodicExecutor exec;
+  int runs = 0;
+  exec.AddTimed("eager", 0, [&](UnixMillis now) {
+    ++runs;
+    return now;
+  });
+  EXPECT_EQ(exec.RunDue(5), 6);
+  EXPECT_EQ(runs, 1);
+}
+
+}  // namespace
+}  // namespace acceptd

@@ -106,6 +106,8 @@ std::vector<FaultCase> AllWriteFaults() {
     // The node heartbeat runs every node_heartbeat_interval (10 s): its
     // faults are logged and retried at the next beat (tests/engine/node_heartbeat_test.cc).
     if (op == Op::kTouchNode) continue;
+    // Only schedules fire ticks: tests/engine/schedule_engine_test.cc.
+    if (op == Op::kFireSchedule) continue;
     for (ErrorCode code : {ErrorCode::kUnavailable, ErrorCode::kInternal}) {
       cases.push_back({op, code, false});
     }

@@ -24,6 +24,14 @@ concurrency = 2
 handler = "fail"
 max_attempts = 2
 backoff = { base = 0, max = 0 }
+
+[queues.later]
+handler = "external"
+
+[[schedules]]
+name = "new-year"
+cron = "@yearly"
+queue = "later"
 )";
 
 // The families a scrape shows ("# TYPE name type").
@@ -94,6 +102,8 @@ TEST(IntegrationMetricsTest, AScrapePassesPromtoolAndCountsTheJobs) {
                   "jobs\",status=\"2xx\"}"),
             4);
   EXPECT_GE(Value(text, "acceptd_http_connections"), 1);
+  EXPECT_EQ(Value(text, "acceptd_schedule_fires_total{schedule=\"new-year\"}"), 0);
+  EXPECT_EQ(Value(text, "acceptd_schedule_missed_total{schedule=\"new-year\"}"), 0);
   EXPECT_EQ(Value(text, "acceptd_longpoll_waiters"), 0);
   EXPECT_GT(Value(text, "process_resident_memory_bytes"), 1e6);
   EXPECT_EQ(text.find(ids[0]), std::string::npos) << "no job id in any label";

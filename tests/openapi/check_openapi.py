@@ -260,6 +260,21 @@ def config_for(workdir, keys):
         "[queues.brief]",
         'handler = "echo"',
         "retention = 0",
+        "[queues.ticks]",
+        'handler = "external"',
+        "",
+        "[[schedules]]",
+        'name = "every-second"',
+        'cron = "* * * * * *"',
+        'queue = "ticks"',
+        """payload = '{"kind":"tick"}'""",
+        'content_type = "application/json"',
+        "[[schedules]]",
+        'name = "nightly"',
+        'cron = "30 2 * * *"',
+        'timezone = "Europe/Berlin"',
+        'queue = "ticks"',
+        'on_missed = "skip"',
         "",
     ]
     for name, (key, scopes, tenant) in keys.items():
@@ -453,6 +468,20 @@ def exercise(server, c, K, doc_bytes):
     c.check("GET", "/v1/stats", req("GET", "/v1/stats", key=admin), 200)
     c.check("GET", "/v1/stats", req("GET", "/v1/stats?window=5", key=admin), 400)
     c.check("GET", "/v1/stats", req("GET", "/v1/stats", key=K["submitter"]), 403)
+
+    # Schedules: before and after the every-second one fired (last_fire_at set).
+    c.check("GET", "/v1/schedules", req("GET", "/v1/schedules", key=K["reader"]), 200)
+    c.check("GET", "/v1/schedules", req("GET", "/v1/schedules"), 401)
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        res = req("GET", "/v1/schedules", key=admin)
+        fired = [s for s in json.loads(res[2])["schedules"] if s["last_fire_at"]]
+        if fired or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    c.check("GET", "/v1/schedules", res, 200)
+    if not fired:
+        c.fail("the every-second schedule did not fire within the deadline")
 
     # Cancel: 202 (running), 200 (queued), 409 (terminal), 404, 403.
     c.check("POST", "/v1/jobs/{id}/cancel", req("POST", f"/v1/jobs/{sleep_id}/cancel", key=admin),

@@ -338,8 +338,24 @@ BEGIN
 END $$;
 )sql";
 
+// Version 5: schedules. The ticks fired (one job each, whichever node fires
+// it: the primary key decides) and each schedule's last fire.
+constexpr const char* kSchemaV5 = R"sql(
+CREATE TABLE acceptd.schedule_fires (
+  schedule text NOT NULL,
+  fire_at bigint NOT NULL,
+  job_id uuid NOT NULL,
+  PRIMARY KEY (schedule, fire_at)
+);
+CREATE TABLE acceptd.schedules (
+  name text PRIMARY KEY,
+  last_fire_at bigint NOT NULL,
+  last_job_id uuid NOT NULL
+);
+)sql";
+
 // Each step brings the schema from version i to i + 1 (kSteps[i]).
-constexpr const char* kSteps[] = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4};
+constexpr const char* kSteps[] = {kSchemaV1, kSchemaV2, kSchemaV3, kSchemaV4, kSchemaV5};
 static_assert(std::size(kSteps) == kSchemaVersion);
 
 }  // namespace

@@ -19,7 +19,7 @@
 
 namespace acceptd::pg {
 
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 // Advisory lock keys (the two-int form: class, object). The class is
 // acceptd's own, so other applications' advisory locks never collide.

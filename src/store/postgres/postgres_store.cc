@@ -807,6 +807,61 @@ class PostgresStore::Tx final : public WriteTx {
     return sql::NotRetryable(current->state);
   }
 
+  Result<Job> FireSchedule(const ScheduleFire& f) override {
+    // A tick another node fired and committed: refused before anything is
+    // written (the common case with several nodes).
+    static constexpr Stmt kLook{
+        "acceptd_schedule_look",
+        "SELECT EXISTS (SELECT 1 FROM acceptd.schedule_fires WHERE schedule = $1::text AND "
+        "fire_at = $2::bigint), (SELECT last_fire_at FROM acceptd.schedules WHERE name = "
+        "$1::text)"};
+    Params look;
+    look.Text(f.schedule).Int(f.tick);
+    auto seen = c_.Run(kLook.name, kLook.sql, look);
+    if (!seen) return std::move(seen).error();
+    if (seen->Bool(0, 0)) {
+      return Error::Conflict(fmt::format("schedule '{}': tick {} was fired already", f.schedule,
+                                         FormatRfc3339(f.tick)));
+    }
+    if (auto last = seen->OptInt(0, 1); last && f.tick <= *last - kScheduleFireRetention) {
+      return Error::Conflict(fmt::format("schedule '{}': tick {} is too old to fire", f.schedule,
+                                         FormatRfc3339(f.tick)));
+    }
+    // The job first: its insert takes the queue's depth lock, and the
+    // engine orders a fire among its queue's inserts (the fire record's lock
+    // after the queue's, as everywhere), so nodes cannot deadlock on them.
+    auto job = Insert(f.job);
+    if (!job) return job;
+    if (job->id != f.job.id) return Error::Internal("postgres: a schedule's job was a replay");
+    // The fire record decides: a node racing us on the same tick waits here
+    // for our commit and then inserts nothing (or the other way round).
+    static constexpr Stmt kFire{
+        "acceptd_schedule_fire",
+        "WITH ins AS (INSERT INTO acceptd.schedule_fires (schedule, fire_at, job_id) "
+        "VALUES ($1::text, $2::bigint, $3::uuid) ON CONFLICT DO NOTHING RETURNING 1), "
+        "st AS (INSERT INTO acceptd.schedules (name, last_fire_at, last_job_id) "
+        "SELECT $1::text, $2::bigint, $3::uuid WHERE EXISTS (SELECT 1 FROM ins) "
+        "ON CONFLICT (name) DO UPDATE SET last_fire_at = excluded.last_fire_at, "
+        "last_job_id = excluded.last_job_id "
+        "WHERE excluded.last_fire_at > acceptd.schedules.last_fire_at), "
+        "del AS (DELETE FROM acceptd.schedule_fires WHERE schedule = $1::text AND "
+        "fire_at < $4::bigint AND EXISTS (SELECT 1 FROM ins)) "
+        "SELECT EXISTS (SELECT 1 FROM ins)"};
+    Params p;
+    p.Text(f.schedule).Int(f.tick).Uuid(job->id).Int(f.tick - kScheduleFireRetention);
+    auto fired = c_.Run(kFire.name, kFire.sql, p);
+    if (!fired) return std::move(fired).error();
+    if (fired->Bool(0, 0)) return job;
+    // Lost the race: take the job back (it was never visible to anyone).
+    static constexpr Stmt kUndo{"acceptd_schedule_undo",
+                                "DELETE FROM acceptd.jobs WHERE id = $1::uuid"};
+    Params undo;
+    undo.Uuid(job->id);
+    if (auto r = c_.Run(kUndo.name, kUndo.sql, undo); !r) return std::move(r).error();
+    return Error::Conflict(
+        fmt::format("schedule '{}': tick {} was fired already", f.schedule, FormatRfc3339(f.tick)));
+  }
+
   Result<bool> SetQueuePaused(const std::string& queue, bool paused, UnixMillis now) override {
     // The row is the pause: its insert or delete is the one conditional
     // write, so two nodes pausing at once both succeed and agree.
@@ -1417,6 +1472,20 @@ Result<std::vector<QueueValue>> PostgresStore::OldestReady() {
     if (!r) return std::move(r).error();
     std::vector<QueueValue> out;
     for (int i = 0; i < r->Size(); ++i) out.push_back(QueueValue{r->Bytes(i, 0), r->Int(i, 1)});
+    return out;
+  });
+}
+
+Result<std::vector<ScheduleState>> PostgresStore::ScheduleStates() {
+  static constexpr Stmt kStates{"acceptd_schedule_states",
+                                "SELECT name, last_fire_at, last_job_id FROM acceptd.schedules"};
+  return WithConn([&](Conn& c) -> Result<std::vector<ScheduleState>> {
+    auto r = c.Run(kStates.name, kStates.sql, Params());
+    if (!r) return std::move(r).error();
+    std::vector<ScheduleState> out;
+    for (int i = 0; i < r->Size(); ++i) {
+      out.push_back(ScheduleState{r->Bytes(i, 0), r->Int(i, 1), r->Uuid(i, 2)});
+    }
     return out;
   });
 }

@@ -59,6 +59,7 @@ class PostgresStore final : public JobStore {
   Result<std::vector<QueueValue>> OldestReady() override;
   Result<std::vector<std::string>> PausedQueues() override;
   Result<NodeList> Nodes() override;
+  Result<std::vector<ScheduleState>> ScheduleStates() override;
   Status Ping() override;
   bool RemoteCalls() const override { return true; }
   std::unique_ptr<ChangeSubscription> Subscribe(ChangeListener listener) override;

@@ -134,7 +134,20 @@ CREATE TABLE IF NOT EXISTS nodes (
 -- window's entries (covering: no table lookups).
 CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_at, queue, state)
   WHERE finished_at IS NOT NULL;
-PRAGMA user_version = 8;
+-- Schedules (schema 9): the ticks fired, one job each whichever node
+-- fires it, and each schedule's last fire.
+CREATE TABLE IF NOT EXISTS schedule_fires (
+  schedule TEXT NOT NULL,
+  fire_at INTEGER NOT NULL,
+  job_id BLOB NOT NULL,
+  PRIMARY KEY (schedule, fire_at)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS schedules (
+  name TEXT PRIMARY KEY,
+  last_fire_at INTEGER NOT NULL,
+  last_job_id BLOB NOT NULL
+) WITHOUT ROWID;
+PRAGMA user_version = 9;
 )sql";
 
 // Each migration is one transaction that also bumps user_version, so a crash
@@ -779,6 +792,50 @@ class SqliteStore::Tx final : public WriteTx {
     auto current = GetJob(db_, id);
     if (!current) return std::move(current).error();
     return sql::NotRetryable(current->state);
+  }
+
+  Result<Job> FireSchedule(const ScheduleFire& f) override {
+    // One writer at a time (the write transaction): look, then write.
+    {
+      auto s = db_.Prepare(
+          "SELECT EXISTS (SELECT 1 FROM schedule_fires WHERE schedule = ?1 AND fire_at = ?2), "
+          "(SELECT last_fire_at FROM schedules WHERE name = ?1)");
+      s->Bind(1, f.schedule).Bind(2, f.tick);
+      if (s->Step() != SQLITE_ROW) return db_.LastError("schedule fire");
+      if (s->Int(0) != 0) {
+        return Error::Conflict(fmt::format("schedule '{}': tick {} was fired already", f.schedule,
+                                           FormatRfc3339(f.tick)));
+      }
+      if (!s->IsNull(1) && f.tick <= s->Int(1) - kScheduleFireRetention) {
+        return Error::Conflict(fmt::format("schedule '{}': tick {} is too old to fire", f.schedule,
+                                           FormatRfc3339(f.tick)));
+      }
+    }
+    auto job = Insert(f.job);
+    if (!job) return job;
+    if (job->id != f.job.id) return Error::Internal("sqlite: a schedule's job was a replay");
+    {
+      auto s =
+          db_.Prepare("INSERT INTO schedule_fires (schedule, fire_at, job_id) VALUES (?1, ?2, ?3)");
+      s->Bind(1, f.schedule).Bind(2, f.tick);
+      BindId(*s, 3, job->id);
+      if (s->Step() != SQLITE_DONE) return db_.LastError("schedule fire record");
+    }
+    {
+      auto s = db_.Prepare(
+          "INSERT INTO schedules (name, last_fire_at, last_job_id) VALUES (?1, ?2, ?3) "
+          "ON CONFLICT (name) DO UPDATE SET last_fire_at = excluded.last_fire_at, "
+          "last_job_id = excluded.last_job_id WHERE excluded.last_fire_at > last_fire_at");
+      s->Bind(1, f.schedule).Bind(2, f.tick);
+      BindId(*s, 3, job->id);
+      if (s->Step() != SQLITE_DONE) return db_.LastError("schedule state");
+    }
+    {
+      auto s = db_.Prepare("DELETE FROM schedule_fires WHERE schedule = ?1 AND fire_at < ?2");
+      s->Bind(1, f.schedule).Bind(2, f.tick - kScheduleFireRetention);
+      if (s->Step() != SQLITE_DONE) return db_.LastError("schedule fire records");
+    }
+    return job;
   }
 
   Result<bool> SetQueuePaused(const std::string& queue, bool paused, UnixMillis now) override {
@@ -1636,6 +1693,25 @@ Result<std::vector<QueueValue>> SqliteStore::OldestReady() {
   int rc;
   while ((rc = s->Step()) == SQLITE_ROW) out.push_back(QueueValue{s->Text(0), s->Int(1)});
   if (rc != SQLITE_DONE) return db.LastError("oldest ready");
+  if (auto st = AwaitAllDurable(); !st) return std::move(st).error();
+  return out;
+}
+
+Result<std::vector<ScheduleState>> SqliteStore::ScheduleStates() {
+  auto reader = AcquireReader();
+  if (!reader) return std::move(reader).error();
+  SqliteDb& db = **reader;
+  auto s = db.Prepare("SELECT name, last_fire_at, last_job_id FROM schedules");
+  std::vector<ScheduleState> out;
+  int rc;
+  while ((rc = s->Step()) == SQLITE_ROW) {
+    ScheduleState st;
+    st.schedule = s->Text(0);
+    st.last_fire_at = s->Int(1);
+    if (s->Bytes(2) == 16) st.last_job_id = JobId::FromBytes(s->BlobPtr(2));
+    out.push_back(std::move(st));
+  }
+  if (rc != SQLITE_DONE) return db.LastError("schedule states");
   if (auto st = AwaitAllDurable(); !st) return std::move(st).error();
   return out;
 }

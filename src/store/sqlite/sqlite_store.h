@@ -50,7 +50,7 @@ namespace acceptd {
 class SqliteStore final : public JobStore {
  public:
   // The schema version this binary writes (PRAGMA user_version).
-  static constexpr int kSchemaVersion = 8;
+  static constexpr int kSchemaVersion = 9;
   // Opens (creating the file, its directory and the schema if needed).
   // `vfs`: the registered SQLite VFS to open the files through (tests inject
   // disk faults with one); empty: SQLite's default.
@@ -70,6 +70,7 @@ class SqliteStore final : public JobStore {
   Result<std::vector<QueueValue>> OldestReady() override;
   Result<std::vector<std::string>> PausedQueues() override;
   Result<NodeList> Nodes() override;
+  Result<std::vector<ScheduleState>> ScheduleStates() override;
   Status Ping() override;
   void SetTransitionObserver(TransitionObserver observer) override;
   void WhenDurable(CommitToken token, std::function<void(const Error*)> done) override;

@@ -193,6 +193,7 @@ class RelayStore final : public JobStore {
   Result<std::vector<QueueValue>> OldestReady() override { return inner_->OldestReady(); }
   Result<std::vector<std::string>> PausedQueues() override { return inner_->PausedQueues(); }
   Result<NodeList> Nodes() override { return inner_->Nodes(); }
+  Result<std::vector<ScheduleState>> ScheduleStates() override { return inner_->ScheduleStates(); }
   Status Ping() override { return inner_->Ping(); }
   bool RemoteCalls() const override { return inner_->RemoteCalls(); }
   std::unique_ptr<ChangeSubscription> Subscribe(ChangeListener listener) override {
@@ -261,6 +262,7 @@ class RelayStore final : public JobStore {
                      UnixMillis forget_before) override {
       return in_->TouchNode(name, started_at, now, forget_before);
     }
+    Result<Job> FireSchedule(const ScheduleFire& fire) override { return in_->FireSchedule(fire); }
     Result<Job> RetryJob(const JobId& id, UnixMillis now) override {
       return Touch(in_->RetryJob(id, now));
     }

@@ -52,6 +52,7 @@ class FaultyStore final : public JobStore {
     kTouchNode,
     kRetryJob,
     kDeleteFinished,
+    kFireSchedule,
     kClaimCallbacks,
     kRecordCallbackAttempt,
     kCommit,
@@ -65,6 +66,7 @@ class FaultyStore final : public JobStore {
     kNodes,
     kGetAttempts,
     kThroughput,
+    kScheduleStates,
     kPing,
   };
   static constexpr int kOpCount = static_cast<int>(Op::kPing) + 1;
@@ -80,9 +82,9 @@ class FaultyStore final : public JobStore {
         "BeginWrite", "Insert", "Claim", "Finish", "Cancel", "Delete", "SetProgress",
         "ExtendLeases", "RescueExpiredLeases", "ReleaseLeases", "Heartbeat", "ReleaseLease",
         "PromoteDueJobs", "PurgeExpired", "SetQueuePaused", "TouchNode", "RetryJob",
-        "DeleteFinished", "ClaimCallbacks", "RecordCallbackAttempt", "Commit", "Get", "GetResult",
-        "GetPayload", "List", "Counts", "OldestReady", "PausedQueues", "Nodes", "GetAttempts",
-        "Throughput", "Ping"};
+        "DeleteFinished", "FireSchedule", "ClaimCallbacks", "RecordCallbackAttempt", "Commit", "Get",
+        "GetResult", "GetPayload", "List", "Counts", "OldestReady", "PausedQueues", "Nodes",
+        "GetAttempts", "Throughput", "ScheduleStates", "Ping"};
     // clang-format on
     return kNames[static_cast<size_t>(op)];
   }
@@ -170,6 +172,9 @@ class FaultyStore final : public JobStore {
   Result<NodeList> Nodes() override {
     return Call(Op::kNodes, [&] { return inner_->Nodes(); });
   }
+  Result<std::vector<ScheduleState>> ScheduleStates() override {
+    return Call(Op::kScheduleStates, [&] { return inner_->ScheduleStates(); });
+  }
   Status Ping() override {
     return Call(Op::kPing, [&] { return inner_->Ping(); });
   }
@@ -232,6 +237,9 @@ class FaultyStore final : public JobStore {
                      UnixMillis forget_before) override {
       return s_->Call(Op::kTouchNode,
                       [&] { return in_->TouchNode(name, started_at, now, forget_before); });
+    }
+    Result<Job> FireSchedule(const ScheduleFire& fire) override {
+      return s_->Call(Op::kFireSchedule, [&] { return in_->FireSchedule(fire); });
     }
     Result<Job> RetryJob(const JobId& id, UnixMillis now) override {
       return s_->Call(Op::kRetryJob, [&] { return in_->RetryJob(id, now); });

@@ -87,6 +87,7 @@ class GatedStore final : public JobStore {
   Result<std::vector<QueueValue>> OldestReady() override { return inner_->OldestReady(); }
   Result<std::vector<std::string>> PausedQueues() override { return inner_->PausedQueues(); }
   Result<NodeList> Nodes() override { return inner_->Nodes(); }
+  Result<std::vector<ScheduleState>> ScheduleStates() override { return inner_->ScheduleStates(); }
   Status Ping() override { return inner_->Ping(); }
 
  private:

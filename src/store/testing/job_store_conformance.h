@@ -13,7 +13,8 @@
 //     ~MyBackendFactory();  // removes it
 //     // Opens a store object on that database. Called again after the
 //     // previous store object was destroyed, it must see the same data
-//     // (durability across reopen).
+//     // (durability across reopen); called while one is open, it opens a
+//     // second one on the same database (another node: OpenAnother).
 //     Result<std::unique_ptr<JobStore>> Open();
 //   };
 //   INSTANTIATE_TYPED_TEST_SUITE_P(MyBackend, JobStoreConformanceTest,
@@ -140,6 +141,28 @@ class JobStoreConformanceTest : public ::testing::Test {
   }
 
   JobStore& store() { return *store_; }
+  // A second store object on the same database, as another node has.
+  std::unique_ptr<JobStore> OpenAnother() { return Must(factory_.Open(), "open another store"); }
+
+  // Fires `tick` of `schedule` in its own transaction: a new job for `queue`.
+  static ScheduleFire MakeFire(std::string schedule, UnixMillis tick, std::string queue = "q") {
+    ScheduleFire f;
+    f.schedule = std::move(schedule);
+    f.tick = tick;
+    f.job = MakeJob(std::move(queue), tick);
+    return f;
+  }
+  Result<Job> Fire(const ScheduleFire& f) {
+    return Write([&](WriteTx& tx) { return tx.FireSchedule(f); });
+  }
+  std::map<std::string, ScheduleState> States(JobStore* other = nullptr) {
+    std::map<std::string, ScheduleState> out;
+    for (ScheduleState& st : Must((other ? *other : store()).ScheduleStates(), "ScheduleStates")) {
+      EXPECT_EQ(out.count(st.schedule), 0u) << "schedule listed twice: " << st.schedule;
+      out[st.schedule] = std::move(st);
+    }
+    return out;
+  }
 
   // A job for `queue`, due at `now`, with room in the queue.
   static NewJob MakeJob(std::string queue = "q", UnixMillis now = kT0) {
@@ -1614,6 +1637,116 @@ TYPED_TEST_P(JobStoreConformanceTest, PurgeExpiredCountsPerQueue) {
   EXPECT_EQ(t.Sorted(purged), (std::vector<QueueValue>{{"a", 3}, {"b", 1}}));
 }
 
+TYPED_TEST_P(JobStoreConformanceTest, FireScheduleMakesOneJobPerTick) {
+  auto& t = *this;
+  EXPECT_TRUE(t.States().empty());
+  const UnixMillis t1 = kT0, t2 = kT0 + 60'000;
+  ScheduleFire first = t.MakeFire("nightly", t1);
+  Job job = Must(t.Fire(first), "FireSchedule");
+  EXPECT_EQ(job.id, first.job.id);
+  EXPECT_EQ(job.queue, "q");
+  EXPECT_EQ(job.state, JobState::kQueued);
+  EXPECT_EQ(t.Get(job.id).content_type, "application/json");
+  EXPECT_EQ(
+      t.States(),
+      (std::map<std::string, ScheduleState>{{"nightly", ScheduleState{"nightly", t1, job.id}}}));
+  // The same tick again (another job id, as another node would make): refused.
+  ScheduleFire again = t.MakeFire("nightly", t1);
+  EXPECT_TRUE(IsError(t.Fire(again), ErrorCode::kConflict));
+  EXPECT_FALSE(t.Exists(again.job.id)) << "a refused fire inserts no job";
+  EXPECT_EQ(t.CountsOf("q"), Tally({{JobState::kQueued, 1}}));
+  // Another schedule's same instant is its own tick.
+  Job other = Must(t.Fire(t.MakeFire("hourly", t1)), "FireSchedule other");
+  Job next = Must(t.Fire(t.MakeFire("nightly", t2)), "FireSchedule next");
+  EXPECT_EQ(t.States(), (std::map<std::string, ScheduleState>{
+                            {"nightly", ScheduleState{"nightly", t2, next.id}},
+                            {"hourly", ScheduleState{"hourly", t1, other.id}}}));
+  // A refusal inside a transaction leaves it usable.
+  auto both = t.Write([&](WriteTx& tx) -> Result<Job> {
+    if (auto r = tx.FireSchedule(t.MakeFire("nightly", t2));
+        r || r.error().code != ErrorCode::kConflict) {
+      return Error::Internal("expected kConflict");
+    }
+    return tx.Insert(t.MakeJob());
+  });
+  EXPECT_TRUE(IsOk(both));
+  EXPECT_EQ(t.CountsOf("q"), Tally({{JobState::kQueued, 4}}));
+}
+
+TYPED_TEST_P(JobStoreConformanceTest, AnEarlierTickFiresButDoesNotMoveTheLastFire) {
+  auto& t = *this;
+  Job late = Must(t.Fire(t.MakeFire("s", kT0 + 10'000)), "FireSchedule");
+  Job early = Must(t.Fire(t.MakeFire("s", kT0)), "FireSchedule earlier, never fired");
+  EXPECT_NE(early.id, late.id);
+  EXPECT_EQ(t.States()["s"], (ScheduleState{"s", kT0 + 10'000, late.id}));
+  // More than kScheduleFireRetention before the last fire: its record may be
+  // gone, so it is refused rather than perhaps fired twice.
+  const UnixMillis far = kT0 + 10'000 + kScheduleFireRetention + 1'000;
+  Job last = Must(t.Fire(t.MakeFire("s", far)), "FireSchedule far");
+  ScheduleFire old = t.MakeFire("s", kT0 + 5'000);
+  EXPECT_TRUE(IsError(t.Fire(old), ErrorCode::kConflict));
+  EXPECT_FALSE(t.Exists(old.job.id));
+  EXPECT_EQ(t.States()["s"], (ScheduleState{"s", far, last.id}));
+}
+
+TYPED_TEST_P(JobStoreConformanceTest, FiringIntoAFullQueueRecordsNoFire) {
+  auto& t = *this;
+  t.Submit("q");
+  ScheduleFire f = t.MakeFire("s", kT0);
+  f.job.max_depth = 1;
+  EXPECT_TRUE(IsError(t.Fire(f), ErrorCode::kQueueFull));
+  EXPECT_FALSE(t.Exists(f.job.id));
+  EXPECT_TRUE(t.States().empty()) << "no fire recorded: the tick may fire later";
+  f.job.max_depth = 2;
+  Job job = Must(t.Fire(f), "FireSchedule once there is room");
+  EXPECT_EQ(t.States()["s"], (ScheduleState{"s", kT0, job.id}));
+}
+
+TYPED_TEST_P(JobStoreConformanceTest, TwoStoreObjectsFiringTheSameTicksMakeOneJobEach) {
+  auto& t = *this;
+  auto other = t.OpenAnother();
+  constexpr int kTicks = 20;
+  std::atomic<int> fired[2] = {0, 0};
+  std::atomic<int> failures{0};
+  auto node = [&](JobStore& store, int n) {
+    for (int i = 0; i < kTicks; ++i) {
+      ScheduleFire f = t.MakeFire("every-second", kT0 + i * 1'000);
+      auto tx = store.BeginWrite();
+      if (!tx) {
+        ++failures;
+        continue;
+      }
+      auto r = (*tx)->FireSchedule(f);
+      if (r) {
+        if ((*tx)->Commit()) ++fired[n];
+      } else if (r.error().code != ErrorCode::kConflict) {
+        ADD_FAILURE() << "FireSchedule: " << Describe(r.error());
+        ++failures;
+      }
+    }
+  };
+  std::thread a([&] { node(t.store(), 0); });
+  std::thread b([&] { node(*other, 1); });
+  a.join();
+  b.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(fired[0].load() + fired[1].load(), kTicks);
+  EXPECT_EQ(t.CountsOf("q"), Tally({{JobState::kQueued, kTicks}}));
+  auto states = t.States(other.get());
+  ASSERT_EQ(states.count("every-second"), 1u);
+  EXPECT_EQ(states["every-second"].last_fire_at, kT0 + (kTicks - 1) * 1'000);
+  EXPECT_TRUE(t.Exists(states["every-second"].last_job_id));
+  EXPECT_EQ(t.States(), states) << "both store objects see the same state";
+}
+
+TYPED_TEST_P(JobStoreConformanceTest, ScheduleStateSurvivesReopen) {
+  auto& t = *this;
+  Job job = Must(t.Fire(t.MakeFire("s", kT0)), "FireSchedule");
+  t.Reopen();
+  EXPECT_EQ(t.States()["s"], (ScheduleState{"s", kT0, job.id}));
+  EXPECT_TRUE(IsError(t.Fire(t.MakeFire("s", kT0)), ErrorCode::kConflict));
+}
+
 TYPED_TEST_P(JobStoreConformanceTest, APausedQueueIsNotClaimedUntilResumed) {
   auto& t = *this;
   t.Submit("a", kT0);
@@ -2356,9 +2489,11 @@ REGISTER_TYPED_TEST_SUITE_P(
     CountsKeepQueuesThatHadJobs, PromoteDueJobsReportsQueuesThatGotWork,
     PromoteDueJobsRespectsLimit, PingAnswersOk, WriteTxDestroyedWithoutCommitRollsBack,
     ReadsDoNotSeeUncommittedWrites, ConcurrentReadsWhileWriting, DataSurvivesReopen,
-    CallbackIsDueOnceTheJobIsTerminalWhateverEndedIt, ClaimedCallbacksAreLeasedUntilTheGivenTime,
-    RecordCallbackAttemptKeepsTheDeliveryHistory, PendingCallbackSurvivesReopen,
-    GetPayloadReturnsTheInputAsSubmitted, ALateCallbackAttemptCannotOverwriteANewerOne,
-    PurgeKeepsJobsWhoseCallbackIsStillPending);
+    FireScheduleMakesOneJobPerTick, AnEarlierTickFiresButDoesNotMoveTheLastFire,
+    FiringIntoAFullQueueRecordsNoFire, TwoStoreObjectsFiringTheSameTicksMakeOneJobEach,
+    ScheduleStateSurvivesReopen, CallbackIsDueOnceTheJobIsTerminalWhateverEndedIt,
+    ClaimedCallbacksAreLeasedUntilTheGivenTime, RecordCallbackAttemptKeepsTheDeliveryHistory,
+    PendingCallbackSurvivesReopen, GetPayloadReturnsTheInputAsSubmitted,
+    ALateCallbackAttemptCannotOverwriteANewerOne, PurgeKeepsJobsWhoseCallbackIsStillPending);
 
 }  // namespace acceptd::store_testing
