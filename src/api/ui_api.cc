@@ -53,7 +53,8 @@ const UiAsset* FindUiAsset(std::string_view name) {
   return nullptr;
 }
 
-UiApi::UiApi(Engine& engine, const ApiOptions& options) : engine_(engine), options_(options) {
+UiApi::UiApi(Engine& engine, const ApiOptions& options, StreamSlots& streams)
+    : engine_(engine), options_(options), streams_(streams) {
   engine_.AddChangeObserver([this](const JobChange& change) { hub_.Publish(change); });
 }
 
@@ -119,21 +120,13 @@ awaitable<Response> UiApi::Events(Request&, const http::PathParams& p) {
                             "a key with a tenant may not follow every job's changes; use an "
                             "admin key without a tenant");
   }
-  struct StreamSlot {
-    explicit StreamSlot(std::shared_ptr<std::atomic<int64_t>> n) : open(std::move(n)) {}
-    StreamSlot(const StreamSlot&) = delete;
-    StreamSlot& operator=(const StreamSlot&) = delete;
-    ~StreamSlot() { --*open; }
-    std::shared_ptr<std::atomic<int64_t>> open;
-  };
-  if (++*open_streams_ > options_.max_event_streams) {
-    --*open_streams_;
+  auto slot = streams_.Take(options_.max_event_streams);
+  if (!slot) {
     Response busy = http::Problem(http::Status::service_unavailable,
                                   "too many event streams are open; poll GET /v1/queues instead");
     busy.set(Field::retry_after, "5");
     co_return busy;
   }
-  auto slot = std::make_shared<StreamSlot>(open_streams_);
   Response res{http::Status::ok, 11};
   res.set(Field::content_type, "text/event-stream");
   res.set(Field::cache_control, "no-store");

@@ -48,7 +48,8 @@ const UiAsset* FindUiAsset(std::string_view name);
 class UiApi {
  public:
   // Subscribes the event hub to `engine`'s changes: before engine.Start().
-  UiApi(Engine& engine, const ApiOptions& options);
+  // `streams` (shared with V1Api's event streams) must outlive this object.
+  UiApi(Engine& engine, const ApiOptions& options, StreamSlots& streams);
   void Register(http::Router& router);
   JobEventHub& hub() { return hub_; }
 
@@ -63,7 +64,7 @@ class UiApi {
   Engine& engine_;
   const ApiOptions options_;
   JobEventHub hub_;
-  std::shared_ptr<std::atomic<int64_t>> open_streams_ = std::make_shared<std::atomic<int64_t>>(0);
+  StreamSlots& streams_;
 };
 
 }  // namespace acceptd::api

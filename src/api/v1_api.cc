@@ -338,22 +338,14 @@ awaitable<Response> V1Api::Events(Request& req, const http::PathParams& p) {
   // Seen the end already: 204 tells an EventSource to stop reconnecting.
   if (cursor.SawEnd(*job)) co_return Response{http::Status::no_content, 11};
   // Each open stream holds a connection and a listener: cap them. The slot is
-  // released when the response (and so this guard) is destroyed.
-  struct StreamSlot {
-    explicit StreamSlot(std::shared_ptr<std::atomic<int64_t>> n) : open(std::move(n)) {}
-    StreamSlot(const StreamSlot&) = delete;
-    StreamSlot& operator=(const StreamSlot&) = delete;
-    ~StreamSlot() { --*open; }
-    std::shared_ptr<std::atomic<int64_t>> open;
-  };
-  if (++*open_streams_ > options_.max_event_streams) {
-    --*open_streams_;
+  // released when the response (and so its stream) is destroyed.
+  auto slot = streams_.Take(options_.max_event_streams);
+  if (!slot) {
     Response busy = http::Problem(http::Status::service_unavailable,
                                   "too many event streams are open; poll the status instead");
     busy.set(Field::retry_after, std::to_string(RetryAfterSeconds(*job)));
     co_return busy;
   }
-  auto slot = std::make_shared<StreamSlot>(open_streams_);
   Response res{http::Status::ok, 11};
   res.set(Field::content_type, "text/event-stream");
   res.set(Field::cache_control, "no-store");

@@ -18,6 +18,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "api/events.h"
+#include "api/stream_slots.h"
 #include "engine/engine.h"
 #include "http/router.h"
 #include "webhooks/address_policy.h"
@@ -66,7 +67,9 @@ boost::asio::awaitable<Result<Job>> ReadVisibleJob(Engine& engine, JobId id,
 
 class V1Api {
  public:
-  explicit V1Api(Engine& engine, ApiOptions options = {}) : engine_(engine), options_(options) {}
+  // `streams` (shared with the dashboard's GET /v1/events) must outlive this.
+  V1Api(Engine& engine, ApiOptions options, StreamSlots& streams)
+      : engine_(engine), options_(options), streams_(streams) {}
   void Register(http::Router& router);
 
  private:
@@ -110,7 +113,7 @@ class V1Api {
 
   Engine& engine_;
   ApiOptions options_;
-  std::shared_ptr<std::atomic<int64_t>> open_streams_ = std::make_shared<std::atomic<int64_t>>(0);
+  StreamSlots& streams_;
 };
 
 }  // namespace acceptd::api

@@ -4,11 +4,11 @@ namespace acceptd {
 
 ServerRoutes::ServerRoutes(Engine& engine, const http::Router& router, const api::ApiOptions& api,
                            api::CompatOptions compat)
-    : v1_(engine, api),
+    : v1_(engine, api, event_streams_),
       compat_(engine, api, std::move(compat)),
       lease_(engine),
       metrics_(engine, router),
-      ui_(engine, api),
+      ui_(engine, api, event_streams_),
       schedules_(engine) {}
 
 void ServerRoutes::Register(http::Router& router) {

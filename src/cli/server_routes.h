@@ -34,6 +34,7 @@ class ServerRoutes {
   api::MetricsApi& metrics() { return metrics_; }
 
  private:
+  api::StreamSlots event_streams_;  // of v1_ and ui_: one cap (max_event_streams)
   api::V1Api v1_;
   api::CompatApi compat_;
   api::LeaseApi lease_;

@@ -56,7 +56,7 @@ class RemoteStoreApiTest : public ::testing::Test {
             }))},
         SystemClock::Instance());
     engine_->Start();
-    api_ = std::make_unique<V1Api>(*engine_);
+    api_ = std::make_unique<V1Api>(*engine_, ApiOptions{}, streams_);
     api_->Register(router_);
     io_thread_ = std::thread([this] {
       auto guard = asio::make_work_guard(io_);
@@ -114,6 +114,7 @@ class RemoteStoreApiTest : public ::testing::Test {
   GatedStore* gate_ = nullptr;
   Event release_;
   std::unique_ptr<Engine> engine_;
+  StreamSlots streams_;  // declared before api_: outlives it
   std::unique_ptr<V1Api> api_;
   http::Router router_;
   asio::io_context io_;

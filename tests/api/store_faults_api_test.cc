@@ -47,7 +47,7 @@ class ApiHarness {
             }))},
         clock_);
     engine_->Start();
-    api_ = std::make_unique<V1Api>(*engine_);
+    api_ = std::make_unique<V1Api>(*engine_, ApiOptions{}, streams_);
     api_->Register(router_);
     io_thread_ = std::thread([this] {
       auto guard = asio::make_work_guard(io_);
@@ -86,6 +86,7 @@ class ApiHarness {
  private:
   FakeClock clock_;
   std::unique_ptr<Engine> engine_;
+  StreamSlots streams_;  // declared before api_: outlives it
   std::unique_ptr<V1Api> api_;
   http::Router router_;
   asio::io_context io_;

@@ -36,7 +36,7 @@ class UiApiTest : public ::testing::Test {
     auth_ = std::make_unique<http::Authenticator>(std::move(keys));
     router_ = std::make_unique<http::Router>();
     router_->SetAuthenticator(auth_.get());
-    ui_ = std::make_unique<UiApi>(*engine_, options);
+    ui_ = std::make_unique<UiApi>(*engine_, options, streams_);
     ui_->Register(*router_);
   }
   Response Get(std::string target, bool loopback = true,
@@ -55,6 +55,7 @@ class UiApiTest : public ::testing::Test {
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<http::Authenticator> auth_;
   std::unique_ptr<http::Router> router_;
+  StreamSlots streams_;  // declared before ui_: outlives it
   std::unique_ptr<UiApi> ui_;
 };
 

@@ -234,6 +234,19 @@ TEST(IntegrationEventsTest, StreamsBeyondTheCapAre503AndTheSlotIsFreedWhenOneEnd
       10s));
 }
 
+// The per-job streams and the dashboard's GET /v1/events had a cap each, so
+// max_event_streams let twice as many streams open as it said.
+TEST(IntegrationEventsTest, JobStreamsAndTheDashboardsStreamHadACapEach) {
+  ServerProcess s(ServerOptions().Set("max_event_streams", "1"));
+  const std::string id = s.SubmitOk("sleep", R"({"ms":20000})");
+  RawConnection stream(s.port());
+  ASSERT_TRUE(stream.Send(EventsRequest(id)));
+  ASSERT_TRUE(stream.ReadUntil("event: state", 10s)) << stream.received();
+  HttpResponse refused = s.Get("/v1/events");
+  EXPECT_EQ(refused.status, 503) << Describe(refused);
+  EXPECT_TRUE(refused.HasHeader("Retry-After"));
+}
+
 // An open stream does not hold up a graceful shutdown.
 TEST(IntegrationEventsTest, ServerStopsWithAStreamOpen) {
   ServerProcess s(ServerOptions().Set("shutdown_grace", "0.2"));
