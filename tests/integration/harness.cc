@@ -873,8 +873,23 @@ json::object ServerProcess::Queue(std::string_view name) const {
   throw std::runtime_error("GET /v1/queues has no queue " + std::string(name) + ": " + res.body);
 }
 
+json::value ServerProcess::ListJobs(const std::string& query) const {
+  HttpResponse r = Get("/v1/jobs" + query);
+  if (r.status != 200) throw std::runtime_error("GET /v1/jobs" + query + ": " + Describe(r));
+  if (r.Header("Content-Type") != "application/json") {
+    throw std::runtime_error("GET /v1/jobs: content type " + r.Header("Content-Type"));
+  }
+  return r.Json();
+}
+
 // ---------------------------------------------------------------------------
 // Documents
+
+std::vector<std::string> JobIds(const json::value& page) {
+  std::vector<std::string> out;
+  for (const json::value& j : page.at("jobs").as_array()) out.push_back(Str(j, "id"));
+  return out;
+}
 
 std::string Str(const json::value& v, std::string_view key) {
   if (!v.is_object()) return "<not an object>";

@@ -371,6 +371,9 @@ class ServerProcess {
   json::object WaitTerminal(const std::string& id, Millis timeout = 20s) const;
   // GET /v1/queues: the entry of one queue (throws if absent).
   json::object Queue(std::string_view name) const;
+  // GET /v1/jobs{query} (`query` empty or starting with '?'): the page;
+  // throws unless it is a 200 with a JSON body.
+  json::value ListJobs(const std::string& query) const;
 
  private:
   void Start(bool may_change_port);
@@ -392,6 +395,8 @@ class ServerProcess {
 // for non-strings, so failed expectations print something useful.
 std::string Str(const json::value& v, std::string_view key);
 int64_t Int(const json::value& v, std::string_view key);  // throws if absent/not integer
+// The ids of a GET /v1/jobs page, in its order.
+std::vector<std::string> JobIds(const json::value& page);
 bool IsNull(const json::value& v, std::string_view key);
 bool Has(const json::value& v, std::string_view key);
 const json::object& Obj(const json::value& v);  // throws if not an object

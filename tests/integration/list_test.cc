@@ -9,21 +9,6 @@
 namespace acceptd::itest {
 namespace {
 
-std::vector<std::string> Ids(const json::value& page) {
-  std::vector<std::string> out;
-  for (const json::value& j : page.at("jobs").as_array()) out.push_back(Str(j, "id"));
-  return out;
-}
-
-json::value List(const ServerProcess& s, const std::string& query) {
-  HttpResponse r = s.Get("/v1/jobs" + query);
-  if (r.status != 200) throw std::runtime_error("GET /v1/jobs" + query + ": " + Describe(r));
-  if (r.Header("Content-Type") != "application/json") {
-    throw std::runtime_error("list content type " + r.Header("Content-Type"));
-  }
-  return r.Json();
-}
-
 // Follows next_cursor from `query` to the end; every page has at most `limit` jobs.
 std::vector<std::string> AllPages(const ServerProcess& s, const std::string& query, size_t limit,
                                   int* pages) {
@@ -31,9 +16,9 @@ std::vector<std::string> AllPages(const ServerProcess& s, const std::string& que
   std::string cursor;
   *pages = 0;
   for (;;) {
-    json::value page = List(s, query + (cursor.empty() ? "" : "&cursor=" + cursor));
+    json::value page = s.ListJobs(query + (cursor.empty() ? "" : "&cursor=" + cursor));
     ++*pages;
-    auto ids = Ids(page);
+    auto ids = JobIds(page);
     EXPECT_LE(ids.size(), limit);
     all.insert(all.end(), ids.begin(), ids.end());
     const json::value& next = page.at("next_cursor");
@@ -47,7 +32,7 @@ std::vector<std::string> AllPages(const ServerProcess& s, const std::string& que
 
 TEST(IntegrationListTest, EmptyServerListsNothing) {
   ServerProcess s;
-  json::value page = List(s, "");
+  json::value page = s.ListJobs("");
   EXPECT_EQ(page.at("jobs").as_array().size(), 0u);
   EXPECT_TRUE(page.at("next_cursor").is_null());
 }
@@ -60,13 +45,14 @@ TEST(IntegrationListTest, NewestFirstWithCursorPagination) {
   }
   const std::vector<std::string> newest_first(submitted.rbegin(), submitted.rend());
 
-  json::value all = List(s, "");
-  EXPECT_EQ(Ids(all), newest_first);
+  json::value all = s.ListJobs("");
+  EXPECT_EQ(JobIds(all), newest_first);
   EXPECT_TRUE(all.at("next_cursor").is_null());
   for (const json::value& doc : all.at("jobs").as_array()) ExpectValidJobDocument(doc, "listed");
 
-  json::value first = List(s, "?limit=3");
-  EXPECT_EQ(Ids(first), std::vector<std::string>(newest_first.begin(), newest_first.begin() + 3));
+  json::value first = s.ListJobs("?limit=3");
+  EXPECT_EQ(JobIds(first),
+            std::vector<std::string>(newest_first.begin(), newest_first.begin() + 3));
   ASSERT_TRUE(first.at("next_cursor").is_string()) << json::serialize(first);
 
   int pages = 0;
@@ -88,11 +74,11 @@ TEST(IntegrationListTest, PaginationIsStableWhileNewJobsArrive) {
   ServerProcess s;
   std::vector<std::string> before;
   for (int i = 0; i < 5; ++i) before.push_back(s.SubmitOk("echo", "x"));
-  json::value first = List(s, "?limit=2");
+  json::value first = s.ListJobs("?limit=2");
   const std::string cursor = std::string(first.at("next_cursor").as_string());
   s.SubmitOk("echo", "newer");  // must not show up on later pages
-  json::value second = List(s, "?limit=2&cursor=" + cursor);
-  EXPECT_EQ(Ids(second), (std::vector<std::string>{before[2], before[1]}));
+  json::value second = s.ListJobs("?limit=2&cursor=" + cursor);
+  EXPECT_EQ(JobIds(second), (std::vector<std::string>{before[2], before[1]}));
 }
 
 TEST(IntegrationListTest, FiltersByQueueAndState) {
@@ -109,18 +95,18 @@ TEST(IntegrationListTest, FiltersByQueueAndState) {
   auto as_set = [](const std::vector<std::string>& v) {
     return std::set<std::string>(v.begin(), v.end());
   };
-  EXPECT_EQ(as_set(Ids(List(s, "?queue=greeting"))), greetings);
+  EXPECT_EQ(as_set(JobIds(s.ListJobs("?queue=greeting"))), greetings);
   std::set<std::string> all_echo = echoes;
   all_echo.insert(delayed.begin(), delayed.end());
-  EXPECT_EQ(as_set(Ids(List(s, "?queue=echo"))), all_echo);
-  EXPECT_EQ(as_set(Ids(List(s, "?state=failed"))), fails);
-  EXPECT_EQ(as_set(Ids(List(s, "?state=queued"))), delayed);
-  EXPECT_EQ(as_set(Ids(List(s, "?queue=echo&state=succeeded"))), echoes);
-  EXPECT_EQ(as_set(Ids(List(s, "?queue=greeting&state=queued"))), std::set<std::string>{});
-  EXPECT_EQ(Ids(List(s, "?queue=no-such-queue")).size(), 0u);
-  EXPECT_EQ(Ids(List(s, "?state=running")).size(), 0u);
-  EXPECT_EQ(Ids(List(s, "?state=canceled")).size(), 0u);
-  const json::value failed_page = List(s, "?state=failed");
+  EXPECT_EQ(as_set(JobIds(s.ListJobs("?queue=echo"))), all_echo);
+  EXPECT_EQ(as_set(JobIds(s.ListJobs("?state=failed"))), fails);
+  EXPECT_EQ(as_set(JobIds(s.ListJobs("?state=queued"))), delayed);
+  EXPECT_EQ(as_set(JobIds(s.ListJobs("?queue=echo&state=succeeded"))), echoes);
+  EXPECT_EQ(as_set(JobIds(s.ListJobs("?queue=greeting&state=queued"))), std::set<std::string>{});
+  EXPECT_EQ(JobIds(s.ListJobs("?queue=no-such-queue")).size(), 0u);
+  EXPECT_EQ(JobIds(s.ListJobs("?state=running")).size(), 0u);
+  EXPECT_EQ(JobIds(s.ListJobs("?state=canceled")).size(), 0u);
+  const json::value failed_page = s.ListJobs("?state=failed");
   for (const json::value& doc : failed_page.at("jobs").as_array()) {
     EXPECT_EQ(Str(doc, "state"), "failed");
     EXPECT_EQ(Str(doc, "queue"), "fail");
@@ -141,13 +127,13 @@ TEST(IntegrationListTest, DefaultLimitIs50AndMaxIs1000) {
     HttpResponse r = c.Post("/v1/queues/echo/jobs", "x", "text/plain");
     ASSERT_EQ(r.status, 202) << Describe(r);
   }
-  json::value page = List(s, "");
+  json::value page = s.ListJobs("");
   EXPECT_EQ(page.at("jobs").as_array().size(), 50u);
   EXPECT_TRUE(page.at("next_cursor").is_string());
-  json::value rest = List(s, "?cursor=" + std::string(page.at("next_cursor").as_string()));
+  json::value rest = s.ListJobs("?cursor=" + std::string(page.at("next_cursor").as_string()));
   EXPECT_EQ(rest.at("jobs").as_array().size(), 5u);
   EXPECT_TRUE(rest.at("next_cursor").is_null());
-  json::value big = List(s, "?limit=1000");
+  json::value big = s.ListJobs("?limit=1000");
   EXPECT_EQ(big.at("jobs").as_array().size(), 55u);
   EXPECT_TRUE(big.at("next_cursor").is_null());
   ExpectProblem(s.Get("/v1/jobs?limit=1001"), 400);

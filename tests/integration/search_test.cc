@@ -18,18 +18,6 @@
 namespace acceptd::itest {
 namespace {
 
-std::vector<std::string> Ids(const json::value& page) {
-  std::vector<std::string> out;
-  for (const json::value& j : page.at("jobs").as_array()) out.push_back(Str(j, "id"));
-  return out;
-}
-
-json::value List(const ServerProcess& s, const std::string& query) {
-  HttpResponse r = s.Get("/v1/jobs" + query);
-  if (r.status != 200) throw std::runtime_error("GET /v1/jobs" + query + ": " + Describe(r));
-  return r.Json();
-}
-
 // Every page of `query` (which has a '?'), following next_cursor.
 std::vector<std::string> AllPages(const ServerProcess& s, const std::string& query,
                                   int* pages = nullptr, int* limited = nullptr) {
@@ -37,10 +25,10 @@ std::vector<std::string> AllPages(const ServerProcess& s, const std::string& que
   std::string cursor;
   int n = 0, scan_limited = 0;
   for (;;) {
-    json::value page = List(s, query + (cursor.empty() ? "" : "&cursor=" + cursor));
+    json::value page = s.ListJobs(query + (cursor.empty() ? "" : "&cursor=" + cursor));
     ++n;
     if (page.at("scan_limited").as_bool()) ++scan_limited;
-    for (const std::string& id : Ids(page)) all.push_back(id);
+    for (const std::string& id : JobIds(page)) all.push_back(id);
     const json::value& next = page.at("next_cursor");
     if (next.is_null()) break;
     cursor = std::string(next.as_string());
@@ -80,8 +68,8 @@ TEST(IntegrationSearchTest, SearchesByPayloadResultFieldIdAndTime) {
   EXPECT_EQ(AllPages(s, "?q=ACME&order=oldest"), std::vector<std::string>{acme});
   EXPECT_TRUE(AllPages(s, "?q=acme").empty()) << "case-sensitive";
   // In the result only: greeting answers "Hello, Zaphod!"-like text.
-  json::value doc = List(s, "?q=Zaphod&queue=greeting");
-  EXPECT_EQ(Ids(doc), std::vector<std::string>{greet});
+  json::value doc = s.ListJobs("?q=Zaphod&queue=greeting");
+  EXPECT_EQ(JobIds(doc), std::vector<std::string>{greet});
   for (const json::value& d : doc.at("jobs").as_array()) ExpectValidJobDocument(d, "searched");
 
   EXPECT_EQ(AllPages(s, "?id=" + acme.substr(0, 12) + "&q=ACME"), std::vector<std::string>{acme});
@@ -152,20 +140,20 @@ max_depth = 20000
   }
   for (std::thread& t : threads) t.join();
   ASSERT_EQ(failed.load(), 0);
-  json::value first = List(s, "?q=needle");
-  EXPECT_TRUE(Ids(first).empty());
+  json::value first = s.ListJobs("?q=needle");
+  EXPECT_TRUE(JobIds(first).empty());
   EXPECT_TRUE(first.at("scan_limited").as_bool());
   ASSERT_TRUE(first.at("next_cursor").is_string());
   json::value second =
-      List(s, "?q=needle&cursor=" + std::string(first.at("next_cursor").as_string()));
-  EXPECT_EQ(Ids(second), std::vector<std::string>{needle});
+      s.ListJobs("?q=needle&cursor=" + std::string(first.at("next_cursor").as_string()));
+  EXPECT_EQ(JobIds(second), std::vector<std::string>{needle});
   EXPECT_FALSE(second.at("scan_limited").as_bool());
   EXPECT_TRUE(second.at("next_cursor").is_null());
   // Oldest first, the needle is the first job examined: one page.
-  json::value oldest = List(s, "?q=needle&order=oldest&limit=1");
-  EXPECT_EQ(Ids(oldest), std::vector<std::string>{needle});
+  json::value oldest = s.ListJobs("?q=needle&order=oldest&limit=1");
+  EXPECT_EQ(JobIds(oldest), std::vector<std::string>{needle});
   // A full id is looked up in the id index: found on the first page.
-  EXPECT_EQ(Ids(List(s, "?id=" + needle)), std::vector<std::string>{needle});
+  EXPECT_EQ(JobIds(s.ListJobs("?id=" + needle)), std::vector<std::string>{needle});
   // The plain list is not bounded: 10,001 jobs, 1,000 a page.
   int pages = 0, limited = 0;
   EXPECT_EQ(AllPages(s, "?limit=1000", &pages, &limited).size(), 10'001u);
@@ -311,9 +299,9 @@ handler = "echo"
   const std::string theirs_id = Str(theirs.Json(), "id");
   HttpResponse found = as(acme, "GET", "/v1/jobs?field=secret&value=shared");
   ASSERT_EQ(found.status, 200);
-  EXPECT_EQ(Ids(found.Json()), std::vector<std::string>{mine_id});
+  EXPECT_EQ(JobIds(found.Json()), std::vector<std::string>{mine_id});
   HttpResponse by_id = as(acme, "GET", "/v1/jobs?id=" + theirs_id);
-  EXPECT_TRUE(Ids(by_id.Json()).empty());
+  EXPECT_TRUE(JobIds(by_id.Json()).empty());
   EXPECT_EQ(as(acme, "GET", "/v1/jobs/" + mine_id + "/attempts").status, 200);
   HttpResponse other = as(acme, "GET", "/v1/jobs/" + theirs_id + "/attempts");
   HttpResponse unknown = as(acme, "GET", "/v1/jobs/" + std::string(32, 'f') + "/attempts");
