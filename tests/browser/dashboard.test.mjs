@@ -101,6 +101,15 @@ concurrency = 2
 [queues.fail]
 handler = "fail"
 max_attempts = 1
+
+# Shown on the Schedules page; it never fires during the test.
+[[schedules]]
+name = "nightly-report"
+cron = "30 2 * * *"
+timezone = "Europe/Berlin"
+queue = "echo"
+payload = '{"kind":"daily"}'
+content_type = "application/json"
 `);
 let serverLog = '';
 const servers = [];
@@ -240,7 +249,8 @@ try {
 
   await page.goto(`${base}/ui/#/schedules`);
   await page.locator('main .panel').waitFor();
-  await page.locator('main .panel table, main .panel .empty').first().waitFor({ timeout: 10000 });
+  await page.locator('main .panel table').first().waitFor({ timeout: 10000 });
+  check((await page.locator('main').innerText()).includes('nightly-report'), 'the schedule is listed');
   await page.screenshot({ path: join(SHOTS, 'schedules.png') });
 
   // With API keys: the page asks for one (kept in sessionStorage), then works.
